@@ -1,0 +1,389 @@
+//! `ethtool -S` text: render the model's counters as ENA prints them, and read such text back.
+//!
+//! The reader accepts what users paste: with or without the `NIC statistics:` header, any indentation, counters
+//! the model does not know (kept as unknown, never silently lost: [`NicStats::unknown`] counts them), and older
+//! driver names (`queue_N_rx_bad_csum` for `csum_bad`). A line that is not `name: value` with a non-negative
+//! integer is an error naming its line.
+
+use core::fmt;
+
+use crate::stats::{EniStats, GlobalStats, RxStats, TxStats};
+use crate::{Error, ParseErrorKind, Result};
+
+/// Queues the statistics model holds (ENA supports up to 32 I/O queues).
+pub const MAX_QUEUES: usize = 32;
+
+/// One `name: value` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// 1-based line number.
+    pub line: usize,
+    /// Counter name, trimmed.
+    pub name: &'a str,
+    /// Counter value.
+    pub value: u64,
+}
+
+/// Splits `ethtool -S` text into entries. Blank lines and header lines (text ending in `:` with no value, such as
+/// `NIC statistics:`) are skipped; anything else that is not `name: value` yields an error with its line number.
+pub fn entries(text: &str) -> impl Iterator<Item = Result<Entry<'_>>> {
+    text.lines().enumerate().filter_map(|(i, raw)| {
+        let line = i + 1;
+        let t = raw.trim();
+        if t.is_empty() {
+            return None;
+        }
+        let Some((name, value)) = t.rsplit_once(':') else {
+            return Some(Err(Error::Parse {
+                line,
+                kind: ParseErrorKind::MissingColon,
+            }));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if value.is_empty() {
+            // A section header such as `NIC statistics:`.
+            return None;
+        }
+        if name.is_empty() {
+            return Some(Err(Error::Parse {
+                line,
+                kind: ParseErrorKind::EmptyName,
+            }));
+        }
+        match value.parse::<u64>() {
+            Ok(value) => Some(Ok(Entry { line, name, value })),
+            Err(_) => Some(Err(Error::Parse {
+                line,
+                kind: ParseErrorKind::BadValue,
+            })),
+        }
+    })
+}
+
+/// What a counter name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// `queue_N_tx_<TxStats::NAMES[i]>`.
+    Tx {
+        /// Queue number.
+        queue: usize,
+        /// Index into [`TxStats::NAMES`].
+        index: usize,
+    },
+    /// `queue_N_rx_<RxStats::NAMES[i]>` (or an older alias).
+    Rx {
+        /// Queue number.
+        queue: usize,
+        /// Index into [`RxStats::NAMES`].
+        index: usize,
+    },
+    /// A [`GlobalStats`] counter.
+    Global(usize),
+    /// An [`EniStats`] counter.
+    Eni(usize),
+    /// `conntrack_allowance_available` (newer drivers): a gauge, not a counter.
+    ConntrackAvailable,
+    /// Anything else (admin queue statistics, XDP queues, other drivers' counters).
+    Unknown,
+}
+
+/// Older names some drivers print, mapped to today's.
+const RX_ALIASES: &[(&str, &str)] = &[
+    ("bad_csum", "csum_bad"),
+    ("page_alloc_fail", "page_alloc_fail"),
+];
+
+/// Classifies an ENA counter name.
+pub fn classify(name: &str) -> Counter {
+    if let Some(i) = GlobalStats::index_of(name) {
+        return Counter::Global(i);
+    }
+    if let Some(i) = EniStats::index_of(name) {
+        return Counter::Eni(i);
+    }
+    if name == "conntrack_allowance_available" {
+        return Counter::ConntrackAvailable;
+    }
+    let Some(rest) = name.strip_prefix("queue_") else {
+        return Counter::Unknown;
+    };
+    let Some((num, field)) = rest.split_once('_') else {
+        return Counter::Unknown;
+    };
+    let Ok(queue) = num.parse::<usize>() else {
+        return Counter::Unknown;
+    };
+    if let Some(f) = field.strip_prefix("tx_") {
+        if let Some(index) = TxStats::index_of(f) {
+            return Counter::Tx { queue, index };
+        }
+    } else if let Some(f) = field.strip_prefix("rx_") {
+        let f = RX_ALIASES
+            .iter()
+            .find(|(old, _)| *old == f)
+            .map_or(f, |(_, new)| new);
+        if let Some(index) = RxStats::index_of(f) {
+            return Counter::Rx { queue, index };
+        }
+    }
+    Counter::Unknown
+}
+
+/// An ENA `ethtool -S` snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicStats {
+    /// Device-wide counters.
+    pub global: GlobalStats,
+    /// Allowance counters; `None` when the driver printed none (ENI statistics unsupported).
+    pub eni: Option<EniStats>,
+    /// `conntrack_allowance_available`, when printed.
+    pub conntrack_available: Option<u64>,
+    /// Per-queue TX counters; the first [`queues`](Self::queues) are meaningful.
+    pub tx: [TxStats; MAX_QUEUES],
+    /// Per-queue RX counters.
+    pub rx: [RxStats; MAX_QUEUES],
+    /// Number of I/O queues (highest queue index seen plus one).
+    pub queues: usize,
+    /// Lines with counters the model does not know.
+    pub unknown: usize,
+}
+
+impl Default for NicStats {
+    fn default() -> Self {
+        Self {
+            global: GlobalStats::default(),
+            eni: None,
+            conntrack_available: None,
+            tx: [TxStats::default(); MAX_QUEUES],
+            rx: [RxStats::default(); MAX_QUEUES],
+            queues: 0,
+            unknown: 0,
+        }
+    }
+}
+
+impl NicStats {
+    /// Reads `ethtool -S` text of an ENA interface.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut s = Self::default();
+        let mut seen_global = 0u32;
+        let mut seen_eni = 0u32;
+        let mut seen_tx = [0u32; MAX_QUEUES];
+        let mut seen_rx = [0u32; MAX_QUEUES];
+        let mut seen_ct = false;
+        let mut any = false;
+        for e in entries(text) {
+            let e = e?;
+            any = true;
+            let dup = Error::Parse {
+                line: e.line,
+                kind: ParseErrorKind::Duplicate,
+            };
+            let mark = |bits: &mut u32, i: usize| -> Result<()> {
+                if *bits & (1 << i) != 0 {
+                    return Err(dup);
+                }
+                *bits |= 1 << i;
+                Ok(())
+            };
+            match classify(e.name) {
+                Counter::Global(i) => {
+                    mark(&mut seen_global, i)?;
+                    *s.global.get_mut(GlobalStats::NAMES[i]).ok_or(dup)? = e.value;
+                }
+                Counter::Eni(i) => {
+                    mark(&mut seen_eni, i)?;
+                    let eni = s.eni.get_or_insert_with(EniStats::default);
+                    *eni.get_mut(EniStats::NAMES[i]).ok_or(dup)? = e.value;
+                }
+                Counter::ConntrackAvailable => {
+                    if seen_ct {
+                        return Err(dup);
+                    }
+                    seen_ct = true;
+                    s.conntrack_available = Some(e.value);
+                }
+                Counter::Tx { queue, index } | Counter::Rx { queue, index }
+                    if queue >= MAX_QUEUES =>
+                {
+                    let _ = index;
+                    return Err(Error::Parse {
+                        line: e.line,
+                        kind: ParseErrorKind::QueueOutOfRange,
+                    });
+                }
+                Counter::Tx { queue, index } => {
+                    mark(&mut seen_tx[queue], index)?;
+                    *s.tx[queue].get_mut(TxStats::NAMES[index]).ok_or(dup)? = e.value;
+                    s.queues = s.queues.max(queue + 1);
+                }
+                Counter::Rx { queue, index } => {
+                    mark(&mut seen_rx[queue], index)?;
+                    *s.rx[queue].get_mut(RxStats::NAMES[index]).ok_or(dup)? = e.value;
+                    s.queues = s.queues.max(queue + 1);
+                }
+                Counter::Unknown => s.unknown += 1,
+            }
+        }
+        if !any {
+            return Err(Error::Parse {
+                line: text.lines().count().max(1),
+                kind: ParseErrorKind::Empty,
+            });
+        }
+        Ok(s)
+    }
+
+    /// Counter-wise difference `self - earlier` (for two snapshots of the same interface).
+    pub fn delta(&self, earlier: &Self) -> Self {
+        let mut d = self.clone();
+        d.global = self.global.delta(&earlier.global);
+        d.eni = match (self.eni, earlier.eni) {
+            (Some(a), Some(b)) => Some(a.delta(&b)),
+            (a, _) => a,
+        };
+        for q in 0..MAX_QUEUES {
+            d.tx[q] = self.tx[q].delta(&earlier.tx[q]);
+            d.rx[q] = self.rx[q].delta(&earlier.rx[q]);
+        }
+        d
+    }
+}
+
+/// Renders the snapshot exactly as `ethtool -S` prints an ENA interface: the header, then global counters,
+/// ENI counters, and per queue the TX then the RX counters (`ena_get_strings`).
+impl fmt::Display for NicStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "NIC statistics:")?;
+        for (name, v) in self.global.iter() {
+            writeln!(f, "     {name}: {v}")?;
+        }
+        if let Some(eni) = &self.eni {
+            for (name, v) in eni.iter() {
+                writeln!(f, "     {name}: {v}")?;
+            }
+        }
+        if let Some(v) = self.conntrack_available {
+            writeln!(f, "     conntrack_allowance_available: {v}")?;
+        }
+        for q in 0..self.queues.min(MAX_QUEUES) {
+            for (name, v) in self.tx[q].iter() {
+                writeln!(f, "     queue_{q}_tx_{name}: {v}")?;
+            }
+            for (name, v) in self.rx[q].iter() {
+                writeln!(f, "     queue_{q}_rx_{name}: {v}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut s = NicStats {
+            queues: 2,
+            eni: Some(EniStats::default()),
+            ..NicStats::default()
+        };
+        s.tx[1].cnt = 42;
+        s.tx[0].queue_stop = 3;
+        s.rx[1].csum_bad = 5;
+        s.global.wd_expired = 1;
+        s.eni.as_mut().unwrap().pps_allowance_exceeded = 9;
+        s.conntrack_available = Some(1000);
+        let text = s.to_string();
+        assert!(text.starts_with("NIC statistics:\n     tx_timeout: 0\n"));
+        assert!(text.contains("     queue_1_tx_cnt: 42\n"));
+        assert!(text.contains("     queue_0_tx_tx_poll: 0\n"));
+        assert_eq!(NicStats::parse(&text).unwrap(), s);
+    }
+
+    #[test]
+    fn tolerant_of_real_world_variants() {
+        let text = "queue_0_tx_cnt: 5\n\n  queue_0_rx_bad_csum: 2\nena_admin_q_aborted_cmd: 0\nqueue_3_xdp_tx_cnt: 1\n";
+        let s = NicStats::parse(text).unwrap();
+        assert_eq!(
+            (s.tx[0].cnt, s.rx[0].csum_bad, s.unknown, s.queues),
+            (5, 2, 2, 1)
+        );
+        assert_eq!(s.eni, None);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let bad = |t: &str| NicStats::parse(t).unwrap_err();
+        assert_eq!(
+            bad("NIC statistics:\n  tx_timeout: 1\n  oops\n"),
+            Error::Parse {
+                line: 3,
+                kind: ParseErrorKind::MissingColon
+            }
+        );
+        assert_eq!(
+            bad("tx_timeout: -1"),
+            Error::Parse {
+                line: 1,
+                kind: ParseErrorKind::BadValue
+            }
+        );
+        assert_eq!(
+            bad("tx_timeout: 12abc"),
+            Error::Parse {
+                line: 1,
+                kind: ParseErrorKind::BadValue
+            }
+        );
+        assert_eq!(
+            bad("a: 1\nqueue_0_tx_cnt: 1\nqueue_0_tx_cnt: 2"),
+            Error::Parse {
+                line: 3,
+                kind: ParseErrorKind::Duplicate
+            }
+        );
+        assert_eq!(
+            bad("queue_99_tx_cnt: 1"),
+            Error::Parse {
+                line: 1,
+                kind: ParseErrorKind::QueueOutOfRange
+            }
+        );
+        assert_eq!(
+            bad("NIC statistics:\n"),
+            Error::Parse {
+                line: 1,
+                kind: ParseErrorKind::Empty
+            }
+        );
+        assert_eq!(
+            bad(": 5"),
+            Error::Parse {
+                line: 1,
+                kind: ParseErrorKind::EmptyName
+            }
+        );
+    }
+
+    #[test]
+    fn classify_names() {
+        assert_eq!(
+            classify("queue_7_tx_bad_req_id"),
+            Counter::Tx {
+                queue: 7,
+                index: 11
+            }
+        );
+        assert_eq!(
+            classify("queue_0_rx_empty_rx_ring"),
+            Counter::Rx {
+                queue: 0,
+                index: 11
+            }
+        );
+        assert_eq!(classify("bw_out_allowance_exceeded"), Counter::Eni(1));
+        assert_eq!(classify("tx_queue_0_packets"), Counter::Unknown);
+    }
+}

@@ -1,0 +1,345 @@
+//! One ENA RX queue: the driver posts empty buffers (`ena_refill_rx_bufs`), the device writes received packets
+//! into them and posts completions carrying the RSS hash, the driver consumes them (`ena_clean_rx_irq`,
+//! `ena_com_rx_pkt`).
+
+use heapless::Deque;
+
+use crate::desc::{RxCdesc, RxCtrl, RxDesc, RxStatus};
+use crate::ring::{RingPos, check_depth, free_entries};
+use crate::stats::{DeviceRxStats, RxStats};
+use crate::{Error, Result, defs};
+
+/// Configuration of an RX queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct RxQueueConfig {
+    /// Ring depth; a power of two.
+    pub depth: u16,
+    /// Bytes per posted buffer (a page minus headroom in the real driver; 0 means 64 KiB).
+    pub buf_size: u16,
+    /// Buffers one packet may span (`ENA_PKT_MAX_BUFS`, 19).
+    pub max_bufs_per_pkt: u16,
+    /// Packets up to this length are copied into a fresh skb (`rx_copybreak`, 256 by default).
+    pub rx_copybreak: u16,
+}
+
+impl Default for RxQueueConfig {
+    fn default() -> Self {
+        Self {
+            depth: defs::ENA_DEFAULT_RING_SIZE,
+            buf_size: 4096 - 256,
+            max_bufs_per_pkt: 19,
+            rx_copybreak: 256,
+        }
+    }
+}
+
+/// A packet arriving from the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct RxPacket {
+    /// Bytes on the wire (without FCS).
+    pub len: u32,
+    /// The RSS hash the device computes over the flow.
+    pub hash: u32,
+    /// L3 protocol index.
+    pub l3_proto: u8,
+    /// L4 protocol index.
+    pub l4_proto: u8,
+    /// Checksum verdict bits (`L4_CSUM_CHECKED`, `L4_CSUM_ERR`, ...).
+    pub csum: RxStatus,
+}
+
+/// A packet the driver took off the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxDelivered {
+    /// Total bytes.
+    pub len: u32,
+    /// RSS hash from the completion (what `skb_set_hash` records).
+    pub hash: u32,
+    /// Buffers it spanned.
+    pub bufs: u16,
+}
+
+/// One RX queue with its rings, driver state and device state. `N` is the storage in entries.
+pub struct RxQueue<const N: usize> {
+    cfg: RxQueueConfig,
+    mask: u16,
+    sq: [RxDesc; N],
+    cq: [RxCdesc; N],
+    tail: RingPos,
+    next_to_comp: u16,
+    cq_head: RingPos,
+    free_ids: Deque<u16, N>,
+    posted: [bool; N],
+    empty_checks: u8,
+    reset_pending: bool,
+    stats: RxStats,
+    dev_head: RingPos,
+    dev_db_tail: u16,
+    dev_cq_tail: RingPos,
+    dev_stats: DeviceRxStats,
+}
+
+impl<const N: usize> RxQueue<N> {
+    /// Creates an RX queue with no buffers posted yet.
+    pub fn new(cfg: RxQueueConfig) -> Result<Self> {
+        let mask = check_depth("rx.depth", cfg.depth, N)?;
+        if cfg.max_bufs_per_pkt == 0 {
+            return Err(Error::InvalidConfig {
+                field: "rx.max_bufs_per_pkt",
+                reason: "must be at least 1",
+            });
+        }
+        let mut free_ids = Deque::new();
+        for id in 0..cfg.depth {
+            let _ = free_ids.push_back(id);
+        }
+        Ok(Self {
+            cfg,
+            mask,
+            sq: [RxDesc::default(); N],
+            cq: [RxCdesc::default(); N],
+            tail: RingPos::default(),
+            next_to_comp: 0,
+            cq_head: RingPos::default(),
+            free_ids,
+            posted: [false; N],
+            empty_checks: 0,
+            reset_pending: false,
+            stats: RxStats::default(),
+            dev_head: RingPos::default(),
+            dev_db_tail: 0,
+            dev_cq_tail: RingPos::default(),
+            dev_stats: DeviceRxStats::default(),
+        })
+    }
+
+    /// Driver counters (`queue_N_rx_*`).
+    pub fn stats(&self) -> &RxStats {
+        &self.stats
+    }
+
+    /// Device-side counters.
+    pub fn device_stats(&self) -> &DeviceRxStats {
+        &self.dev_stats
+    }
+
+    /// Buffers posted and not yet consumed by the driver.
+    pub fn posted(&self) -> u16 {
+        self.cfg.depth - self.free_ids.len() as u16
+    }
+
+    /// Whether a reset was requested.
+    pub fn reset_pending(&self) -> bool {
+        self.reset_pending
+    }
+
+    fn buf_size(&self) -> u32 {
+        match self.cfg.buf_size {
+            0 => 65536,
+            n => n as u32,
+        }
+    }
+
+    /// `ena_refill_rx_bufs`: post up to `wanted` buffers and ring the doorbell. Posting fewer than wanted
+    /// (no free req_id or no ring space) counts `refil_partial`. Returns the buffers posted.
+    pub fn refill(&mut self, wanted: u16) -> u16 {
+        let mut done = 0;
+        while done < wanted
+            && free_entries(self.cfg.depth, self.tail.counter, self.next_to_comp) > 0
+        {
+            let Some(req_id) = self.free_ids.pop_front() else {
+                break;
+            };
+            let addr = 0x2000_0000 + ((req_id as u64) << 16);
+            self.sq[self.tail.slot(self.mask)] =
+                RxDesc::new(self.cfg.buf_size, req_id, self.tail.phase, addr);
+            self.posted[req_id as usize] = true;
+            self.tail.inc(self.mask);
+            done += 1;
+        }
+        if done < wanted {
+            self.stats.refil_partial += 1;
+        }
+        if done > 0 {
+            self.dev_db_tail = self.tail.counter;
+        }
+        done
+    }
+
+    /// Device side: place `pkt` into posted buffers and post its completions. Returns `Ok(false)` when too few
+    /// buffers are posted (the device drops it and counts `rx_drops`), and an error (plus a reset request) when
+    /// a posted descriptor is malformed.
+    pub fn device_receive(&mut self, pkt: &RxPacket) -> Result<bool> {
+        if self.reset_pending {
+            return Err(Error::ResetPending);
+        }
+        let buf = self.buf_size();
+        let bufs = pkt.len.max(1).div_ceil(buf);
+        let available = self.dev_db_tail.wrapping_sub(self.dev_head.counter) as u32;
+        if bufs > self.cfg.max_bufs_per_pkt as u32 || available > self.cfg.depth as u32 {
+            self.dev_stats.malformed += (available > self.cfg.depth as u32) as u64;
+            self.dev_stats.rx_drops += 1;
+            return Ok(false);
+        }
+        if available < bufs {
+            self.dev_stats.rx_drops += 1;
+            return Ok(false);
+        }
+        let mut left = pkt.len;
+        for i in 0..bufs {
+            let d = self.sq[self.dev_head.slot(self.mask)];
+            if d.malformed() || (d.ctrl().contains(RxCtrl::PHASE) as u8) != self.dev_head.phase {
+                self.dev_stats.malformed += 1;
+                self.reset_pending = true;
+                return Err(Error::PhaseMismatch {
+                    index: self.dev_head.counter & self.mask,
+                });
+            }
+            let req_id = d.req_id.get();
+            if req_id >= self.cfg.depth {
+                self.dev_stats.malformed += 1;
+                self.reset_pending = true;
+                return Err(Error::BadReqId {
+                    req_id,
+                    depth: self.cfg.depth,
+                });
+            }
+            let len = left.min(d.buffer_len());
+            left -= len;
+            let mut flags = pkt.csum & !(RxStatus::FIRST | RxStatus::LAST | RxStatus::PHASE);
+            flags.set(RxStatus::FIRST, i == 0);
+            flags.set(RxStatus::LAST, i + 1 == bufs);
+            flags |= RxStatus::BUFFER;
+            let slot = self.dev_cq_tail.slot(self.mask);
+            self.cq[slot] = RxCdesc::new(
+                req_id,
+                len as u16,
+                pkt.hash,
+                pkt.l3_proto,
+                pkt.l4_proto,
+                flags,
+                self.dev_cq_tail.phase,
+            );
+            self.dev_cq_tail.inc(self.mask);
+            self.dev_head.inc(self.mask);
+        }
+        self.dev_stats.packets += 1;
+        Ok(true)
+    }
+
+    /// `ena_clean_rx_irq`: take up to `budget` packets off the completion ring, calling `sink` for each.
+    /// A completion chain whose first bit is wrong or that is longer than a packet may be counts `bad_desc_num`;
+    /// a req_id that is out of range or not posted counts `bad_req_id`; both request a reset.
+    pub fn poll(&mut self, budget: u16, mut sink: impl FnMut(&RxDelivered)) -> Result<u16> {
+        let mut done = 0;
+        while done < budget {
+            match self.next_packet() {
+                Ok(Some(p)) => {
+                    self.stats.cnt += 1;
+                    self.stats.bytes += p.0.len as u64;
+                    if p.0.len <= self.cfg.rx_copybreak as u32 {
+                        self.stats.rx_copybreak_pkt += 1;
+                    }
+                    if p.1.contains(RxStatus::L4_CSUM_ERR) || p.1.contains(RxStatus::L3_CSUM_ERR) {
+                        self.stats.csum_bad += 1;
+                    } else if p.1.contains(RxStatus::L4_CSUM_CHECKED) {
+                        self.stats.csum_good += 1;
+                    } else {
+                        self.stats.csum_unchecked += 1;
+                    }
+                    sink(&p.0);
+                    done += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.reset_pending = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    fn next_packet(&mut self) -> Result<Option<(RxDelivered, RxStatus)>> {
+        // Look ahead without consuming until the chain is complete (`ena_com_cdesc_rx_pkt_get`).
+        let mut pos = self.cq_head;
+        let mut count: u16 = 0;
+        let mut len = 0u32;
+        let first = self.cq[pos.slot(self.mask)];
+        loop {
+            let c = self.cq[pos.slot(self.mask)];
+            if c.phase() != pos.phase {
+                return Ok(None);
+            }
+            let flags = c.flags();
+            if flags.contains(RxStatus::FIRST) != (count == 0) || count >= self.cfg.max_bufs_per_pkt
+            {
+                self.stats.bad_desc_num += 1;
+                return Err(Error::BadDescNum { count: count + 1 });
+            }
+            let req_id = c.req_id.get();
+            if req_id >= self.cfg.depth || !self.posted[req_id as usize] {
+                self.stats.bad_req_id += 1;
+                return Err(if req_id >= self.cfg.depth {
+                    Error::BadReqId {
+                        req_id,
+                        depth: self.cfg.depth,
+                    }
+                } else {
+                    Error::ReqIdNotOutstanding { req_id }
+                });
+            }
+            len += c.length.get() as u32;
+            count += 1;
+            pos.inc(self.mask);
+            if flags.contains(RxStatus::LAST) {
+                break;
+            }
+        }
+        // Consume: give the buffers back to the free list.
+        for _ in 0..count {
+            let c = self.cq[self.cq_head.slot(self.mask)];
+            let id = c.req_id.get();
+            if self.posted[id as usize] {
+                self.posted[id as usize] = false;
+                let _ = self.free_ids.push_back(id);
+            }
+            self.cq_head.inc(self.mask);
+        }
+        self.next_to_comp = self.next_to_comp.wrapping_add(count);
+        Ok(Some((
+            RxDelivered {
+                len,
+                hash: first.hash.get(),
+                bufs: count,
+            },
+            first.flags(),
+        )))
+    }
+
+    /// The watchdog's `check_for_empty_rx_ring`: a ring found without buffers on two checks in a row counts
+    /// `empty_rx_ring`.
+    pub fn check_for_empty_rx_ring(&mut self) {
+        if self.posted() == 0 {
+            self.empty_checks += 1;
+            if self.empty_checks >= 2 {
+                self.stats.empty_rx_ring += 1;
+                self.empty_checks = 0;
+            }
+        } else {
+            self.empty_checks = 0;
+        }
+    }
+
+    /// Raw completion ring, for hostile-device tests.
+    pub fn cq_raw_mut(&mut self) -> &mut [RxCdesc; N] {
+        &mut self.cq
+    }
+
+    /// Raw submission ring, for hostile-driver tests.
+    pub fn sq_raw_mut(&mut self) -> &mut [RxDesc; N] {
+        &mut self.sq
+    }
+}

@@ -1,0 +1,370 @@
+//! The EC2 hypervisor's per-instance network allowances, as an ENI sees them.
+//!
+//! AWS documents five allowances, each with an ENA counter of "packets queued or dropped because" it was exceeded
+//! ("Monitor network performance for ENA settings on your EC2 instance", Amazon EC2 User Guide):
+//! aggregate inbound and outbound bandwidth, bidirectional packets per second, tracked connections, and
+//! link-local traffic (1024 packets per second per ENI). Instances of up to 16 vCPUs have a baseline bandwidth and
+//! can burst to an "up to" figure on credits that last from about 5 to 60 minutes. AWS publishes no PPS figures;
+//! they are parameters here.
+//!
+//! Each allowance is a [`TokenBucket`]; bandwidth with burst credits is two in tandem (the peak rate, and the
+//! credit pool that refills at the baseline). A packet passes the buckets one after the other, as greedy shapers
+//! in series do, so whatever leaves respects every allowance at once. Over an allowance a packet is queued (up
+//! to a bounded delay) or dropped, as configured; either way that allowance's counter rises.
+
+mod conntrack;
+mod token_bucket;
+
+pub use conntrack::Conntrack;
+pub use token_bucket::{NS_PER_SEC, TokenBucket};
+
+use crate::stats::EniStats;
+use crate::{Error, Result};
+
+/// One direction's bandwidth allowance, in bits per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct BandwidthConfig {
+    /// Sustained rate once burst credits are spent (the instance's baseline bandwidth).
+    pub baseline_bps: u64,
+    /// The "up to" rate while credits last; equal to the baseline for instances without burst.
+    pub peak_bps: u64,
+    /// Bits that may leave back to back at the peak rate (micro-burst tolerance of the shaper).
+    pub peak_burst_bits: u64,
+    /// Burst credit pool in bits above the baseline (for example `(peak - baseline) x 3600 s` for an hour).
+    pub credit_bits: u64,
+}
+
+impl BandwidthConfig {
+    /// A flat allowance: no credits, `rate` bits per second, `burst` bits of micro-burst.
+    pub fn flat(rate_bps: u64, burst_bits: u64) -> Self {
+        Self {
+            baseline_bps: rate_bps,
+            peak_bps: rate_bps,
+            peak_burst_bits: burst_bits,
+            credit_bits: burst_bits,
+        }
+    }
+}
+
+/// What happens to a packet over an allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum OverLimit {
+    /// Dropped at once.
+    Drop,
+    /// Queued while its total shaping delay stays within `max_delay_ns`, dropped beyond.
+    Queue {
+        /// Longest delay the hypervisor's queue absorbs.
+        max_delay_ns: u64,
+    },
+}
+
+/// The instance's allowances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct AllowanceConfig {
+    /// Outbound bandwidth.
+    pub bw_out: BandwidthConfig,
+    /// Inbound bandwidth.
+    pub bw_in: BandwidthConfig,
+    /// Packets per second, both directions together.
+    pub pps: u64,
+    /// Packets that may pass back to back over the PPS rate.
+    pub pps_burst: u64,
+    /// Link-local packets per second (AWS: 1024 per ENI).
+    pub linklocal_pps: u64,
+    /// Link-local burst in packets (not published; an assumption of the scenario).
+    pub linklocal_burst: u64,
+    /// Tracked connections at most.
+    pub conntrack_max: u32,
+    /// Idle time after which a tracked connection is forgotten.
+    pub conntrack_idle_timeout_ns: u64,
+    /// Queue or drop over the allowance.
+    pub over_limit: OverLimit,
+}
+
+/// Direction of a packet through the ENI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Leaving the instance.
+    Egress,
+    /// Arriving at the instance.
+    Ingress,
+}
+
+/// The allowance that held a packet back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// `bw_in_allowance_exceeded`.
+    BwIn,
+    /// `bw_out_allowance_exceeded`.
+    BwOut,
+    /// `pps_allowance_exceeded`.
+    Pps,
+    /// `conntrack_allowance_exceeded`.
+    Conntrack,
+    /// `linklocal_allowance_exceeded`.
+    LinkLocal,
+}
+
+/// The shaper's decision for one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The packet leaves at `at_ns` (equal to the arrival time when nothing held it back).
+    Pass {
+        /// Departure time.
+        at_ns: u64,
+    },
+    /// The packet is dropped; the allowance that dropped it.
+    Drop(Allowance),
+}
+
+struct Bandwidth {
+    peak: TokenBucket,
+    credits: TokenBucket,
+}
+
+impl Bandwidth {
+    fn new(field: &'static str, c: &BandwidthConfig) -> Result<Self> {
+        if c.peak_bps < c.baseline_bps {
+            return Err(Error::InvalidConfig {
+                field,
+                reason: "peak_bps is below baseline_bps",
+            });
+        }
+        Ok(Self {
+            peak: TokenBucket::new(field, c.peak_bps, c.peak_burst_bits.max(1))?,
+            credits: TokenBucket::new(
+                field,
+                c.baseline_bps,
+                c.credit_bits.max(c.peak_burst_bits).max(1),
+            )?,
+        })
+    }
+}
+
+/// The hypervisor's shaping of one ENI. `CT` is the storage of the connection-tracking table.
+pub struct Shaper<const CT: usize> {
+    cfg: AllowanceConfig,
+    out: Bandwidth,
+    inb: Bandwidth,
+    pps: TokenBucket,
+    linklocal: TokenBucket,
+    conntrack: Conntrack<CT>,
+    stats: EniStats,
+}
+
+impl<const CT: usize> Shaper<CT> {
+    /// Builds the shaper; every bucket starts full (credits included).
+    pub fn new(cfg: AllowanceConfig) -> Result<Self> {
+        Ok(Self {
+            out: Bandwidth::new("bw_out", &cfg.bw_out)?,
+            inb: Bandwidth::new("bw_in", &cfg.bw_in)?,
+            pps: TokenBucket::new("pps", cfg.pps, cfg.pps_burst.max(1))?,
+            linklocal: TokenBucket::new(
+                "linklocal_pps",
+                cfg.linklocal_pps,
+                cfg.linklocal_burst.max(1),
+            )?,
+            conntrack: Conntrack::new(cfg.conntrack_max, cfg.conntrack_idle_timeout_ns)?,
+            cfg,
+            stats: EniStats::default(),
+        })
+    }
+
+    /// The allowance counters (`ethtool -S` ENI statistics).
+    pub fn stats(&self) -> &EniStats {
+        &self.stats
+    }
+
+    /// `conntrack_allowance_available`.
+    pub fn conntrack_available(&self) -> u64 {
+        self.conntrack.available()
+    }
+
+    /// Burst credits left for a direction, in bits.
+    pub fn credits_bits(&self, dir: Direction) -> i64 {
+        match dir {
+            Direction::Egress => self.out.credits.tokens(),
+            Direction::Ingress => self.inb.credits.tokens(),
+        }
+    }
+
+    /// Registers the first packet of a connection (or a packet of an already tracked one) with connection
+    /// tracking. Returns the drop verdict when the table is full of live connections.
+    pub fn track(&mut self, now_ns: u64, flow: u64) -> Option<Verdict> {
+        if self.conntrack.track(now_ns, flow) {
+            None
+        } else {
+            self.stats.conntrack_allowance_exceeded += 1;
+            Some(Verdict::Drop(Allowance::Conntrack))
+        }
+    }
+
+    /// Forgets a closed connection.
+    pub fn untrack(&mut self, flow: u64) {
+        self.conntrack.close(flow);
+    }
+
+    /// Shapes one packet of `bytes` arriving at `now_ns` in direction `dir`; `link_local` marks traffic to the
+    /// instance metadata service, the DNS resolver or the time service.
+    #[inline]
+    pub fn shape(&mut self, now_ns: u64, dir: Direction, bytes: u32, link_local: bool) -> Verdict {
+        let max_delay = match self.cfg.over_limit {
+            OverLimit::Drop => 0,
+            OverLimit::Queue { max_delay_ns } => max_delay_ns,
+        };
+        let bits = bytes as u64 * 8;
+        let (bw, bw_kind) = match dir {
+            Direction::Egress => (&mut self.out, Allowance::BwOut),
+            Direction::Ingress => (&mut self.inb, Allowance::BwIn),
+        };
+        // Tandem greedy shapers: each sees the departure time of the one before. A packet larger than a
+        // bucket's burst can never conform: it waits forever, which is to say it is dropped.
+        const NEVER: u64 = u64::MAX / 4;
+        let w_pps = self.pps.wait_ns(now_ns, 1).unwrap_or(NEVER);
+        let t1 = now_ns.saturating_add(w_pps);
+        let w_peak = bw.peak.wait_ns(t1, bits).unwrap_or(NEVER);
+        let t2 = t1.saturating_add(w_peak);
+        let w_credit = bw.credits.wait_ns(t2, bits).unwrap_or(NEVER);
+        let mut t3 = t2.saturating_add(w_credit);
+        let mut w_ll = 0;
+        if link_local {
+            w_ll = self.linklocal.wait_ns(t3, 1).unwrap_or(NEVER);
+            t3 = t3.saturating_add(w_ll);
+        }
+        let total = t3 - now_ns;
+        if w_pps > 0 {
+            self.stats.pps_allowance_exceeded += 1;
+        }
+        if w_peak > 0 || w_credit > 0 {
+            match bw_kind {
+                Allowance::BwOut => self.stats.bw_out_allowance_exceeded += 1,
+                _ => self.stats.bw_in_allowance_exceeded += 1,
+            }
+        }
+        if w_ll > 0 {
+            self.stats.linklocal_allowance_exceeded += 1;
+        }
+        if total > max_delay {
+            // Blame the allowance that held it back the longest.
+            let worst = [
+                (w_pps, Allowance::Pps),
+                (w_peak.max(w_credit), bw_kind),
+                (w_ll, Allowance::LinkLocal),
+            ]
+            .into_iter()
+            .max_by_key(|(w, _)| *w)
+            .map_or(bw_kind, |(_, a)| a);
+            return Verdict::Drop(worst);
+        }
+        self.pps.take(t1, 1);
+        bw.peak.take(t2, bits);
+        bw.credits.take(t2 + w_credit, bits);
+        if link_local {
+            self.linklocal.take(t3, 1);
+        }
+        Verdict::Pass { at_ns: t3 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(over: OverLimit) -> AllowanceConfig {
+        AllowanceConfig {
+            bw_out: BandwidthConfig {
+                baseline_bps: 1_000_000,
+                peak_bps: 10_000_000,
+                peak_burst_bits: 12_000,
+                credit_bits: 10_000_000,
+            },
+            bw_in: BandwidthConfig::flat(10_000_000, 12_000),
+            pps: 1_000_000,
+            pps_burst: 1_000,
+            linklocal_pps: 1024,
+            linklocal_burst: 4,
+            conntrack_max: 2,
+            conntrack_idle_timeout_ns: NS_PER_SEC,
+            over_limit: over,
+        }
+    }
+
+    #[test]
+    fn credits_allow_peak_then_fall_back_to_baseline() {
+        let mut s: Shaper<4> = Shaper::new(cfg(OverLimit::Queue {
+            max_delay_ns: u64::MAX / 4,
+        }))
+        .unwrap();
+        // 1500-byte packets offered back to back: they leave at 10 Mbit/s while credits last (1.2 ms apart),
+        // then at the 1 Mbit/s baseline (12 ms apart).
+        let mut last = 0;
+        let mut gaps = Vec::new();
+        for _ in 0..2000 {
+            match s.shape(0, Direction::Egress, 1500, false) {
+                Verdict::Pass { at_ns } => {
+                    gaps.push(at_ns - last);
+                    last = at_ns;
+                }
+                Verdict::Drop(a) => panic!("dropped by {a:?}"),
+            }
+        }
+        assert_eq!(gaps[100], 1_200_000);
+        assert_eq!(gaps[1999], 12_000_000);
+        assert!(s.stats().bw_out_allowance_exceeded > 1900);
+        assert_eq!(s.stats().bw_in_allowance_exceeded, 0);
+    }
+
+    #[test]
+    fn drop_mode_drops_and_counts() {
+        let mut s: Shaper<4> = Shaper::new(cfg(OverLimit::Drop)).unwrap();
+        let v: Vec<_> = (0..3)
+            .map(|_| s.shape(0, Direction::Ingress, 1500, false))
+            .collect();
+        assert_eq!(v[0], Verdict::Pass { at_ns: 0 });
+        assert_eq!(v[2], Verdict::Drop(Allowance::BwIn));
+        assert_eq!(s.stats().bw_in_allowance_exceeded, 2);
+    }
+
+    #[test]
+    fn linklocal_limit_applies_only_to_linklocal_packets() {
+        let mut s: Shaper<4> = Shaper::new(cfg(OverLimit::Drop)).unwrap();
+        let ll = (0..10)
+            .filter(|i| {
+                matches!(
+                    s.shape(*i, Direction::Egress, 64, true),
+                    Verdict::Pass { .. }
+                )
+            })
+            .count();
+        assert_eq!(ll, 4);
+        assert_eq!(s.stats().linklocal_allowance_exceeded, 6);
+    }
+
+    #[test]
+    fn conntrack_full_drops_new_connections() {
+        let mut s: Shaper<4> = Shaper::new(cfg(OverLimit::Drop)).unwrap();
+        assert_eq!(s.track(0, 1), None);
+        assert_eq!(s.track(0, 2), None);
+        assert_eq!(s.conntrack_available(), 0);
+        assert_eq!(s.track(0, 3), Some(Verdict::Drop(Allowance::Conntrack)));
+        assert_eq!(s.stats().conntrack_allowance_exceeded, 1);
+        s.untrack(1);
+        assert_eq!(s.track(0, 3), None);
+    }
+
+    #[test]
+    fn impossible_configs_are_errors() {
+        let mut c = cfg(OverLimit::Drop);
+        c.bw_out.peak_bps = 1;
+        assert!(Shaper::<4>::new(c).is_err());
+        let mut c = cfg(OverLimit::Drop);
+        c.pps = 0;
+        assert!(matches!(
+            Shaper::<4>::new(c),
+            Err(Error::InvalidConfig { field: "pps", .. })
+        ));
+    }
+}
