@@ -20,10 +20,22 @@ fn round(q: &mut TxQueue<8192>, pkts: &[TxPacket; 64]) -> u64 {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("tx_ring");
     g.throughput(Throughput::Elements(BATCH));
-    let mut pkts = [TxPacket { len: 1448, frags: 1, xmit_more: true, ..TxPacket::default() }; 64];
+    let mut pkts = [TxPacket {
+        len: 1448,
+        frags: 1,
+        xmit_more: true,
+        ..TxPacket::default()
+    }; 64];
     pkts[63].xmit_more = false;
-    for (name, placement) in [("host", Placement::Host), ("llq128", Placement::Llq(LlqConfig::default()))] {
-        let cfg = TxQueueConfig { depth: 1024, placement, ..TxQueueConfig::default() };
+    for (name, placement) in [
+        ("host", Placement::Host),
+        ("llq128", Placement::Llq(LlqConfig::default())),
+    ] {
+        let cfg = TxQueueConfig {
+            depth: 1024,
+            placement,
+            ..TxQueueConfig::default()
+        };
         let mut q = Box::new(TxQueue::<8192>::new(cfg).unwrap());
         let mut p = pkts;
         if name == "llq128" {
@@ -31,9 +43,11 @@ fn bench(c: &mut Criterion) {
                 x.header_len = 66;
             }
         }
-        g.bench_with_input(BenchmarkId::new("xmit_device_complete_64_per_doorbell", name), &p, |b, p| {
-            b.iter(|| round(&mut q, p))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("xmit_device_complete_64_per_doorbell", name),
+            &p,
+            |b, p| b.iter(|| round(&mut q, p)),
+        );
     }
     g.finish();
 }

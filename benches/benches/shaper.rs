@@ -29,7 +29,13 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N));
     for (name, over, gap) in [
         ("admit_under_allowance", OverLimit::Drop, 2_000u64),
-        ("admit_over_allowance_queued", OverLimit::Queue { max_delay_ns: 10_000_000 }, 200),
+        (
+            "admit_over_allowance_queued",
+            OverLimit::Queue {
+                max_delay_ns: 10_000_000,
+            },
+            200,
+        ),
     ] {
         let mut s = Box::new(Shaper::<1024>::new(cfg(over)).unwrap());
         let mut now = 0u64;
@@ -38,7 +44,9 @@ fn bench(c: &mut Criterion) {
                 let mut passed = 0u32;
                 for _ in 0..N {
                     now += gap;
-                    if let Verdict::Pass { .. } = s.shape(now, Direction::Egress, black_box(1500), false) {
+                    if let Verdict::Pass { .. } =
+                        s.shape(now, Direction::Egress, black_box(1500), false)
+                    {
                         passed += 1;
                     }
                 }

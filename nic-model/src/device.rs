@@ -43,7 +43,11 @@ impl<const N: usize> TxQueue<N> {
         while done < budget && self.dev.head.counter != self.dev.db_tail {
             match self.fetch_packet() {
                 Ok((pkt, comp_req)) => {
-                    self.dev.head.advance(pkt.entries, self.mask);
+                    if pkt.entries == 1 {
+                        self.dev.head.inc(self.mask);
+                    } else {
+                        self.dev.head.advance(pkt.entries, self.mask);
+                    }
                     self.dev.stats.packets += 1;
                     self.dev.stats.bytes += pkt.bytes as u64;
                     self.dev.stats.entries += pkt.entries as u64;
@@ -73,6 +77,32 @@ impl<const N: usize> TxQueue<N> {
     /// Parses the packet that starts at the device's head without consuming it.
     #[inline(always)]
     fn fetch_packet(&self) -> Result<(DeviceTxPacket, bool)> {
+        // Fast path, host placement: a packet in one descriptor with every field in order. Anything else takes
+        // the general path below, which checks the same rules one by one and says which one failed.
+        if let crate::llq::Placement::Host = self.cfg.placement {
+            let d = &self.sq[self.dev.head.slot(self.mask)];
+            let ctrl = d.len_ctrl.get();
+            let want = TxCtrl::FIRST.bits() | TxCtrl::LAST.bits() | TxCtrl::COMP_REQ.bits();
+            let phase_ok =
+                ((ctrl >> crate::defs::TX_DESC_PHASE_SHIFT) & 1) as u8 == self.dev.head.phase;
+            if ctrl & (want | crate::defs::TX_DESC_META_DESC_MASK) == want
+                && phase_ok
+                && d.validate(0).is_ok()
+                && d.req_id() < self.cfg.depth
+                && d.header_len() == 0
+                && d.length() != 0
+            {
+                let pkt = DeviceTxPacket {
+                    req_id: d.req_id(),
+                    bytes: d.length() as u32,
+                    descs: 1,
+                    entries: 1,
+                    header_len: 0,
+                    mss: 0,
+                };
+                return Ok((pkt, true));
+            }
+        }
         let placement = self.cfg.placement;
         let spl = placement.slots_per_entry();
         let mask = self.mask;

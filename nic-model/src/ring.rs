@@ -28,7 +28,8 @@ impl RingPos {
     /// Moves `n` entries forward (`n < depth`), flipping the phase for every wrap to index 0.
     #[inline(always)]
     pub fn advance(&mut self, n: u16, mask: u16) {
-        let wraps = ((self.counter & mask) as u32 + n as u32) / (mask as u32 + 1);
+        // depth = mask + 1 is a power of two: the number of wraps is a shift, not a division.
+        let wraps = ((self.counter & mask) as u32 + n as u32) >> mask.count_ones();
         self.counter = self.counter.wrapping_add(n);
         self.phase ^= (wraps & 1) as u8;
     }

@@ -249,7 +249,10 @@ impl<const N: usize> TxQueue<N> {
         if self.stopped {
             return Err(Error::QueueStopped);
         }
-        let req_id = match self.prepare(pkt) {
+        let req_id = match self
+            .prepare_single_host(pkt)
+            .map_or_else(|| self.prepare(pkt), Ok)
+        {
             Ok(id) => id,
             Err(e) => {
                 self.stats.prepare_ctx_err += 1;
@@ -272,6 +275,42 @@ impl<const N: usize> TxQueue<N> {
             self.doorbell();
         }
         Ok(req_id)
+    }
+
+    /// The common case of `ena_com_prepare_tx` on its own: host placement, one buffer, no offload context, room
+    /// in the ring. Writes exactly what [`prepare`](Self::prepare) would; `None` sends the packet down that path.
+    #[inline(always)]
+    fn prepare_single_host(&mut self, pkt: &TxPacket) -> Option<u16> {
+        if !matches!(self.cfg.placement, Placement::Host)
+            || pkt.frags > 1
+            || pkt.len.wrapping_sub(1) >= u16::MAX as u32
+            || pkt.offload.meta_valid()
+            || self.free_entries() == 0
+        {
+            return None;
+        }
+        let req_id = self.free_ids.pop_front()?;
+        let mut ctrl = TxCtrl::COMP_REQ | TxCtrl::FIRST | TxCtrl::LAST;
+        ctrl.set(TxCtrl::PHASE, self.tail.phase == 1);
+        let o = &pkt.offload;
+        let addr = 0x1000_0000 + ((req_id as u64) << 16);
+        self.sq[self.tail.slot(self.mask)] = TxDesc::data(
+            pkt.len as u16,
+            req_id,
+            ctrl,
+            o.l3_proto,
+            o.l4_proto,
+            o.flags,
+            addr,
+            0,
+        );
+        self.tx_info[req_id as usize] = TxInfo {
+            entries: 1,
+            in_flight: true,
+        };
+        self.tail.inc(self.mask);
+        self.entries_since_doorbell += 1;
+        Some(req_id)
     }
 
     /// `ena_com_prepare_tx`: write the packet's descriptors at the tail.
@@ -428,6 +467,64 @@ impl<const N: usize> TxQueue<N> {
             for (k, b) in room[..len].iter_mut().enumerate() {
                 *b = (req_id as u8) ^ (k as u8);
             }
+        }
+    }
+
+    /// Host placement: every descriptor is one ring entry, written in order from the tail.
+    #[inline(always)]
+    fn write_descs_host(
+        &mut self,
+        pkt: &TxPacket,
+        req_id: u16,
+        meta: bool,
+        bufs: u16,
+        payload: u32,
+    ) {
+        let o = &pkt.offload;
+        let mut pos = self.tail;
+        if meta {
+            let mut ctrl = TxMetaCtrl::EXT_VALID
+                | TxMetaCtrl::ETH_META_TYPE
+                | TxMetaCtrl::META_STORE
+                | TxMetaCtrl::FIRST;
+            ctrl.set(TxMetaCtrl::PHASE, pos.phase == 1);
+            let m = TxMetaDesc::new(
+                req_id,
+                ctrl,
+                o.mss,
+                o.l3_hdr_len,
+                o.l3_hdr_off,
+                o.l4_hdr_len_words,
+            );
+            self.sq[pos.slot(self.mask)] = zerocopy::transmute!(m);
+            pos.inc(self.mask);
+        }
+        let n = bufs.max(1);
+        let (each, rem) = if bufs == 0 {
+            (0, 0)
+        } else {
+            (payload / bufs as u32, payload % bufs as u32)
+        };
+        for i in 0..n {
+            let mut ctrl = if i == 0 {
+                if meta {
+                    TxCtrl::COMP_REQ
+                } else {
+                    TxCtrl::COMP_REQ | TxCtrl::FIRST
+                }
+            } else {
+                TxCtrl::empty()
+            };
+            if i + 1 == n {
+                ctrl |= TxCtrl::LAST;
+            }
+            ctrl.set(TxCtrl::PHASE, pos.phase == 1);
+            let len = each + if i == 0 { rem } else { 0 };
+            let addr = 0x1000_0000 + ((req_id as u64) << 16) + ((i as u64) << 32);
+            self.sq[pos.slot(self.mask)] = TxDesc::data(
+                len as u16, req_id, ctrl, o.l3_proto, o.l4_proto, o.flags, addr, 0,
+            );
+            pos.inc(self.mask);
         }
     }
 

@@ -23,14 +23,22 @@ fn find_header() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(p));
     }
     if !Path::new(TARBALL).exists() {
-        return Err(format!("{TARBALL} not found (apt-get install linux-source-6.1)"));
+        return Err(format!(
+            "{TARBALL} not found (apt-get install linux-source-6.1)"
+        ));
     }
     let dir = scratch();
     let out = dir.join("ena_eth_io_defs.h");
     if !out.exists() {
-        let o = Command::new("tar").args(["-xJf", TARBALL, "-O", MEMBER]).output().map_err(|e| format!("tar: {e}"))?;
+        let o = Command::new("tar")
+            .args(["-xJf", TARBALL, "-O", MEMBER])
+            .output()
+            .map_err(|e| format!("tar: {e}"))?;
         if !o.status.success() || o.stdout.is_empty() {
-            return Err(format!("tar could not extract {MEMBER}: {}", String::from_utf8_lossy(&o.stderr)));
+            return Err(format!(
+                "tar could not extract {MEMBER}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
         }
         std::fs::write(&out, o.stdout).unwrap();
     }
@@ -57,7 +65,13 @@ fn masks_shifts_and_sizes_match_the_kernel_header() {
     for (name, _) in KERNEL_DEFS {
         c += &format!("  printf(\"{name} %llu\\n\", (unsigned long long)({name}));\n");
     }
-    for s in ["tx_desc", "tx_meta_desc", "tx_cdesc", "rx_desc", "rx_cdesc_base"] {
+    for s in [
+        "tx_desc",
+        "tx_meta_desc",
+        "tx_cdesc",
+        "rx_desc",
+        "rx_cdesc_base",
+    ] {
         c += &format!("  printf(\"sizeof_{s} %zu\\n\", sizeof(struct ena_eth_io_{s}));\n");
     }
     c += "  return 0;\n}\n";
@@ -65,8 +79,17 @@ fn masks_shifts_and_sizes_match_the_kernel_header() {
     let bin = dir.join("check");
     std::fs::write(&src, c).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let o = Command::new(&cc).arg("-o").arg(&bin).arg(&src).output().expect("a C compiler");
-    assert!(o.status.success(), "compiling against the header failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(&cc)
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("a C compiler");
+    assert!(
+        o.status.success(),
+        "compiling against the header failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let out = Command::new(&bin).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let kernel: std::collections::HashMap<&str, u64> = text
@@ -80,15 +103,33 @@ fn masks_shifts_and_sizes_match_the_kernel_header() {
         checked += 1;
     }
     let sizes = [
-        ("sizeof_tx_desc", std::mem::size_of::<nic_model::desc::TxDesc>()),
-        ("sizeof_tx_meta_desc", std::mem::size_of::<nic_model::desc::TxMetaDesc>()),
-        ("sizeof_tx_cdesc", std::mem::size_of::<nic_model::desc::TxCdesc>()),
-        ("sizeof_rx_desc", std::mem::size_of::<nic_model::desc::RxDesc>()),
-        ("sizeof_rx_cdesc_base", std::mem::size_of::<nic_model::desc::RxCdesc>()),
+        (
+            "sizeof_tx_desc",
+            std::mem::size_of::<nic_model::desc::TxDesc>(),
+        ),
+        (
+            "sizeof_tx_meta_desc",
+            std::mem::size_of::<nic_model::desc::TxMetaDesc>(),
+        ),
+        (
+            "sizeof_tx_cdesc",
+            std::mem::size_of::<nic_model::desc::TxCdesc>(),
+        ),
+        (
+            "sizeof_rx_desc",
+            std::mem::size_of::<nic_model::desc::RxDesc>(),
+        ),
+        (
+            "sizeof_rx_cdesc_base",
+            std::mem::size_of::<nic_model::desc::RxCdesc>(),
+        ),
     ];
     for (name, ours) in sizes {
         assert_eq!(kernel.get(name).copied(), Some(ours as u64), "{name}");
         checked += 1;
     }
-    println!("kernel header conformance: {checked} values checked against {}", header.display());
+    println!(
+        "kernel header conformance: {checked} values checked against {}",
+        header.display()
+    );
 }

@@ -54,5 +54,6 @@ fn exercise() -> u64 {
 /// The C entry point (the C runtime calls it; no Rust `std` runtime is involved).
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
-    (exercise() & 0x7f) as i32
+    // Exit 0 when the model did real work (1500 bytes moved, 3 packets parsed), 1 otherwise.
+    if core::hint::black_box(exercise()) == 1503 { 0 } else { 1 }
 }

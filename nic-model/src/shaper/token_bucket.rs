@@ -10,16 +10,36 @@
 
 use crate::{Error, Result};
 
-/// Nanoseconds per second: the scale of the bucket's level.
+/// Nanoseconds per second.
 pub const NS_PER_SEC: u64 = 1_000_000_000;
 
+const fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}
+
 /// A token bucket: `rate` tokens per second, at most `burst` tokens saved up.
+///
+/// The level is counted in units of `1 / unit` token, where `unit = 10^9 / gcd(rate, 10^9)`: one nanosecond then
+/// adds exactly `rate / gcd(rate, 10^9)` units. For the rates of real allowances (whole Mbit/s, Gbit/s, packets
+/// per second) this keeps every quantity in `u64`; a rate and burst whose exact level would not fit are refused
+/// by [`new`](Self::new) rather than approximated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenBucket {
     rate: u64,
-    capacity: i128,
-    level: i128,
+    /// Units per token.
+    unit: u64,
+    /// Units added per nanosecond.
+    per_ns: u64,
+    capacity: u64,
+    level: u64,
     last_ns: u64,
+    /// Nanoseconds that fill an empty bucket; longer gaps just fill it.
+    fill_ns: u64,
 }
 
 impl TokenBucket {
@@ -37,12 +57,26 @@ impl TokenBucket {
                 reason: "burst must be at least one token",
             });
         }
-        let capacity = burst as i128 * NS_PER_SEC as i128;
+        let g = gcd(rate, NS_PER_SEC);
+        let unit = NS_PER_SEC / g;
+        let per_ns = rate / g;
+        let capacity = match burst.checked_mul(unit) {
+            Some(c) if c <= u64::MAX / 4 => c,
+            _ => {
+                return Err(Error::InvalidConfig {
+                    field,
+                    reason: "burst too large for exact integer accounting at this rate (use a rate in whole kbit/s)",
+                });
+            }
+        };
         Ok(Self {
             rate,
+            unit,
+            per_ns,
             capacity,
             level: capacity,
             last_ns: 0,
+            fill_ns: capacity / per_ns + 1,
         })
     }
 
@@ -53,28 +87,24 @@ impl TokenBucket {
 
     /// Maximum saved-up tokens.
     pub fn burst(&self) -> u64 {
-        (self.capacity / NS_PER_SEC as i128) as u64
+        self.capacity / self.unit
     }
 
-    /// Whole tokens available now (negative while in debt).
-    pub fn tokens(&self) -> i64 {
-        (self.level.div_euclid(NS_PER_SEC as i128)).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    /// Whole tokens available as of the last update.
+    pub fn tokens(&self) -> u64 {
+        self.level / self.unit
     }
 
-    /// The level (token-nanoseconds) the bucket would have at `now_ns`. Time never runs backwards: an earlier
-    /// `now` sees the level as of the last update.
+    /// The level the bucket would have at `now_ns`. Time never runs backwards: an earlier `now` sees the level
+    /// as of the last update.
     #[inline(always)]
-    fn level_at(&self, now_ns: u64) -> i128 {
-        if now_ns > self.last_ns {
-            let add = (now_ns - self.last_ns) as u128 * self.rate as u128;
-            let room = (self.capacity - self.level) as u128;
-            if add >= room {
-                self.capacity
-            } else {
-                self.level + add as i128
-            }
+    fn level_at(&self, now_ns: u64) -> u64 {
+        let elapsed = now_ns.saturating_sub(self.last_ns);
+        if elapsed >= self.fill_ns {
+            self.capacity
         } else {
-            self.level
+            // elapsed < fill_ns, so elapsed x per_ns <= capacity + per_ns: no overflow.
+            (self.level + elapsed * self.per_ns).min(self.capacity)
         }
     }
 
@@ -93,16 +123,15 @@ impl TokenBucket {
     /// (Firecracker's rate limiter had exactly this bug class).
     #[inline(always)]
     pub fn wait_ns(&self, now_ns: u64, cost: u64) -> Option<u64> {
-        let need = cost as i128 * NS_PER_SEC as i128;
-        if need > self.capacity {
-            return None;
-        }
+        let need = cost
+            .checked_mul(self.unit)
+            .filter(|n| *n <= self.capacity)?;
         let start = now_ns.max(self.last_ns);
         let level = self.level_at(start);
         let extra = if level >= need {
             0
         } else {
-            ((need - level) as u128).div_ceil(self.rate as u128) as u64
+            (need - level).div_ceil(self.per_ns)
         };
         Some(start - now_ns + extra)
     }
@@ -111,19 +140,44 @@ impl TokenBucket {
     #[inline(always)]
     pub fn take(&mut self, at_ns: u64, cost: u64) {
         self.refill(at_ns);
-        self.level -= cost as i128 * NS_PER_SEC as i128;
+        self.level = self.level.saturating_sub(cost.saturating_mul(self.unit));
     }
 
-    /// Refill, then take `cost` tokens if they are all there. No debt.
+    /// Units one token costs (`cost x unit` is what [`take`](Self::take) subtracts).
+    #[inline(always)]
+    pub fn unit(&self) -> u64 {
+        self.unit
+    }
+
+    /// Fast path: the level at `now_ns` in units, or `None` when `now_ns` is before the last departure (the
+    /// packet would have to wait for it).
+    #[inline(always)]
+    pub fn level_now(&self, now_ns: u64) -> Option<u64> {
+        if now_ns >= self.last_ns {
+            Some(self.level_at(now_ns))
+        } else {
+            None
+        }
+    }
+
+    /// Fast path: records that `need` units left at `now_ns`, given `level` from [`level_now`](Self::level_now)
+    /// at the same time and `level >= need`.
+    #[inline(always)]
+    pub fn commit(&mut self, now_ns: u64, level: u64, need: u64) {
+        self.level = level - need;
+        self.last_ns = now_ns;
+    }
+
+    /// Refill, then take `cost` tokens if they are all there. Never waits.
     #[inline(always)]
     pub fn try_take(&mut self, now_ns: u64, cost: u64) -> bool {
         self.refill(now_ns);
-        let need = cost as i128 * NS_PER_SEC as i128;
-        if self.level >= need {
-            self.level -= need;
-            true
-        } else {
-            false
+        match cost.checked_mul(self.unit) {
+            Some(need) if self.level >= need => {
+                self.level -= need;
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -145,6 +199,12 @@ mod tests {
             None,
             "larger than the bucket: never conformant"
         );
+    }
+
+    #[test]
+    fn exactness_that_cannot_fit_is_refused() {
+        assert!(TokenBucket::new("t", 1_234_567_891, 4_500_000_000_000).is_err());
+        assert!(TokenBucket::new("t", 5_000_000_000, 4_500_000_000_000).is_ok());
     }
 
     #[test]
@@ -186,7 +246,7 @@ mod tests {
                 };
                 if w <= max_wait as u64 * 1000 {
                     b.take(now + w, cost);
-                    assert!(b.tokens() >= 0, "level went negative");
+                    assert!(b.level <= b.capacity);
                     out.push((now + w, cost));
                 }
             }
