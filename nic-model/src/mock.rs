@@ -170,10 +170,11 @@ impl<const N: usize> Model<N> {
                     n += 1;
                 });
                 self.device_pkts += n;
-                if let Err(e) = r {
-                    if !self.hostile && e != Error::ResetPending {
-                        return Err(Violation::HonestRefused(e));
-                    }
+                if let Err(e) = r
+                    && !self.hostile
+                    && e != Error::ResetPending
+                {
+                    return Err(Violation::HonestRefused(e));
                 }
             }
             RingOp::Clean(budget) => match q.clean_tx_irq(budget as u16) {

@@ -379,6 +379,10 @@ impl<const N: usize> TxQueue<N> {
         push: u16,
         payload: u32,
     ) {
+        if let Placement::Host = self.cfg.placement {
+            return self.write_descs_host(pkt, req_id, meta, bufs, payload);
+        }
+
         let spl = self.cfg.placement.slots_per_entry();
         let first_slots = self.cfg.placement.first_entry_slots();
         let base_entry = self.tail;

@@ -1,4 +1,5 @@
 //! What a hostile or buggy peer writes into the rings is refused, counted and answered with a reset request.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nic_model::desc::{TxCdesc, TxCtrl, TxDesc, TxOffload};
 use nic_model::mock::{RingOp, run_ring_ops};
@@ -66,7 +67,8 @@ fn completion_for_a_req_id_not_outstanding_is_refused() {
 
 #[test]
 fn device_refuses_each_kind_of_malformed_descriptor() {
-    let cases: [(&str, fn(&mut TxDesc), fn(&Error) -> bool); 5] = [
+    type Case = (&'static str, fn(&mut TxDesc), fn(&Error) -> bool);
+    let cases: [Case; 5] = [
         (
             "reserved bit",
             |d| d.meta_ctrl.set(d.meta_ctrl.get() | 1 << 5),

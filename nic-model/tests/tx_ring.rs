@@ -1,4 +1,5 @@
 //! Properties and scenarios of the TX queue: driver and device together over the shared rings.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nic_model::llq::{LlqConfig, LlqEntrySize, Placement};
 use nic_model::mock::{RingOp, run_ring_ops};

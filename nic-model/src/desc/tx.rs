@@ -178,7 +178,7 @@ mod tests {
     fn fields_round_trip_and_land_on_the_documented_bits() {
         let d = TxDesc::data(
             1500,
-            0xabcd & 0xffff,
+            0xabcd,
             TxCtrl::PHASE | TxCtrl::FIRST | TxCtrl::LAST | TxCtrl::COMP_REQ,
             L3_PROTO_IPV4,
             L4_PROTO_TCP,
@@ -224,8 +224,10 @@ mod tests {
 
     #[test]
     fn reserved_bits_are_rejected_with_their_word() {
-        let mut d = TxDesc::default();
-        d.meta_ctrl = U32::new(1 << 16);
+        let d = TxDesc {
+            meta_ctrl: U32::new(1 << 16),
+            ..TxDesc::default()
+        };
         assert_eq!(
             d.validate(7),
             Err(Error::MustBeZero {
@@ -234,8 +236,10 @@ mod tests {
                 bits: 1 << 16
             })
         );
-        let mut d = TxDesc::default();
-        d.len_ctrl = U32::new(1 << 31);
+        let d = TxDesc {
+            len_ctrl: U32::new(1 << 31),
+            ..TxDesc::default()
+        };
         assert_eq!(
             d.validate(0),
             Err(Error::MustBeZero {
@@ -244,8 +248,10 @@ mod tests {
                 bits: 1 << 31
             })
         );
-        let mut d = TxDesc::default();
-        d.buff_addr_hi_hdr_sz = U32::new(1 << 20);
+        let d = TxDesc {
+            buff_addr_hi_hdr_sz: U32::new(1 << 20),
+            ..TxDesc::default()
+        };
         assert_eq!(
             d.validate(0),
             Err(Error::MustBeZero {

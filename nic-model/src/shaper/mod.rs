@@ -227,13 +227,14 @@ impl<const CT: usize> Shaper<CT> {
                 self.pps.level_now(now_ns),
                 bw.peak.level_now(now_ns),
                 bw.credits.level_now(now_ns),
-            ) {
-                if l_pps >= n_pps && l_peak >= n_peak && l_cred >= n_cred {
-                    self.pps.commit(now_ns, l_pps, n_pps);
-                    bw.peak.commit(now_ns, l_peak, n_peak);
-                    bw.credits.commit(now_ns, l_cred, n_cred);
-                    return Verdict::Pass { at_ns: now_ns };
-                }
+            ) && l_pps >= n_pps
+                && l_peak >= n_peak
+                && l_cred >= n_cred
+            {
+                self.pps.commit(now_ns, l_pps, n_pps);
+                bw.peak.commit(now_ns, l_peak, n_peak);
+                bw.credits.commit(now_ns, l_cred, n_cred);
+                return Verdict::Pass { at_ns: now_ns };
             }
         }
         self.shape_slow(now_ns, dir, bits, link_local)
