@@ -1,0 +1,26 @@
+//! A `no_std`, allocation-free model of the Linux egress path that decides which TX queue a packet uses.
+//!
+//! - [`RefSelector`]: `netdev_core_pick_tx` / `netdev_pick_tx` / `get_xps_queue` / `skb_tx_hash` and the driver
+//!   hooks (`ena_select_queue`, `bond_select_queue`) transcribed plainly, reporting the deciding [`Branch`].
+//! - [`FastSelector`]: the same answers from a compiled configuration, single packets and batches.
+//! - [`KernelProfile`]: what changed between kernel versions, from a `uname -r` string.
+//! - [`veth`]: the veth hop that records an rx queue on affected kernels.
+//! - [`predict`]: the per-queue share of N flows, exact or with a 99.9 % band.
+#![cfg_attr(not(test), no_std)]
+
+mod error;
+pub mod hash;
+pub mod netdev;
+pub mod predict;
+pub mod profile;
+mod select_fast;
+mod select_ref;
+pub mod skb;
+pub mod veth;
+
+pub use error::{Error, Result};
+pub use netdev::{DriverHook, NetDev, TcTxq, XpsMaps};
+pub use profile::{Confidence, KernelProfile, Release};
+pub use select_fast::FastSelector;
+pub use select_ref::{Branch, CapWarning, Decision, PickRules, RefSelector};
+pub use skb::{NO_QUEUE_MAPPING, Skb, Sock, XmitCtx};

@@ -1,0 +1,251 @@
+//! The fast selector: the device configuration compiled into flat tables, with a single-packet and a batch API.
+//! It returns exactly what [`RefSelector`](crate::RefSelector) returns, with the same side effects on the skb
+//! and its socket, for every input (the `select_diff` fuzz target and the property tests hold it to that).
+//!
+//! What changes is only how: per-priority queue ranges and traffic classes are looked up instead of recomputed,
+//! the rx-recorded reduction (repeated subtraction in `skb_tx_hash`) is a table for rx queues below 64 and a
+//! remainder above, XPS maps are flattened, and a batch whose device has no hook, no XPS and no traffic classes
+//! runs a loop specialised for that case.
+
+use heapless::Vec;
+
+use crate::hash::{reciprocal_scale, skb_get_hash};
+use crate::netdev::{DriverHook, NetDev, TC_MAX};
+use crate::select_ref::PickRules;
+use crate::skb::{NO_QUEUE_MAPPING, Skb, XmitCtx};
+use crate::{RefSelector, Result};
+
+const RX_TABLE: usize = 64;
+
+#[derive(Debug, Clone)]
+struct FlatXps {
+    nr_ids: u32,
+    num_tc: u32,
+    /// `(start, len)` into `queues` per `id * num_tc + tc`.
+    slots: Vec<(u16, u16), { crate::netdev::MAX_XPS_MAPS }>,
+    queues: Vec<u16, { crate::netdev::MAX_XPS_MAPS * crate::netdev::MAX_XPS_QUEUES }>,
+}
+
+impl FlatXps {
+    fn new(m: &crate::netdev::XpsMaps) -> Self {
+        let mut f = Self {
+            nr_ids: m.nr_ids as u32,
+            num_tc: m.num_tc as u32,
+            slots: Vec::new(),
+            queues: Vec::new(),
+        };
+        for map in &m.maps {
+            let start = f.queues.len() as u16;
+            for q in map {
+                let _ = f.queues.push(*q);
+            }
+            let _ = f.slots.push((start, map.len() as u16));
+        }
+        f
+    }
+}
+
+/// The compiled selector.
+#[derive(Debug, Clone)]
+pub struct FastSelector {
+    real: u16,
+    hook: DriverHook,
+    nr_cpus: u16,
+    seed: u64,
+    reselect_ns: Option<u64>,
+    prio_tc: [u8; TC_MAX],
+    /// `(qoffset, qcount)` of `skb_tx_hash` per priority.
+    prio_range: [(u16, u16); TC_MAX],
+    /// Rx-recorded result per priority for rx queues below `RX_TABLE`.
+    rx_table: [[u16; RX_TABLE]; TC_MAX],
+    xps_cpus: Option<FlatXps>,
+    xps_rxqs: Option<FlatXps>,
+    plain: bool,
+}
+
+impl FastSelector {
+    /// Compiles a device configuration.
+    pub fn new(dev: &NetDev, rules: PickRules, hash_seed: u64) -> Result<Self> {
+        dev.validate()?;
+        let mut prio_range = [(0, dev.real_num_tx_queues); TC_MAX];
+        let mut prio_tc = [0u8; TC_MAX];
+        for p in 0..TC_MAX {
+            prio_tc[p] = dev.prio_tc_map[p];
+            if dev.num_tc != 0 {
+                let t = dev.tc_to_txq[dev.prio_tc_map[p] as usize];
+                prio_range[p] = if t.count == 0 {
+                    (0, dev.real_num_tx_queues)
+                } else {
+                    (t.offset, t.count)
+                };
+            }
+        }
+        let mut rx_table = [[0u16; RX_TABLE]; TC_MAX];
+        for p in 0..TC_MAX {
+            for rx in 0..RX_TABLE as u16 {
+                rx_table[p][rx as usize] = reduce_rx(rx, prio_range[p]);
+            }
+        }
+        let plain =
+            dev.driver == DriverHook::None && dev.xps_cpus.is_none() && dev.xps_rxqs.is_none();
+        Ok(Self {
+            real: dev.real_num_tx_queues,
+            hook: dev.driver,
+            nr_cpus: dev.nr_cpus,
+            seed: hash_seed,
+            reselect_ns: rules.txq_reselection_ms.map(|ms| ms as u64 * 1_000_000),
+            prio_tc,
+            prio_range,
+            rx_table,
+            xps_cpus: dev.xps_cpus.as_ref().map(FlatXps::new),
+            xps_rxqs: dev.xps_rxqs.as_ref().map(FlatXps::new),
+            plain,
+        })
+    }
+
+    /// Compiles the configuration of a reference selector.
+    pub fn from_ref(r: &RefSelector) -> Result<Self> {
+        Self::new(r.dev(), r.rules(), r.hash_seed())
+    }
+
+    /// Selects the TX queue of one packet (and records it in `skb.queue_mapping`).
+    #[inline]
+    pub fn select(&self, skb: &mut Skb, ctx: XmitCtx) -> u16 {
+        let q = if skb.skip_txqueue {
+            skb.queue_mapping
+        } else {
+            if skb.sender_cpu.wrapping_sub(1) >= self.nr_cpus {
+                skb.sender_cpu = ctx.cpu.wrapping_add(1);
+            }
+            if self.real == 1 {
+                0
+            } else {
+                match self.hook {
+                    DriverHook::None => self.pick_tx(skb, ctx),
+                    DriverHook::EnaLegacy if skb.queue_mapping != 0 => skb.queue_mapping - 1,
+                    DriverHook::EnaLegacy => self.pick_tx(skb, ctx),
+                    DriverHook::Bonding if skb.queue_mapping != 0 => {
+                        (skb.queue_mapping - 1) % self.real
+                    }
+                    DriverHook::Bonding => 0,
+                }
+            }
+        };
+        let q = if q >= self.real { 0 } else { q };
+        skb.queue_mapping = q;
+        q
+    }
+
+    /// Selects the queues of a batch: `out[i]` for `skbs[i]`. `out` must be at least as long as `skbs`;
+    /// extra packets are left unselected.
+    #[inline]
+    pub fn select_batch(&self, skbs: &mut [Skb], ctx: XmitCtx, out: &mut [u16]) {
+        if self.plain {
+            for (skb, o) in skbs.iter_mut().zip(out.iter_mut()) {
+                *o = self.select_plain(skb, ctx);
+            }
+        } else {
+            for (skb, o) in skbs.iter_mut().zip(out.iter_mut()) {
+                *o = self.select(skb, ctx);
+            }
+        }
+    }
+
+    /// No hook, no XPS: a socket-less packet with a hash and nothing recorded is one multiply away.
+    #[inline(always)]
+    fn select_plain(&self, skb: &mut Skb, ctx: XmitCtx) -> u16 {
+        if let (false, None, 0, Some(h)) = (skb.skip_txqueue, &skb.sk, skb.queue_mapping, skb.hash)
+            && self.real != 1
+        {
+            if skb.sender_cpu.wrapping_sub(1) >= self.nr_cpus {
+                skb.sender_cpu = ctx.cpu.wrapping_add(1);
+            }
+            let (off, cnt) = self.prio_range[(skb.priority & 15) as usize];
+            let q = reciprocal_scale(h, cnt as u32) as u16 + off;
+            skb.queue_mapping = q;
+            return q;
+        }
+        self.select(skb, ctx)
+    }
+
+    #[inline(always)]
+    fn pick_tx(&self, skb: &mut Skb, ctx: XmitCtx) -> u16 {
+        let cached = match &skb.sk {
+            Some(sk) if sk.tx_queue != NO_QUEUE_MAPPING => match self.reselect_ns {
+                Some(ns) if sk.full && ctx.now_ns.saturating_sub(sk.tx_queue_set_ns) > ns => None,
+                _ => Some(sk.tx_queue),
+            },
+            _ => None,
+        };
+        if let Some(q) = cached
+            && !skb.ooo_okay
+            && q < self.real
+        {
+            return q;
+        }
+        let new = match self.xps(skb) {
+            Some(q) => q,
+            None => self.tx_hash(skb),
+        };
+        if let Some(sk) = skb.sk.as_mut()
+            && sk.full
+            && sk.dst_cached
+        {
+            sk.tx_queue = new;
+            sk.tx_queue_set_ns = ctx.now_ns;
+        }
+        new
+    }
+
+    #[inline(always)]
+    fn xps(&self, skb: &mut Skb) -> Option<u16> {
+        if let Some(m) = &self.xps_rxqs
+            && let Some(sk) = &skb.sk
+            && sk.rx_queue != NO_QUEUE_MAPPING
+            && let Some(q) = self.xps_idx(skb, m, sk.rx_queue as u32)
+        {
+            return Some(q);
+        }
+        let m = self.xps_cpus.as_ref()?;
+        self.xps_idx(skb, m, (skb.sender_cpu as u32).wrapping_sub(1))
+    }
+
+    #[inline(always)]
+    fn xps_idx(&self, skb: &mut Skb, m: &FlatXps, tci: u32) -> Option<u16> {
+        let tc = self.prio_tc[(skb.priority & 15) as usize] as u32;
+        if tc >= m.num_tc || tci >= m.nr_ids {
+            return None;
+        }
+        let &(start, len) = m.slots.get((tci * m.num_tc + tc) as usize)?;
+        let q = match len {
+            0 => return None,
+            1 => m.queues[start as usize],
+            n => {
+                m.queues[start as usize
+                    + reciprocal_scale(skb_get_hash(skb, self.seed), n as u32) as usize]
+            }
+        };
+        (q < self.real).then_some(q)
+    }
+
+    #[inline(always)]
+    fn tx_hash(&self, skb: &mut Skb) -> u16 {
+        let p = (skb.priority & 15) as usize;
+        if skb.queue_mapping != 0 {
+            let rx = skb.queue_mapping - 1;
+            return match self.rx_table[p].get(rx as usize) {
+                Some(q) => *q,
+                None => reduce_rx(rx, self.prio_range[p]),
+            };
+        }
+        let (off, cnt) = self.prio_range[p];
+        reciprocal_scale(skb_get_hash(skb, self.seed), cnt as u32) as u16 + off
+    }
+}
+
+/// `skb_tx_hash`'s reduction of a recorded rx queue into `(qoffset, qcount)`: repeated subtraction is a remainder.
+#[inline(always)]
+fn reduce_rx(rx: u16, (off, cnt): (u16, u16)) -> u16 {
+    let h = if rx >= off { rx - off } else { rx };
+    h % cnt.max(1) + off
+}
