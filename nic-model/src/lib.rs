@@ -12,6 +12,10 @@
 //! Nothing here reads a clock or allocates; malformed input is an [`Error`] and a counter, never a panic.
 #![cfg_attr(not(test), no_std)]
 
+// `arbitrary` (fuzzing only) needs `std`; the default build stays `no_std`, which `nostd-check` proves.
+#[cfg(feature = "arbitrary")]
+extern crate std;
+
 pub mod defs;
 pub mod desc;
 mod device;

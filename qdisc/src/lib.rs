@@ -8,6 +8,10 @@
 //! - [`predict`]: the per-queue share of N flows, exact or with a 99.9 % band.
 #![cfg_attr(not(test), no_std)]
 
+// `arbitrary` (fuzzing only) needs `std`; the default build stays `no_std`, which `nostd-check` proves.
+#[cfg(feature = "arbitrary")]
+extern crate std;
+
 mod error;
 pub mod hash;
 pub mod netdev;

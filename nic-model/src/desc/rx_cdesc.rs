@@ -7,6 +7,7 @@ use crate::defs::*;
 bitflags! {
     /// Flag bits of an RX completion's `status` word.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
     pub struct RxStatus: u32 {
         /// L3 checksum error.
         const L3_CSUM_ERR = RX_CDESC_BASE_L3_CSUM_ERR_MASK;

@@ -26,6 +26,7 @@ bitflags! {
 bitflags! {
     /// Offload bits of a TX data descriptor's `meta_ctrl` word.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
     pub struct TxOffload: u32 {
         /// IPv4 don't-fragment.
         const DF = TX_DESC_DF_MASK;
