@@ -11,8 +11,11 @@ use qdisc::{
     DriverHook, FastSelector, NetDev, PickRules, RefSelector, Skb, TcTxq, XmitCtx, XpsMaps,
 };
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the replay and the CI smoke run.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("select_diff", select_diff),
     ("ring_ops", ring_ops),
     ("shaper_bound", shaper_bound),
