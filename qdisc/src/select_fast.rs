@@ -109,7 +109,7 @@ impl FastSelector {
     }
 
     /// Selects the TX queue of one packet (and records it in `skb.queue_mapping`).
-    #[inline]
+    #[inline(always)]
     pub fn select(&self, skb: &mut Skb, ctx: XmitCtx) -> u16 {
         let q = if skb.skip_txqueue {
             skb.queue_mapping
