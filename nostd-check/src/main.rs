@@ -48,12 +48,25 @@ fn exercise() -> u64 {
     if let Ok(stats) = nic_model::ethtool::NicStats::parse("queue_0_tx_cnt: 3\n") {
         total += stats.tx[0].cnt;
     }
+    if let Ok(dev) = qdisc::NetDev::new(8)
+        && let Ok(r) = qdisc::RefSelector::new(dev, qdisc::PickRules::default(), 1)
+        && let Ok(f) = qdisc::FastSelector::from_ref(&r)
+    {
+        let mut a = qdisc::Skb::new(1500, 42);
+        a.record_rx_queue(0);
+        let mut b = a;
+        let ctx = qdisc::XmitCtx::default();
+        // The veth bug: a recorded rx queue 0 pins TX queue 0, in both selectors.
+        if r.select(&mut a, ctx).queue == 0 && f.select(&mut b, ctx) == 0 {
+            total += 3;
+        }
+    }
     total
 }
 
 /// The C entry point (the C runtime calls it; no Rust `std` runtime is involved).
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
-    // Exit 0 when the model did real work (1500 bytes moved, 3 packets parsed), 1 otherwise.
-    if core::hint::black_box(exercise()) == 1503 { 0 } else { 1 }
+    // Exit 0 when the models did real work (1500 bytes moved, 3 packets parsed, the bug reproduced), 1 otherwise.
+    if core::hint::black_box(exercise()) == 1506 { 0 } else { 1 }
 }
