@@ -379,9 +379,6 @@ impl<const N: usize> TxQueue<N> {
         push: u16,
         payload: u32,
     ) {
-        if let Placement::Host = self.cfg.placement {
-            return self.write_descs_host(pkt, req_id, meta, bufs, payload);
-        }
 
         let spl = self.cfg.placement.slots_per_entry();
         let first_slots = self.cfg.placement.first_entry_slots();
@@ -471,64 +468,6 @@ impl<const N: usize> TxQueue<N> {
             for (k, b) in room[..len].iter_mut().enumerate() {
                 *b = (req_id as u8) ^ (k as u8);
             }
-        }
-    }
-
-    /// Host placement: every descriptor is one ring entry, written in order from the tail.
-    #[inline(always)]
-    fn write_descs_host(
-        &mut self,
-        pkt: &TxPacket,
-        req_id: u16,
-        meta: bool,
-        bufs: u16,
-        payload: u32,
-    ) {
-        let o = &pkt.offload;
-        let mut pos = self.tail;
-        if meta {
-            let mut ctrl = TxMetaCtrl::EXT_VALID
-                | TxMetaCtrl::ETH_META_TYPE
-                | TxMetaCtrl::META_STORE
-                | TxMetaCtrl::FIRST;
-            ctrl.set(TxMetaCtrl::PHASE, pos.phase == 1);
-            let m = TxMetaDesc::new(
-                req_id,
-                ctrl,
-                o.mss,
-                o.l3_hdr_len,
-                o.l3_hdr_off,
-                o.l4_hdr_len_words,
-            );
-            self.sq[pos.slot(self.mask)] = zerocopy::transmute!(m);
-            pos.inc(self.mask);
-        }
-        let n = bufs.max(1);
-        let (each, rem) = if bufs == 0 {
-            (0, 0)
-        } else {
-            (payload / bufs as u32, payload % bufs as u32)
-        };
-        for i in 0..n {
-            let mut ctrl = if i == 0 {
-                if meta {
-                    TxCtrl::COMP_REQ
-                } else {
-                    TxCtrl::COMP_REQ | TxCtrl::FIRST
-                }
-            } else {
-                TxCtrl::empty()
-            };
-            if i + 1 == n {
-                ctrl |= TxCtrl::LAST;
-            }
-            ctrl.set(TxCtrl::PHASE, pos.phase == 1);
-            let len = each + if i == 0 { rem } else { 0 };
-            let addr = 0x1000_0000 + ((req_id as u64) << 16) + ((i as u64) << 32);
-            self.sq[pos.slot(self.mask)] = TxDesc::data(
-                len as u16, req_id, ctrl, o.l3_proto, o.l4_proto, o.flags, addr, 0,
-            );
-            pos.inc(self.mask);
         }
     }
 
