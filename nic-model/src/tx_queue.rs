@@ -379,7 +379,6 @@ impl<const N: usize> TxQueue<N> {
         push: u16,
         payload: u32,
     ) {
-
         let spl = self.cfg.placement.slots_per_entry();
         let first_slots = self.cfg.placement.first_entry_slots();
         let base_entry = self.tail;
