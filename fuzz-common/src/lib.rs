@@ -263,12 +263,10 @@ mod tests {
         println!("replayed {total} corpus inputs");
     }
 
-    /// Writes the seed corpus (run with `TXQLAB_WRITE_SEEDS=1 cargo test -p txqlab-fuzz-common write_seeds`).
+    /// Writes the seed corpus: `cargo test -p txqlab-fuzz-common write_seeds -- --ignored`.
     #[test]
+    #[ignore = "a tool, not a check: writes the seed corpus into fuzz/corpus"]
     fn write_seeds() {
-        if std::env::var("TXQLAB_WRITE_SEEDS").is_err() {
-            return;
-        }
         let seeds: &[(&str, &[&[u8]])] = &[
             ("ethtool_parse", &[
                 b"NIC statistics:\n     tx_timeout: 0\n     bw_out_allowance_exceeded: 12\n     queue_0_tx_cnt: 99\n     queue_0_rx_bad_csum: 1\n",

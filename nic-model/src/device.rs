@@ -43,11 +43,7 @@ impl<const N: usize> TxQueue<N> {
         while done < budget && self.dev.head.counter != self.dev.db_tail {
             match self.fetch_packet() {
                 Ok((pkt, comp_req)) => {
-                    if pkt.entries == 1 {
-                        self.dev.head.inc(self.mask);
-                    } else {
-                        self.dev.head.advance(pkt.entries, self.mask);
-                    }
+                    self.dev.head.advance(pkt.entries, self.mask);
                     self.dev.stats.packets += 1;
                     self.dev.stats.bytes += pkt.bytes as u64;
                     self.dev.stats.entries += pkt.entries as u64;

@@ -92,8 +92,9 @@ pub fn predict(
             branch = d.branch;
         }
     }
-    let exact = hits[..n].iter().filter(|h| **h > 0).count() == 1;
-    let candidates = hits[..n].iter().filter(|h| **h > 0).count().max(1) as f64;
+    let used = hits[..n].iter().filter(|h| **h > 0).count();
+    let exact = used == 1;
+    let candidates = used.max(1) as f64;
     let l = ln(2.0 * candidates / BAND_ALPHA);
     let mut queues = Vec::new();
     for h in &hits[..n] {
