@@ -220,8 +220,9 @@ impl<const CT: usize> Shaper<CT> {
             };
             let (n_pps, n_peak, n_cred) = (
                 self.pps.unit(),
-                bits * bw.peak.unit(),
-                bits * bw.credits.unit(),
+                // Saturating: an absurd size then fails the check below and the slow path refuses it.
+                bits.saturating_mul(bw.peak.unit()),
+                bits.saturating_mul(bw.credits.unit()),
             );
             if let (Some(l_pps), Some(l_peak), Some(l_cred)) = (
                 self.pps.level_now(now_ns),
@@ -383,6 +384,25 @@ mod tests {
         assert_eq!(s.stats().conntrack_allowance_exceeded, 1);
         s.untrack(1);
         assert_eq!(s.track(0, 3), None);
+    }
+
+    #[test]
+    fn a_packet_larger_than_any_burst_is_dropped_not_overflowed() {
+        // 1_000_001 bit/s shares no factor with 10^9: one bit costs 10^9 units, and 2^32 bytes of bits would
+        // overflow u64 if multiplied unchecked.
+        let mut c = cfg(OverLimit::Queue {
+            max_delay_ns: u64::MAX / 8,
+        });
+        c.bw_out = BandwidthConfig::flat(1_000_001, 1_000_000);
+        let mut s: Shaper<4> = Shaper::new(c).unwrap();
+        assert_eq!(
+            s.shape(0, Direction::Egress, u32::MAX, false),
+            Verdict::Drop(Allowance::BwOut)
+        );
+        assert_eq!(
+            s.shape(0, Direction::Egress, 1500, false),
+            Verdict::Pass { at_ns: 0 }
+        );
     }
 
     #[test]
