@@ -6,6 +6,7 @@
 //! - [`KernelProfile`]: what changed between kernel versions, from a `uname -r` string.
 //! - [`veth`]: the veth hop that records an rx queue on affected kernels.
 //! - [`predict`]: the per-queue share of N flows, exact or with a 99.9 % band.
+//! - [`sched`]: `mq` with per-queue `pfifo_fast` or `fq_codel` children, counted like `tc -s qdisc show`.
 #![cfg_attr(not(test), no_std)]
 
 // `arbitrary` (fuzzing only) needs `std`; the default build stays `no_std`, which `nostd-check` proves.
@@ -17,6 +18,7 @@ pub mod hash;
 pub mod netdev;
 pub mod predict;
 pub mod profile;
+pub mod sched;
 mod select_fast;
 mod select_ref;
 pub mod skb;

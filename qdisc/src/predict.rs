@@ -11,7 +11,7 @@ use heapless::Vec;
 
 use crate::select_ref::{Branch, RefSelector};
 use crate::skb::{Skb, Sock, XmitCtx};
-use crate::veth::{Path, veth_xmit};
+use crate::veth::{Path, egress};
 
 const PROBES: u32 = 4096;
 /// The probability that some queue falls outside its band.
@@ -57,16 +57,12 @@ impl Prediction {
     }
 }
 
-/// The packet a flow's socket would hand to the physical device on `path`, with hash `hash`.
-fn probe_packet(path: Path, veth_records: bool, cpu: u16, hash: u32) -> Skb {
+/// The first packet of a flow's connected socket, with hash `hash`, sent from `cpu`.
+fn probe_packet(cpu: u16, hash: u32) -> Skb {
     let mut skb = Skb::new(1500, hash as u64);
     skb.hash = Some(hash);
     skb.sender_cpu = cpu + 1;
     skb.sk = Some(Sock::connected());
-    if path == Path::PodViaVeth {
-        // A default veth has one TX queue: queue 0.
-        veth_xmit(&mut skb, 0, veth_records, true);
-    }
     skb
 }
 
@@ -85,8 +81,8 @@ pub fn predict(
     let mut branch = Branch::Hash;
     for i in 0..PROBES {
         let h = ((i as u64 * (1u64 << 32) + (1u64 << 31)) / PROBES as u64) as u32;
-        let mut skb = probe_packet(path, veth_records, cpu, h);
-        let d = sel.select(&mut skb, ctx);
+        let mut skb = probe_packet(cpu, h);
+        let d = egress(sel, &mut skb, path, veth_records, ctx);
         hits[d.queue as usize] += 1;
         if i == 0 {
             branch = d.branch;

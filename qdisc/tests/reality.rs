@@ -97,3 +97,28 @@ fn root_namespace_traffic_spreads_on_both_kernels() {
         assert!(p.max_share() < 0.2);
     }
 }
+
+#[test]
+fn one_call_from_pod_socket_to_physical_queue() {
+    use qdisc::{Skb, Sock, XmitCtx};
+    let sel = selector(NetDev::new(8).unwrap());
+    let mut skb = Skb::new(1500, 7);
+    skb.hash = Some(0xdead_beef);
+    skb.sk = Some(Sock::connected());
+    let ctx = XmitCtx { cpu: 1, now_ns: 0 };
+    let buggy = qdisc::veth::egress(&sel, &mut skb.clone(), Path::PodViaVeth, true, ctx);
+    assert_eq!((buggy.queue, buggy.branch), (0, Branch::RxRecorded));
+    let mut fixed_skb = skb;
+    let fixed = qdisc::veth::egress(&sel, &mut fixed_skb, Path::PodViaVeth, false, ctx);
+    assert_eq!(fixed.branch, Branch::Hash);
+    // 0xdeadbeef scaled onto 8 queues: (0xdeadbeef * 8) >> 32 = 6.
+    assert_eq!(fixed.queue, 6);
+    assert!(
+        fixed_skb.sk.is_none(),
+        "the socket stays behind in the pod's namespace"
+    );
+    assert_eq!(
+        fixed_skb.queue_mapping, 6,
+        "selection records the TX queue on the skb"
+    );
+}

@@ -1,0 +1,400 @@
+//! `fq_codel` (`net/sched/sch_fq_codel.c`): packets hashed into flow buckets, deficit round robin over a list of
+//! new flows (served first) and old flows, CoDel on each flow's queue, and when the qdisc is over its packet or
+//! memory limit, a batch drop from the head of the fattest flow (up to half its backlog, at most `drop_batch`
+//! packets).
+//!
+//! Storage is a fixed pool of `CAP` packet slots linked per flow, and `F` flow buckets: no allocation.
+//! Assumption, documented: a packet's memory charge (`skb->truesize`) is its length plus 576 bytes of `sk_buff`
+//! and shared-info overhead, rounded up to 64 bytes.
+
+use core::fmt;
+
+use heapless::Deque;
+
+use super::codel::{CodelParams, CodelQueue, CodelVars, codel_dequeue};
+use super::{EnqueueResult, QPkt, Qdisc, QdiscStats};
+use crate::hash::reciprocal_scale;
+use crate::{Error, Result};
+
+const NIL: u32 = u32::MAX;
+
+/// `tc qdisc add ... fq_codel` parameters, with the kernel's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FqCodelConfig {
+    /// Packets at most (`limit`, default 10240).
+    pub limit: u32,
+    /// Flow buckets (`flows`, default 1024).
+    pub flows: u32,
+    /// DRR quantum in bytes (`quantum`, default the device MTU plus the Ethernet header: 1514).
+    pub quantum: u32,
+    /// CoDel parameters (target 5 ms, interval 100 ms).
+    pub codel: CodelParams,
+    /// Memory limit in bytes (`memory_limit`, default 32 MiB).
+    pub memory_limit: u64,
+    /// Packets dropped at most per overlimit event (`drop_batch`, default 64).
+    pub drop_batch: u32,
+}
+
+impl Default for FqCodelConfig {
+    fn default() -> Self {
+        Self {
+            limit: 10240,
+            flows: 1024,
+            quantum: 1514,
+            codel: CodelParams::default(),
+            memory_limit: 32 << 20,
+            drop_batch: 64,
+        }
+    }
+}
+
+/// fq_codel's own statistics (`tc -s` prints them under the counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FqCodelStats {
+    /// Largest packet seen.
+    pub maxpacket: u32,
+    /// Packets dropped because the qdisc was over its limit.
+    pub drop_overlimit: u64,
+    /// Of those, dropped because of the memory limit.
+    pub drop_overmemory: u64,
+    /// Flows that became active.
+    pub new_flow_count: u64,
+    /// Packets CoDel dropped.
+    pub codel_drops: u64,
+    /// ECN marks (always 0: ECN is not modelled).
+    pub ecn_mark: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    pkt: QPkt,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Flow {
+    head: u32,
+    tail: u32,
+    backlog: u64,
+    deficit: i64,
+    active: bool,
+    cvars: CodelVars,
+}
+
+impl Default for Flow {
+    fn default() -> Self {
+        Self {
+            head: NIL,
+            tail: NIL,
+            backlog: 0,
+            deficit: 0,
+            active: false,
+            cvars: CodelVars::default(),
+        }
+    }
+}
+
+/// fq_codel with `F` flow buckets of storage and `CAP` packet slots.
+pub struct FqCodel<const F: usize, const CAP: usize> {
+    cfg: FqCodelConfig,
+    slots: [Slot; CAP],
+    free: u32,
+    flows: [Flow; F],
+    new_flows: Deque<u16, F>,
+    old_flows: Deque<u16, F>,
+    memory: u64,
+    requeued: Option<QPkt>,
+    stats: QdiscStats,
+    xstats: FqCodelStats,
+}
+
+fn truesize(len: u32) -> u64 {
+    (len as u64 + 576).div_ceil(64) * 64
+}
+
+impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
+    /// Builds the qdisc; `flows` must fit `F`, and `limit` must leave a slot in `CAP` for the packet that
+    /// overflows it.
+    pub fn new(cfg: FqCodelConfig) -> Result<Self> {
+        if cfg.flows == 0 || cfg.flows as usize > F || cfg.flows > 65536 {
+            return Err(Error::InvalidConfig {
+                field: "fq_codel.flows",
+                reason: "must be between 1 and the storage",
+            });
+        }
+        if cfg.limit == 0 || cfg.limit as usize >= CAP {
+            return Err(Error::InvalidConfig {
+                field: "fq_codel.limit",
+                reason: "must be between 1 and the storage - 1",
+            });
+        }
+        if cfg.quantum == 0 || cfg.drop_batch == 0 {
+            return Err(Error::InvalidConfig {
+                field: "fq_codel.quantum",
+                reason: "quantum and drop_batch must be > 0",
+            });
+        }
+        let mut slots = [Slot {
+            pkt: QPkt::default(),
+            next: NIL,
+        }; CAP];
+        for (i, s) in slots.iter_mut().enumerate() {
+            s.next = if i + 1 < CAP { i as u32 + 1 } else { NIL };
+        }
+        Ok(Self {
+            cfg,
+            slots,
+            free: 0,
+            flows: [Flow::default(); F],
+            new_flows: Deque::new(),
+            old_flows: Deque::new(),
+            memory: 0,
+            requeued: None,
+            stats: QdiscStats::default(),
+            xstats: FqCodelStats::default(),
+        })
+    }
+
+    /// fq_codel's own statistics.
+    pub fn xstats(&self) -> &FqCodelStats {
+        &self.xstats
+    }
+
+    /// Active flows on the new and old lists.
+    pub fn flows_len(&self) -> (usize, usize) {
+        (self.new_flows.len(), self.old_flows.len())
+    }
+
+    fn push_tail(&mut self, idx: usize, pkt: QPkt) -> bool {
+        let s = self.free;
+        if s == NIL {
+            return false;
+        }
+        self.free = self.slots[s as usize].next;
+        self.slots[s as usize] = Slot { pkt, next: NIL };
+        let f = &mut self.flows[idx];
+        if f.tail == NIL {
+            f.head = s;
+        } else {
+            self.slots[f.tail as usize].next = s;
+        }
+        f.tail = s;
+        f.backlog += pkt.len as u64;
+        true
+    }
+
+    /// Takes the head of flow `idx`, updating every counter of what is queued.
+    fn pop_head(&mut self, idx: usize) -> Option<QPkt> {
+        let f = &mut self.flows[idx];
+        let s = f.head;
+        if s == NIL {
+            return None;
+        }
+        let slot = self.slots[s as usize];
+        f.head = slot.next;
+        if f.head == NIL {
+            f.tail = NIL;
+        }
+        f.backlog -= slot.pkt.len as u64;
+        self.slots[s as usize].next = self.free;
+        self.free = s;
+        self.stats.qlen -= 1;
+        self.stats.backlog_bytes -= slot.pkt.len as u64;
+        self.memory -= truesize(slot.pkt.len);
+        Some(slot.pkt)
+    }
+
+    /// `fq_codel_drop`: drop from the head of the fattest flow until half its backlog or `drop_batch` packets
+    /// are gone. Returns that flow.
+    fn drop_fattest(&mut self, dropped: &mut dyn FnMut(&QPkt)) -> usize {
+        let n = self.cfg.flows as usize;
+        let mut idx = 0;
+        for i in 0..n {
+            if self.flows[i].backlog > self.flows[idx].backlog {
+                idx = i;
+            }
+        }
+        let threshold = self.flows[idx].backlog / 2;
+        let (mut len, mut i) = (0u64, 0u32);
+        while let Some(p) = self.pop_head(idx) {
+            len += p.len as u64;
+            i += 1;
+            dropped(&p);
+            if i >= self.cfg.drop_batch || len >= threshold {
+                break;
+            }
+        }
+        self.flows[idx].cvars.count += i;
+        self.stats.drops += i as u64;
+        self.xstats.drop_overlimit += i as u64;
+        idx
+    }
+}
+
+struct FlowQueue<'a, const F: usize, const CAP: usize> {
+    q: &'a mut FqCodel<F, CAP>,
+    idx: usize,
+}
+
+impl<const F: usize, const CAP: usize> CodelQueue for FlowQueue<'_, F, CAP> {
+    fn pop(&mut self) -> Option<QPkt> {
+        self.q.pop_head(self.idx)
+    }
+    fn backlog(&self) -> u64 {
+        self.q.flows[self.idx].backlog
+    }
+}
+
+impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
+    fn enqueue(
+        &mut self,
+        mut pkt: QPkt,
+        now_ns: u64,
+        dropped: &mut dyn FnMut(&QPkt),
+    ) -> EnqueueResult {
+        let idx = reciprocal_scale(pkt.hash, self.cfg.flows) as usize;
+        pkt.enqueue_ns = now_ns;
+        if !self.push_tail(idx, pkt) {
+            // Storage exhausted before the limit check could run (only with a huge memory charge): drop.
+            self.stats.drops += 1;
+            self.xstats.drop_overlimit += 1;
+            dropped(&pkt);
+            return EnqueueResult::Dropped;
+        }
+        self.stats.qlen += 1;
+        self.stats.backlog_bytes += pkt.len as u64;
+        self.xstats.maxpacket = self.xstats.maxpacket.max(pkt.len);
+        if !self.flows[idx].active {
+            self.flows[idx].active = true;
+            self.flows[idx].deficit = self.cfg.quantum as i64;
+            let _ = self.new_flows.push_back(idx as u16);
+            self.xstats.new_flow_count += 1;
+        }
+        self.memory += truesize(pkt.len);
+        let memory_limited = self.memory > self.cfg.memory_limit;
+        if self.stats.qlen <= self.cfg.limit as u64 && !memory_limited {
+            return EnqueueResult::Queued;
+        }
+        let before = self.stats.qlen;
+        let fat = self.drop_fattest(dropped);
+        if memory_limited {
+            self.xstats.drop_overmemory += before - self.stats.qlen;
+        }
+        if fat == idx {
+            EnqueueResult::Congested
+        } else {
+            EnqueueResult::Queued
+        }
+    }
+
+    fn dequeue(&mut self, now_ns: u64, dropped: &mut dyn FnMut(&QPkt)) -> Option<QPkt> {
+        if let Some(p) = self.requeued.take() {
+            self.stats.qlen -= 1;
+            self.stats.backlog_bytes -= p.len as u64;
+            return Some(p);
+        }
+        loop {
+            let from_new = !self.new_flows.is_empty();
+            let list = if from_new {
+                &mut self.new_flows
+            } else {
+                &mut self.old_flows
+            };
+            let idx = *list.front()? as usize;
+            if self.flows[idx].deficit <= 0 {
+                self.flows[idx].deficit += self.cfg.quantum as i64;
+                let list = if from_new {
+                    &mut self.new_flows
+                } else {
+                    &mut self.old_flows
+                };
+                let _ = list.pop_front();
+                let _ = self.old_flows.push_back(idx as u16);
+                continue;
+            }
+            let params = self.cfg.codel;
+            let mut cvars = self.flows[idx].cvars;
+            let mut drops = 0u64;
+            let pkt = {
+                let mut fq = FlowQueue { q: self, idx };
+                codel_dequeue(&mut fq, &params, &mut cvars, now_ns, &mut |p| {
+                    drops += 1;
+                    dropped(p)
+                })
+            };
+            self.flows[idx].cvars = cvars;
+            self.stats.drops += drops;
+            self.xstats.codel_drops += drops;
+            match pkt {
+                None => {
+                    // Empty: a new flow goes to the old list once (so it cannot starve old flows), an old flow
+                    // becomes inactive.
+                    let list = if from_new {
+                        &mut self.new_flows
+                    } else {
+                        &mut self.old_flows
+                    };
+                    let _ = list.pop_front();
+                    if from_new && !self.old_flows.is_empty() {
+                        let _ = self.old_flows.push_back(idx as u16);
+                    } else {
+                        self.flows[idx].active = false;
+                    }
+                }
+                Some(p) => {
+                    self.flows[idx].deficit -= p.len as i64;
+                    self.stats.packets += 1;
+                    self.stats.bytes += p.len as u64;
+                    return Some(p);
+                }
+            }
+        }
+    }
+
+    fn requeue(&mut self, pkt: QPkt) {
+        // `dev_requeue_skb`: back into the queue length and backlog; it was counted as sent when it first left,
+        // and is not counted again when it leaves for good (`dequeue_skb` takes it from `gso_skb`).
+        self.stats.requeues += 1;
+        self.stats.qlen += 1;
+        self.stats.backlog_bytes += pkt.len as u64;
+        self.requeued = Some(pkt);
+    }
+
+    fn stats(&self) -> QdiscStats {
+        self.stats
+    }
+
+    fn kind(&self) -> &'static str {
+        "fq_codel"
+    }
+
+    fn fmt_params(&self, f: &mut dyn fmt::Write) -> fmt::Result {
+        let c = &self.cfg;
+        write!(
+            f,
+            "limit {}p flows {} quantum {} target {}ms interval {}ms memory_limit {}Mb drop_batch {} ",
+            c.limit,
+            c.flows,
+            c.quantum,
+            c.codel.target_ns / 1_000_000,
+            c.codel.interval_ns / 1_000_000,
+            c.memory_limit >> 20,
+            c.drop_batch
+        )
+    }
+
+    fn fmt_xstats(&self, f: &mut dyn fmt::Write) -> fmt::Result {
+        let x = &self.xstats;
+        writeln!(
+            f,
+            "  maxpacket {} drop_overlimit {} new_flow_count {} ecn_mark {}",
+            x.maxpacket, x.drop_overlimit, x.new_flow_count, x.ecn_mark
+        )?;
+        write!(
+            f,
+            "  new_flows_len {} old_flows_len {}",
+            self.new_flows.len(),
+            self.old_flows.len()
+        )
+    }
+}

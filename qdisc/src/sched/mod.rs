@@ -1,0 +1,114 @@
+//! Queueing disciplines on the egress path: `mq` with one child qdisc per TX queue, and the two children that
+//! matter for the incident, `pfifo_fast` (the old default) and `fq_codel` (the default of most distributions).
+//!
+//! Packets are small records ([`QPkt`]) and time is passed in; nothing allocates: every queue has its capacity in
+//! its type. Counters follow what `tc -s qdisc show` prints: sent bytes and packets, dropped, overlimits,
+//! requeues, backlog.
+
+mod codel;
+mod fq_codel;
+mod mq;
+mod pfifo_fast;
+
+pub use codel::{CodelParams, CodelVars};
+pub use fq_codel::{FqCodel, FqCodelConfig, FqCodelStats};
+pub use mq::Mq;
+pub use pfifo_fast::PfifoFast;
+
+use core::fmt;
+
+/// One packet waiting in a qdisc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QPkt {
+    /// Bytes (`qdisc_pkt_len`).
+    pub len: u32,
+    /// Flow hash (what `fq_codel_classify` scales onto its buckets).
+    pub hash: u32,
+    /// `skb->priority`.
+    pub priority: u32,
+    /// Caller's tag (a packet id), returned unchanged.
+    pub tag: u64,
+    /// Set by the qdisc at enqueue (`codel_set_enqueue_time`).
+    pub enqueue_ns: u64,
+}
+
+/// What enqueue did (`NET_XMIT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnqueueResult {
+    /// Queued (`NET_XMIT_SUCCESS`); other packets may have been dropped to make room (fq_codel).
+    Queued,
+    /// Queued, but packets of the same flow were dropped to make room (`NET_XMIT_CN`).
+    Congested,
+    /// This packet was dropped (`NET_XMIT_DROP`).
+    Dropped,
+}
+
+/// The counters `tc -s qdisc show` prints for every qdisc (`struct gnet_stats_basic` + `gnet_stats_queue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QdiscStats {
+    /// Bytes dequeued to the driver ("Sent B bytes").
+    pub bytes: u64,
+    /// Packets dequeued ("P pkt").
+    pub packets: u64,
+    /// Packets dropped.
+    pub drops: u64,
+    /// Overlimits.
+    pub overlimits: u64,
+    /// Requeues (the driver said busy and the packet went back).
+    pub requeues: u64,
+    /// Bytes queued now.
+    pub backlog_bytes: u64,
+    /// Packets queued now.
+    pub qlen: u64,
+}
+
+impl QdiscStats {
+    /// Adds another qdisc's counters (how `mq_dump` sums its children).
+    pub fn add(&mut self, o: &Self) {
+        self.bytes += o.bytes;
+        self.packets += o.packets;
+        self.drops += o.drops;
+        self.overlimits += o.overlimits;
+        self.requeues += o.requeues;
+        self.backlog_bytes += o.backlog_bytes;
+        self.qlen += o.qlen;
+    }
+}
+
+/// Renders the two counter lines of `tc -s qdisc show`.
+impl fmt::Display for QdiscStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            " Sent {} bytes {} pkt (dropped {}, overlimits {} requeues {}) ",
+            self.bytes, self.packets, self.drops, self.overlimits, self.requeues
+        )?;
+        write!(
+            f,
+            " backlog {}b {}p requeues {}",
+            self.backlog_bytes, self.qlen, self.requeues
+        )
+    }
+}
+
+/// A child qdisc of `mq`.
+pub trait Qdisc {
+    /// Enqueues `pkt` at `now_ns`; returns what happened to it, and calls `dropped` for every packet dropped
+    /// (this one or others).
+    fn enqueue(&mut self, pkt: QPkt, now_ns: u64, dropped: &mut dyn FnMut(&QPkt)) -> EnqueueResult;
+    /// Dequeues the next packet to hand to the driver at `now_ns`, calling `dropped` for packets the AQM drops
+    /// on the way.
+    fn dequeue(&mut self, now_ns: u64, dropped: &mut dyn FnMut(&QPkt)) -> Option<QPkt>;
+    /// Puts back a packet the driver refused (`dev_requeue_skb`): it leaves first next time.
+    fn requeue(&mut self, pkt: QPkt);
+    /// Counters.
+    fn stats(&self) -> QdiscStats;
+    /// The qdisc's kind as `tc` names it.
+    fn kind(&self) -> &'static str;
+    /// Writes the kind-specific parameters of the `tc qdisc show` line (after the handle and parent).
+    fn fmt_params(&self, f: &mut dyn fmt::Write) -> fmt::Result;
+    /// Writes the kind-specific statistics lines of `tc -s qdisc show`, if any.
+    fn fmt_xstats(&self, _f: &mut dyn fmt::Write) -> fmt::Result {
+        Ok(())
+    }
+}

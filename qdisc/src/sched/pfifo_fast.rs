@@ -1,0 +1,106 @@
+//! `pfifo_fast` (`net/sched/sch_generic.c`): three FIFO bands chosen by `priority` through the priomap, band 0
+//! served first; each band holds up to `txqueuelen` packets, and a packet arriving at a full band is dropped.
+
+use core::fmt;
+
+use heapless::Deque;
+
+use super::{EnqueueResult, QPkt, Qdisc, QdiscStats};
+use crate::{Error, Result};
+
+/// `prio2band`: the default priomap, `TC_PRIO_*` to band.
+pub const PRIO2BAND: [u8; 16] = [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
+
+/// pfifo_fast with `CAP` packets of storage per band.
+pub struct PfifoFast<const CAP: usize> {
+    bands: [Deque<QPkt, CAP>; 3],
+    limit: usize,
+    requeued: Option<QPkt>,
+    stats: QdiscStats,
+}
+
+impl<const CAP: usize> PfifoFast<CAP> {
+    /// A pfifo_fast whose bands each hold `txqueuelen` packets (the device's, 1000 by default).
+    pub fn new(txqueuelen: u32) -> Result<Self> {
+        if txqueuelen == 0 || txqueuelen as usize > CAP {
+            return Err(Error::InvalidConfig {
+                field: "txqueuelen",
+                reason: "must be between 1 and the storage",
+            });
+        }
+        Ok(Self {
+            bands: [Deque::new(), Deque::new(), Deque::new()],
+            limit: txqueuelen as usize,
+            requeued: None,
+            stats: QdiscStats::default(),
+        })
+    }
+
+    /// Packets queued per band.
+    pub fn band_lens(&self) -> [usize; 3] {
+        [
+            self.bands[0].len(),
+            self.bands[1].len(),
+            self.bands[2].len(),
+        ]
+    }
+}
+
+impl<const CAP: usize> Qdisc for PfifoFast<CAP> {
+    fn enqueue(
+        &mut self,
+        mut pkt: QPkt,
+        now_ns: u64,
+        dropped: &mut dyn FnMut(&QPkt),
+    ) -> EnqueueResult {
+        pkt.enqueue_ns = now_ns;
+        let band = &mut self.bands[PRIO2BAND[(pkt.priority & 15) as usize] as usize];
+        if band.len() >= self.limit || band.push_back(pkt).is_err() {
+            self.stats.drops += 1;
+            dropped(&pkt);
+            return EnqueueResult::Dropped;
+        }
+        self.stats.qlen += 1;
+        self.stats.backlog_bytes += pkt.len as u64;
+        EnqueueResult::Queued
+    }
+
+    fn dequeue(&mut self, _now_ns: u64, _dropped: &mut dyn FnMut(&QPkt)) -> Option<QPkt> {
+        if let Some(p) = self.requeued.take() {
+            self.stats.qlen -= 1;
+            self.stats.backlog_bytes -= p.len as u64;
+            return Some(p);
+        }
+        let p = self.bands.iter_mut().find_map(|b| b.pop_front())?;
+        self.stats.qlen -= 1;
+        self.stats.backlog_bytes -= p.len as u64;
+        self.stats.packets += 1;
+        self.stats.bytes += p.len as u64;
+        Some(p)
+    }
+
+    fn requeue(&mut self, pkt: QPkt) {
+        // `dev_requeue_skb`: back into the queue length and backlog; it was counted as sent when it first left,
+        // and is not counted again when it leaves for good (`dequeue_skb` takes it from `gso_skb`).
+        self.stats.requeues += 1;
+        self.stats.qlen += 1;
+        self.stats.backlog_bytes += pkt.len as u64;
+        self.requeued = Some(pkt);
+    }
+
+    fn stats(&self) -> QdiscStats {
+        self.stats
+    }
+
+    fn kind(&self) -> &'static str {
+        "pfifo_fast"
+    }
+
+    fn fmt_params(&self, f: &mut dyn fmt::Write) -> fmt::Result {
+        f.write_str("bands 3 priomap")?;
+        for b in PRIO2BAND {
+            write!(f, " {b}")?;
+        }
+        Ok(())
+    }
+}
