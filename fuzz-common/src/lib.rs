@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("desc_validate", desc_validate),
     ("ethtool_parse", ethtool_parse),
     ("release_parse", release_parse),
+    ("qdisc_ops", qdisc_ops),
 ];
 
 fn device(u: &mut Unstructured<'_>) -> Result<NetDev> {
@@ -223,6 +224,114 @@ pub fn ethtool_parse(data: &[u8]) {
     }
 }
 
+/// Enqueue/dequeue/requeue sequences on fq_codel and pfifo_fast: every packet leaves exactly once (dequeued or
+/// dropped), and the counters agree with what happened.
+pub fn qdisc_ops(data: &[u8]) {
+    use qdisc::sched::{FqCodel, FqCodelConfig, PfifoFast, QPkt, Qdisc};
+    let mut u = Unstructured::new(data);
+    let Ok(which) = u.arbitrary::<bool>() else {
+        return;
+    };
+    let limit = u.int_in_range(1..=200u32).unwrap_or(50);
+    let mut q: Box<dyn Qdisc> = if which {
+        let cfg = FqCodelConfig {
+            limit,
+            flows: u.int_in_range(1..=16u32).unwrap_or(4),
+            quantum: u.int_in_range(1..=3000u32).unwrap_or(1514),
+            drop_batch: u.int_in_range(1..=64u32).unwrap_or(64),
+            memory_limit: u.int_in_range(1..=1u64 << 26).unwrap_or(32 << 20),
+            ..FqCodelConfig::default()
+        };
+        match FqCodel::<16, 256>::new(cfg) {
+            Ok(q) => Box::new(q),
+            Err(_) => return,
+        }
+    } else {
+        Box::new(PfifoFast::<256>::new(limit).unwrap_or_else(|e| panic!("{e}")))
+    };
+    let mut state = [0u8; 512]; // 0 never seen, 1 queued, 2 gone, 3 held by the driver (busy)
+    let (mut next_tag, mut now, mut held) = (0u64, 0u64, None::<QPkt>);
+    let (mut sent, mut dropped_n) = (0u64, 0u64);
+    // A packet counts as sent at its first dequeue only, as in the kernel (requeue does not undo it).
+    let mut counted = [false; 512];
+    for _ in 0..400 {
+        if u.is_empty() {
+            break;
+        }
+        let Ok(op) = u.int_in_range(0..=3u8) else {
+            break;
+        };
+        now += u.int_in_range(0..=20_000_000u64).unwrap_or(0);
+        let gone = |p: &QPkt, st: &mut [u8; 512]| {
+            assert_eq!(
+                st[p.tag as usize], 1,
+                "packet {} left twice or was never queued",
+                p.tag
+            );
+            st[p.tag as usize] = 2;
+        };
+        match op {
+            0 | 1 if next_tag < 512 => {
+                let p = QPkt {
+                    len: u.int_in_range(1..=9000u32).unwrap_or(100),
+                    hash: u.arbitrary().unwrap_or(0),
+                    priority: u.arbitrary().unwrap_or(0),
+                    tag: next_tag,
+                    enqueue_ns: 0,
+                };
+                state[next_tag as usize] = 1;
+                next_tag += 1;
+                let mut drops = heapless::Vec::<u64, 512>::new();
+                q.enqueue(p, now, &mut |d| {
+                    let _ = drops.push(d.tag);
+                });
+                for t in drops {
+                    gone(&QPkt { tag: t, ..p }, &mut state);
+                    dropped_n += 1;
+                }
+            }
+            2 if held.is_none() => {
+                let mut drops = heapless::Vec::<u64, 512>::new();
+                let p = q.dequeue(now, &mut |d| {
+                    let _ = drops.push(d.tag);
+                });
+                for t in drops {
+                    gone(
+                        &QPkt {
+                            tag: t,
+                            ..QPkt::default()
+                        },
+                        &mut state,
+                    );
+                    dropped_n += 1;
+                }
+                if let Some(p) = p {
+                    gone(&p, &mut state);
+                    if !counted[p.tag as usize] {
+                        counted[p.tag as usize] = true;
+                        sent += 1;
+                    }
+                    if u.arbitrary::<bool>().unwrap_or(false) {
+                        // The driver said busy: it holds the packet until it requeues it.
+                        state[p.tag as usize] = 3;
+                        held = Some(p);
+                    }
+                }
+            }
+            _ => {
+                if let Some(p) = held.take() {
+                    state[p.tag as usize] = 1;
+                    q.requeue(p);
+                }
+            }
+        }
+        let s = q.stats();
+        let queued = state.iter().filter(|x| **x == 1).count() as u64;
+        assert_eq!(s.qlen, queued, "qlen disagrees with the packets inside");
+        assert_eq!((s.packets, s.drops), (sent, dropped_n), "counters disagree");
+    }
+}
+
 /// Kernel release strings: never panic; a parsed release gives a profile.
 pub fn release_parse(data: &[u8]) {
     let Ok(text) = core::str::from_utf8(data) else {
@@ -277,6 +386,7 @@ mod tests {
             ("ring_ops", &[&[1u8; 128], &[3u8; 400]]),
             ("shaper_bound", &[&[9u8; 120], &[0x80u8; 64]]),
             ("desc_validate", &[&[0u8; 64], &[0x1du8; 300]]),
+            ("qdisc_ops", &[&[1u8; 300], &[0x55u8; 500], &[0u8; 64]]),
         ];
         for (name, inputs) in seeds {
             let dir = corpus_root().join(name);
