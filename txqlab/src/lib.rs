@@ -1,0 +1,4 @@
+//! txqlab's command-line front door, as a library so that tests and benches can drive it.
+
+pub mod scenario;
+pub mod sim;

@@ -1,0 +1,91 @@
+//! The sidecar proxy's CPU under a CFS bandwidth limit (`kernel/sched/fair.c`, `cpu.cfs_quota_us` /
+//! `cpu.cfs_period_us`).
+//!
+//! The proxy runs `threads` workers (Envoy's concurrency follows the node's CPUs), so while it has work it burns
+//! CPU `threads` times faster than wall time; the cgroup may use `cores x period` of CPU per period. Once the
+//! quota is spent the workers stall until the next period starts: a throttled period. Work is modelled as a
+//! fluid FIFO: each job is a CPU cost, finished when that much CPU has been granted to it.
+
+/// CFS-limited CPU.
+#[derive(Debug, Clone)]
+pub struct Cfs {
+    period_ns: u64,
+    quota_ns: u64,
+    threads: u64,
+    period_idx: u64,
+    used_ns: u64,
+    busy_until: u64,
+    throttled_idx: u64,
+    /// Periods in which the quota ran out (`nr_throttled` in `cpu.stat`).
+    pub throttled_periods: u64,
+}
+
+impl Cfs {
+    /// `cores` of quota per `period_ns`, consumed by `threads` parallel workers.
+    pub fn new(cores: f64, period_ns: u64, threads: u64) -> Self {
+        Self {
+            period_ns,
+            quota_ns: (cores * period_ns as f64) as u64,
+            threads: threads.max(1),
+            period_idx: 0,
+            used_ns: 0,
+            busy_until: 0,
+            throttled_idx: u64::MAX,
+            throttled_periods: 0,
+        }
+    }
+
+    /// Runs a job of `cpu_ns` after everything queued before it; returns its completion time.
+    pub fn run(&mut self, now: u64, cpu_ns: u64) -> u64 {
+        let mut t = now.max(self.busy_until);
+        let mut left = cpu_ns;
+        while left > 0 {
+            let idx = t / self.period_ns;
+            if idx != self.period_idx {
+                self.period_idx = idx;
+                self.used_ns = 0;
+            }
+            let period_end = (idx + 1) * self.period_ns;
+            let quota_left = self.quota_ns.saturating_sub(self.used_ns);
+            if quota_left == 0 {
+                if self.throttled_idx != idx {
+                    self.throttled_idx = idx;
+                    self.throttled_periods += 1;
+                }
+                t = period_end;
+                continue;
+            }
+            // CPU the workers can burn before the period ends.
+            let until_end = (period_end - t).saturating_mul(self.threads);
+            let run = left.min(quota_left).min(until_end.max(1));
+            self.used_ns += run;
+            left -= run;
+            t += run.div_ceil(self.threads);
+        }
+        self.busy_until = t;
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_quota_work_runs_at_full_parallel_speed() {
+        let mut c = Cfs::new(2.0, 100_000_000, 8);
+        // 80 ms of CPU on 8 threads: 10 ms of wall time, quota 200 ms not reached.
+        assert_eq!(c.run(0, 80_000_000), 10_000_000);
+        assert_eq!(c.throttled_periods, 0);
+    }
+
+    #[test]
+    fn over_quota_the_rest_waits_for_the_next_period() {
+        let mut c = Cfs::new(2.0, 100_000_000, 8);
+        // 300 ms of CPU: 200 ms of quota burn in 25 ms, then a stall until 100 ms, then 100 ms of CPU in 12.5 ms.
+        assert_eq!(c.run(0, 300_000_000), 112_500_000);
+        assert_eq!(c.throttled_periods, 1);
+        // Jobs queue behind each other.
+        assert_eq!(c.run(0, 8_000_000), 113_500_000);
+    }
+}
