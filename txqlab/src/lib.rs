@@ -1,4 +1,5 @@
 //! txqlab's command-line front door, as a library so that tests and benches can drive it.
 
+pub mod report;
 pub mod scenario;
 pub mod sim;

@@ -1,1 +1,212 @@
-fn main() {}
+//! `txqlab`: simulate the NIC transmit-path incident, diagnose real counters, predict a kernel's queue spread.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use txqlab::report;
+use txqlab::scenario::{Scenario, override_param, parse_value};
+use txqlab::sim::{StageResult, run_stage};
+
+#[derive(Parser)]
+#[command(
+    name = "txqlab",
+    version,
+    about = "Latency from the NIC transmit path: simulate, diagnose, predict"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Replay the incident (or SCENARIO.toml) stage by stage.
+    Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Scenario file; the embedded incident when omitted.
+    scenario: Option<PathBuf>,
+    /// Run only this stage (with the stages before it applied).
+    #[arg(long)]
+    stage: Option<String>,
+    /// Override the seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override the simulated seconds per stage.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Rerun one stage (--stage, else the last) for each value: KEY=V1,V2,... (e.g. nic.queues=1,2,4,8).
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    sweep: Option<String>,
+    /// Print JSON instead of the table.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print the per-second time series as CSV.
+    #[arg(long)]
+    csv: bool,
+    /// Write a plot of p99 over time per stage to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Print the scenario (the embedded one, or SCENARIO) and exit: a starting point to edit.
+    #[arg(long)]
+    print_scenario: bool,
+}
+
+fn main() -> ExitCode {
+    env_logger::init();
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Simulate(a) => simulate(a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("txqlab: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
+    let (text, origin) = match &a.scenario {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (
+            txqlab::scenario::INCIDENT.to_string(),
+            "<embedded incident scenario>".to_string(),
+        ),
+    };
+    if a.print_scenario {
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sc = Scenario::parse(&text, &origin).map_err(|e| e.to_string())?;
+    let indices: Vec<usize> = match &a.stage {
+        Some(name) => vec![sc.stage_index(name).map_err(|e| e.to_string())?],
+        None => (0..sc.stage_names().len()).collect(),
+    };
+    let mut runs = Vec::new();
+    for i in &indices {
+        let st = sc.stage(*i).map_err(|e| e.to_string())?;
+        let mut p = st.params;
+        if let Some(seed) = a.seed {
+            p = override_param(&p, "seed", toml::Value::Integer(seed as i64))
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(d) = a.duration {
+            p = override_param(&p, "duration_s", toml::Value::Float(d))
+                .map_err(|e| e.to_string())?;
+        }
+        runs.push((st.name, p));
+    }
+    let (name0, p0) = runs.first().cloned().ok_or("no stage to run")?;
+    if let Some(spec) = &a.sweep {
+        let (key, values) = spec.split_once('=').ok_or("--sweep wants KEY=V1,V2,...")?;
+        let (name, base) = match &a.stage {
+            Some(_) => (name0, p0),
+            None => runs.last().cloned().ok_or("no stage to run")?,
+        };
+        let mut jobs = Vec::new();
+        for v in values.split(',').filter(|v| !v.is_empty()) {
+            let p = override_param(&base, key, parse_value(v)).map_err(|e| e.to_string())?;
+            jobs.push((format!("{name} {key}={v}"), p, v.to_string()));
+        }
+        let results = run_all(
+            jobs.iter()
+                .map(|(n, p, _)| (n.clone(), p.clone()))
+                .collect(),
+        )?;
+        let rows: Vec<(String, StageResult)> = jobs.into_iter().map(|j| j.2).zip(results).collect();
+        if a.json {
+            let v: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(v, r)| serde_json::json!({ "value": v, "result": r }))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "sweep": key, "rows": v }))
+                    .map_err(|e| e.to_string())?
+            );
+        } else {
+            print!("{}", report::sweep_table(key, &rows));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let results = run_all(runs.clone())?;
+    if let Some(path) = &a.plot {
+        report::plot(
+            path,
+            &results,
+            (p0.rollout.start_s, p0.rollout.end_s),
+            p0.duration_s,
+        )?;
+        eprintln!("plot written to {}", path.display());
+    }
+    if a.json {
+        let run = report::Run {
+            scenario: &p0.name,
+            seed: p0.seed,
+            stages: &results,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?
+        );
+    } else if a.csv {
+        print!("{}", report::csv(&results));
+    } else {
+        print!("{}", report::table(&results));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs stages one after the other, showing progress: a bar on a terminal, stage lines otherwise.
+fn run_all(jobs: Vec<(String, txqlab::scenario::Params)>) -> Result<Vec<StageResult>, String> {
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        let b = ProgressBar::new(jobs.len() as u64 * 100);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos:>3}/{len} {msg}",
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for (i, (name, p)) in jobs.into_iter().enumerate() {
+        let t = Instant::now();
+        if let Some(b) = &bar {
+            b.set_message(name.clone());
+        }
+        let r = run_stage(&name, &p, |f| {
+            if let Some(b) = &bar {
+                b.set_position(i as u64 * 100 + (f * 100.0) as u64);
+            }
+        })?;
+        if bar.is_none() {
+            eprintln!(
+                "stage {name}: {:.1} simulated s, {} packets, in {:.2} s",
+                p.duration_s,
+                r.packets_simulated,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        out.push(r);
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(out)
+}

@@ -780,7 +780,7 @@ impl<'a> Sim<'a> {
         r.segs_got += 1;
         let got = r.segs_got;
         let flow = r.flow;
-        if got % 2 == 0 || got == n {
+        if got.is_multiple_of(2) || got == n {
             // Delayed ACK: every second segment, and the last at once (quick ACK at the end of a burst).
             self.egress(flow, ACK_BYTES, tag(req, attempt, true));
         }
