@@ -27,6 +27,42 @@ struct Cli {
 enum Cmd {
     /// Replay the incident (or SCENARIO.toml) stage by stage.
     Simulate(SimulateArgs),
+    /// Predict how flows spread over TX queues on a kernel, driver and path, and which branch decides.
+    Predict(PredictArgs),
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// Kernel release as `uname -r` prints it (e.g. 5.15.0-1019-aws, 6.1.0-18-amd64).
+    #[arg(long)]
+    kernel: String,
+    /// Egress driver.
+    #[arg(long, value_enum)]
+    driver: txqlab::predict::Driver,
+    /// Where the traffic starts: host (root namespace) or veth (a pod).
+    #[arg(long, value_parser = ["host", "veth"])]
+    path: String,
+    /// XPS by CPU on or off (default: the driver's: on for virtio_net, off otherwise).
+    #[arg(long, value_parser = ["on", "off"])]
+    xps: Option<String>,
+    /// TX queues.
+    #[arg(long, default_value_t = 8)]
+    queues: u16,
+    /// Flows.
+    #[arg(long, default_value_t = 256)]
+    flows: u32,
+    /// Online CPUs (for the XPS map).
+    #[arg(long, default_value_t = 2)]
+    cpus: u16,
+    /// The CPU that sends.
+    #[arg(long, default_value_t = 0)]
+    cpu: u16,
+    /// State what the kernel does when its release cannot tell (distribution backports).
+    #[arg(long, value_parser = ["yes", "no"])]
+    veth_records: Option<String>,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -64,6 +100,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Simulate(a) => simulate(a),
+        Cmd::Predict(a) => predict(a),
     };
     match r {
         Ok(code) => code,
@@ -165,6 +202,27 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
         print!("{}", report::csv(&results));
     } else {
         print!("{}", report::table(&results));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn predict(a: PredictArgs) -> Result<ExitCode, String> {
+    let q = txqlab::predict::Query {
+        kernel: a.kernel,
+        driver: a.driver,
+        path: if a.path == "veth" { qdisc::veth::Path::PodViaVeth } else { qdisc::veth::Path::Host },
+        xps: a.xps.map(|x| x == "on"),
+        queues: a.queues,
+        flows: a.flows,
+        cpus: a.cpus,
+        cpu: a.cpu,
+        veth_records: a.veth_records.map(|v| v == "yes"),
+    };
+    let ans = txqlab::predict::run(&q)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&ans).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", txqlab::predict::render(&ans));
     }
     Ok(ExitCode::SUCCESS)
 }
