@@ -1,5 +1,6 @@
 //! txqlab's command-line front door, as a library so that tests and benches can drive it.
 
+pub mod diagnose;
 pub mod predict;
 pub mod report;
 pub mod scenario;

@@ -29,6 +29,24 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Predict how flows spread over TX queues on a kernel, driver and path, and which branch decides.
     Predict(PredictArgs),
+    /// Read `ethtool -S` (ENA or virtio_net) and optionally `tc -s qdisc|class show` output; report findings.
+    /// Exit status: 0 no warning, 1 a warning-level finding, 2 unreadable input.
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(clap::Args)]
+struct DiagnoseArgs {
+    /// `ethtool -S` output (`-` or nothing: standard input). `tc -s` output may follow it in the same input.
+    input: Option<PathBuf>,
+    /// `tc -s qdisc show` / `tc -s class show` output.
+    #[arg(long, value_name = "FILE")]
+    tc: Option<PathBuf>,
+    /// An earlier `ethtool -S` snapshot: diagnose the difference.
+    #[arg(long, value_name = "FILE")]
+    before: Option<PathBuf>,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -101,6 +119,7 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Simulate(a) => simulate(a),
         Cmd::Predict(a) => predict(a),
+        Cmd::Diagnose(a) => diagnose(a),
     };
     match r {
         Ok(code) => code,
@@ -206,11 +225,79 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn read_input(p: Option<&PathBuf>) -> Result<(String, String), String> {
+    match p {
+        Some(p) if p.as_os_str() != "-" => Ok((
+            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            p.display().to_string(),
+        )),
+        _ => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| format!("<stdin>: {e}"))?;
+            Ok((s, "<stdin>".into()))
+        }
+    }
+}
+
+/// Splits pasted input into the `ethtool -S` part and a `tc -s` part that may follow it.
+fn split_tc(text: &str) -> (&str, Option<&str>) {
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with("qdisc ") || t.starts_with("class ") {
+            return (&text[..off], Some(&text[off..]));
+        }
+        off += line.len();
+    }
+    (text, None)
+}
+
+fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, String> {
+    use txqlab::diagnose::{Snapshot, diagnose, parse_tc, render};
+    let (text, origin) = read_input(a.input.as_ref())?;
+    let (eth, tc_inline) = split_tc(&text);
+    let mut snap = Snapshot::parse(eth, &origin)?;
+    if let Some(b) = &a.before {
+        let (bt, bo) = read_input(Some(b))?;
+        let before = Snapshot::parse(split_tc(&bt).0, &bo)?;
+        snap = snap.delta(&before);
+    }
+    let mut tc = Vec::new();
+    if let Some(t) = tc_inline {
+        // Line numbers in errors count from the start of the input.
+        let skipped = eth.lines().count();
+        tc.extend(parse_tc(&format!("{}{t}", "\n".repeat(skipped)), &origin)?);
+    }
+    if let Some(p) = &a.tc {
+        let (t, o) = read_input(Some(p))?;
+        tc.extend(parse_tc(&t, &o)?);
+    }
+    let report = diagnose(&snap, &tc);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.has_warning() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn predict(a: PredictArgs) -> Result<ExitCode, String> {
     let q = txqlab::predict::Query {
         kernel: a.kernel,
         driver: a.driver,
-        path: if a.path == "veth" { qdisc::veth::Path::PodViaVeth } else { qdisc::veth::Path::Host },
+        path: if a.path == "veth" {
+            qdisc::veth::Path::PodViaVeth
+        } else {
+            qdisc::veth::Path::Host
+        },
         xps: a.xps.map(|x| x == "on"),
         queues: a.queues,
         flows: a.flows,
@@ -220,7 +307,10 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
     };
     let ans = txqlab::predict::run(&q)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&ans).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&ans).map_err(|e| e.to_string())?
+        );
     } else {
         print!("{}", txqlab::predict::render(&ans));
     }

@@ -69,7 +69,8 @@ pub struct Answer {
 
 /// Runs a prediction.
 pub fn run(q: &Query) -> Result<Answer, String> {
-    let profile = KernelProfile::from_release(&q.kernel).map_err(|e| format!("--kernel {}: {e}", q.kernel))?;
+    let profile = KernelProfile::from_release(&q.kernel)
+        .map_err(|e| format!("--kernel {}: {e}", q.kernel))?;
     let profile = match q.veth_records {
         Some(v) => profile.with_override(v),
         None => profile,
@@ -77,7 +78,9 @@ pub fn run(q: &Query) -> Result<Answer, String> {
     let mut dev = NetDev::new(q.queues).map_err(|e| format!("--queues: {e}"))?;
     let xps = q.xps.unwrap_or(q.driver == Driver::VirtioNet);
     if xps {
-        dev = dev.with_virtio_default_xps(q.cpus).map_err(|e| format!("--cpus: {e}"))?;
+        dev = dev
+            .with_virtio_default_xps(q.cpus)
+            .map_err(|e| format!("--cpus: {e}"))?;
     }
     if q.driver == Driver::Ena && profile.ena_select_queue {
         dev.driver = DriverHook::EnaLegacy;
@@ -107,15 +110,42 @@ pub fn run(q: &Query) -> Result<Answer, String> {
 /// The readable form.
 pub fn render(a: &Answer) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "kernel {}: veth {} the rx queue ({}: {})", a.kernel,
-        if a.veth_records_rx_queue { "records" } else { "does not record" }, a.confidence, a.reason);
-    let _ = writeln!(out, "driver hook: {}; deciding branch: {}{}", a.driver_hook, a.branch,
-        if a.exact { " (every flow on the same queue)" } else { " (hash-based: band at 99.9 %)" });
+    let _ = writeln!(
+        out,
+        "kernel {}: veth {} the rx queue ({}: {})",
+        a.kernel,
+        if a.veth_records_rx_queue {
+            "records"
+        } else {
+            "does not record"
+        },
+        a.confidence,
+        a.reason
+    );
+    let _ = writeln!(
+        out,
+        "driver hook: {}; deciding branch: {}{}",
+        a.driver_hook,
+        a.branch,
+        if a.exact {
+            " (every flow on the same queue)"
+        } else {
+            " (hash-based: band at 99.9 %)"
+        }
+    );
     let _ = writeln!(out, "{} flows per TX queue:", a.flows);
     for (q, (share, (lo, hi))) in a.expected_share.iter().zip(&a.band).enumerate() {
         let bar = "#".repeat((share * 50.0).round() as usize);
-        let range = if lo == hi { format!("{lo}") } else { format!("{lo}..{hi}") };
-        let _ = writeln!(out, "  queue {q:>2} {:>5.1}% {range:>11}  {bar}", share * 100.0);
+        let range = if lo == hi {
+            format!("{lo}")
+        } else {
+            format!("{lo}..{hi}")
+        };
+        let _ = writeln!(
+            out,
+            "  queue {q:>2} {:>5.1}% {range:>11}  {bar}",
+            share * 100.0
+        );
     }
     out
 }

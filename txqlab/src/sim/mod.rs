@@ -157,8 +157,28 @@ fn untag(t: u64) -> (u32, u8, bool) {
     ((t >> 9) as u32, ((t >> 1) & 0xff) as u8, t & 1 == 1)
 }
 
+/// Stack of the simulation thread: the per-queue qdiscs and rings are fixed-size (the model crates do not
+/// allocate) and are built on the stack before they are boxed, which needs more than a default thread's 2 MiB.
+const SIM_STACK: usize = 64 << 20;
+
 /// Runs one stage. `progress` is called with the simulated fraction done, about once per simulated second.
 pub fn run_stage(
+    name: &str,
+    p: &Params,
+    progress: impl FnMut(f64) + Send,
+) -> Result<StageResult, String> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name(format!("sim-{name}"))
+            .stack_size(SIM_STACK)
+            .spawn_scoped(s, move || run_stage_here(name, p, progress))
+            .map_err(|e| format!("cannot start the simulation thread: {e}"))?
+            .join()
+            .map_err(|_| "the simulation thread panicked".to_string())?
+    })
+}
+
+fn run_stage_here(
     name: &str,
     p: &Params,
     mut progress: impl FnMut(f64),
