@@ -79,17 +79,20 @@ enum Kind {
         req: u32,
         attempt: u8,
     },
-    LossCheck {
-        req: u32,
-        attempt: u8,
-        flow: u16,
-        mark: u64,
-        dropped_at: u64,
-    },
+    LossCheck,
     Retransmit {
         req: u32,
         attempt: u8,
     },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LossCheck {
+    req: u32,
+    attempt: u8,
+    flow: u16,
+    mark: u64,
+    dropped_at: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -187,16 +190,16 @@ fn run_stage_here(
     let end = (p.duration_s * SEC as f64) as u64;
     let mut next_tick = SEC;
     s.push(0, Kind::Arrival);
-    while let Some(ev) = s.heap.pop() {
-        if ev.t > end {
+    while let Some((t, kind)) = s.next_event() {
+        if t > end {
             break;
         }
-        while ev.t >= next_tick {
+        while t >= next_tick {
             progress(next_tick as f64 / end as f64);
             next_tick += SEC;
         }
-        s.now = ev.t;
-        s.dispatch(ev.kind);
+        s.now = t;
+        s.dispatch(kind);
     }
     progress(1.0);
     Ok(s.finish(end))
@@ -208,6 +211,14 @@ struct Sim<'a> {
     now: u64,
     seq: u64,
     heap: BinaryHeap<Ev>,
+    /// Events scheduled a fixed delay after the moment they are scheduled (client timeouts, loss checks) arrive
+    /// in time order: FIFOs hold them, merged with the heap by (time, sequence), which keeps the heap small.
+    timeout_queue: VecDeque<Ev>,
+    lanes: [VecDeque<Ev>; 3],
+    /// Reused for the packets a qdisc drops during one call (no allocation per packet).
+    drop_buf: Vec<u64>,
+    loss_checks: VecDeque<(u64, u64, LossCheck)>,
+    pending_loss: Option<LossCheck>,
     rng: Pcg64Mcg,
     svc_exp: Exp<f64>,
     cfs: Cfs,
@@ -336,6 +347,11 @@ impl<'a> Sim<'a> {
             now: 0,
             seq: 0,
             heap: BinaryHeap::with_capacity(1 << 16),
+            timeout_queue: VecDeque::new(),
+            lanes: Default::default(),
+            drop_buf: Vec::new(),
+            loss_checks: VecDeque::new(),
+            pending_loss: None,
             rng,
             svc_exp: Exp::new(1.0 / p.remote.service_mean_ms.max(1e-6))
                 .map_err(|e| format!("remote: {e}"))?,
@@ -399,11 +415,72 @@ impl<'a> Sim<'a> {
 
     fn push(&mut self, t: u64, kind: Kind) {
         self.seq += 1;
-        self.heap.push(Ev {
+        let ev = Ev {
             t,
             seq: self.seq,
             kind,
+        };
+        // Kinds scheduled at non-decreasing times go to their lane; anything out of order falls back to the heap,
+        // so the (time, sequence) order is exact either way.
+        let lane = match kind {
+            Kind::InboundArrive { .. } => Some(0),
+            Kind::InboundAck { .. } => Some(1),
+            Kind::RemoteArrive { .. } => Some(2),
+            _ => None,
+        };
+        match lane {
+            Some(l) if self.lanes[l].back().is_none_or(|b| b.t <= t) => self.lanes[l].push_back(ev),
+            _ => self.heap.push(ev),
+        }
+    }
+
+    /// Schedules a client timeout (always `now + timeout`, so in time order).
+    fn push_timeout(&mut self, req: u32, attempt: u8) {
+        self.seq += 1;
+        let t = self.now + self.p.clients.timeout_ms * MS;
+        self.timeout_queue.push_back(Ev {
+            t,
+            seq: self.seq,
+            kind: Kind::Timeout { req, attempt },
         });
+    }
+
+    /// The earliest event of the heap, the lanes and the FIFOs, by (time, sequence): the order one heap would give.
+    fn next_event(&mut self) -> Option<(u64, Kind)> {
+        #[derive(Clone, Copy)]
+        enum Src {
+            Heap,
+            Timeout,
+            Loss,
+            Lane(usize),
+        }
+        let mut best: Option<((u64, u64), Src)> =
+            self.heap.peek().map(|e| ((e.t, e.seq), Src::Heap));
+        let mut consider = |k: Option<(u64, u64)>, src: Src| {
+            if let Some(k) = k
+                && best.is_none_or(|(b, _)| k < b)
+            {
+                best = Some((k, src));
+            }
+        };
+        consider(
+            self.timeout_queue.front().map(|e| (e.t, e.seq)),
+            Src::Timeout,
+        );
+        consider(self.loss_checks.front().map(|e| (e.0, e.1)), Src::Loss);
+        for (l, lane) in self.lanes.iter().enumerate() {
+            consider(lane.front().map(|e| (e.t, e.seq)), Src::Lane(l));
+        }
+        match best?.1 {
+            Src::Heap => self.heap.pop().map(|e| (e.t, e.kind)),
+            Src::Timeout => self.timeout_queue.pop_front().map(|e| (e.t, e.kind)),
+            Src::Lane(l) => self.lanes[l].pop_front().map(|e| (e.t, e.kind)),
+            Src::Loss => {
+                let (t, _, c) = self.loss_checks.pop_front()?;
+                self.pending_loss = Some(c);
+                Some((t, Kind::LossCheck))
+            }
+        }
     }
 
     fn in_rollout(&self, t: u64) -> bool {
@@ -445,13 +522,11 @@ impl<'a> Sim<'a> {
             }
             Kind::InboundArrive { req, attempt } => self.on_inbound_arrive(req, attempt),
             Kind::Timeout { req, attempt } => self.on_timeout(req, attempt),
-            Kind::LossCheck {
-                req,
-                attempt,
-                flow,
-                mark,
-                dropped_at,
-            } => self.on_loss_check(req, attempt, flow, mark, dropped_at),
+            Kind::LossCheck => {
+                if let Some(c) = self.pending_loss.take() {
+                    self.on_loss_check(c.req, c.attempt, c.flow, c.mark, c.dropped_at)
+                }
+            }
             Kind::Retransmit { req, attempt } => self.send_request_segment(req, attempt, true),
         }
     }
@@ -492,8 +567,7 @@ impl<'a> Sim<'a> {
             // Envoy refuses the request: the client hears nothing and retries after its timeout.
             self.proxy_rejects += 1;
             let a = self.reqs[req as usize].attempt;
-            let t = self.now + self.p.clients.timeout_ms * MS;
-            self.push(t, Kind::Timeout { req, attempt: a });
+            self.push_timeout(req, a);
             return;
         }
         if !inbound {
@@ -547,8 +621,7 @@ impl<'a> Sim<'a> {
         if self.instance_terminating(self.flows[f].instance, self.now) {
             self.to_terminating += 1;
         }
-        let t = self.now + self.p.clients.timeout_ms * MS;
-        self.push(t, Kind::Timeout { req, attempt });
+        self.push_timeout(req, attempt);
         self.send_request_segment(req, attempt, false);
     }
 
@@ -583,13 +656,15 @@ impl<'a> Sim<'a> {
             enqueue_ns: 0,
         };
         let now = self.now;
-        let mut dropped = Vec::new();
+        let mut dropped = std::mem::take(&mut self.drop_buf);
         self.queues[q].enqueue(pkt, now, &mut |d| dropped.push(d.tag));
         let next = self.queues[q].kick(now, &mut |d| dropped.push(d.tag));
-        for d in dropped {
+        for &d in &dropped {
             self.qdisc_drops += 1;
             self.lost(d, flow);
         }
+        dropped.clear();
+        self.drop_buf = dropped;
         if let Some(t) = next {
             self.push(t, Kind::QueueServe(q as u16));
         }
@@ -605,16 +680,15 @@ impl<'a> Sim<'a> {
         let rtt = 2 * self.p.network.one_way_us * 1000 + MS;
         let mark = self.flows[flow as usize].sent;
         let dropped_at = self.now;
-        self.push(
-            self.now + rtt,
-            Kind::LossCheck {
-                req,
-                attempt,
-                flow,
-                mark,
-                dropped_at,
-            },
-        );
+        self.seq += 1;
+        let c = LossCheck {
+            req,
+            attempt,
+            flow,
+            mark,
+            dropped_at,
+        };
+        self.loss_checks.push_back((self.now + rtt, self.seq, c));
     }
 
     fn on_loss_check(&mut self, req: u32, attempt: u8, flow: u16, mark: u64, dropped_at: u64) {
@@ -638,14 +712,16 @@ impl<'a> Sim<'a> {
 
     fn on_queue_serve(&mut self, q: u16) {
         let now = self.now;
-        let mut dropped = Vec::new();
+        let mut dropped = std::mem::take(&mut self.drop_buf);
         let (pkt, next) = self.queues[q as usize].serve(now, &mut |d| dropped.push(d.tag));
-        for d in dropped {
+        for &d in &dropped {
             self.qdisc_drops += 1;
             let (req, _, _) = untag(d);
             let flow = self.reqs[req as usize].flow;
             self.lost(d, flow);
         }
+        dropped.clear();
+        self.drop_buf = dropped;
         if let Some(t) = next {
             self.push(t, Kind::QueueServe(q));
         }
@@ -743,7 +819,12 @@ impl<'a> Sim<'a> {
             .shape(self.now, Direction::Ingress, bytes, false)
         {
             Verdict::Pass { at_ns } => {
-                self.push(at_ns, Kind::InboundArrive { req, attempt });
+                if at_ns == self.now {
+                    // Not held back: delivered at once, without an event of its own.
+                    self.on_inbound_arrive(req, attempt);
+                } else {
+                    self.push(at_ns, Kind::InboundArrive { req, attempt });
+                }
                 // The ACK clock: the remote learns of the delivery one way later.
                 self.push(at_ns + one_way, Kind::InboundAck { flow });
             }
