@@ -23,6 +23,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ethtool_parse", ethtool_parse),
     ("release_parse", release_parse),
     ("qdisc_ops", qdisc_ops),
+    ("tc_parse", tc_parse),
+    ("diagnose_input", diagnose_input),
+    ("scenario_parse", scenario_parse),
 ];
 
 fn device(u: &mut Unstructured<'_>) -> Result<NetDev> {
@@ -332,6 +335,50 @@ pub fn qdisc_ops(data: &[u8]) {
     }
 }
 
+/// `tc -s qdisc|class show` text: never panics; what parses has a qdisc or class per entry.
+pub fn tc_parse(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(entries) = txqlab::diagnose::parse_tc(text, "fuzz") {
+        assert!(!entries.is_empty());
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.what == "qdisc" || e.what == "class")
+        );
+    }
+}
+
+/// `ethtool -S` text through `diagnose`: parsing and every finding never panic, and a parse error names a line.
+pub fn diagnose_input(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    match txqlab::diagnose::Snapshot::parse(text, "fuzz") {
+        Ok(s) => {
+            let r = txqlab::diagnose::diagnose(&s, &[]);
+            let total: u64 = r.tx_queue_packets.iter().sum();
+            assert!(r.tx_queue_share.iter().all(|x| (0.0..=1.0).contains(x)));
+            assert!(total == 0 || (r.tx_queue_share.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            let _ = s.delta(&s);
+        }
+        Err(e) => assert!(e.starts_with("fuzz: "), "{e}"),
+    }
+}
+
+/// Scenario TOML: never panics; a scenario that parses resolves every stage.
+pub fn scenario_parse(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(s) = txqlab::scenario::Scenario::parse(text, "fuzz.toml") {
+        for i in 0..s.stage_names().len() {
+            assert!(s.stage(i).is_ok());
+        }
+    }
+}
+
 /// Kernel release strings: never panic; a parsed release gives a profile.
 pub fn release_parse(data: &[u8]) {
     let Ok(text) = core::str::from_utf8(data) else {
@@ -387,6 +434,15 @@ mod tests {
             ("shaper_bound", &[&[9u8; 120], &[0x80u8; 64]]),
             ("desc_validate", &[&[0u8; 64], &[0x1du8; 300]]),
             ("qdisc_ops", &[&[1u8; 300], &[0x55u8; 500], &[0u8; 64]]),
+            ("tc_parse", &[
+                b"qdisc mq 0: root \n Sent 100 bytes 2 pkt (dropped 1, overlimits 0 requeues 3) \n backlog 0b 0p requeues 3\n",
+                b"class mq :1 root leaf 8001: \n Sent 5 bytes 1 pkt (dropped 0, overlimits 0 requeues 0) \n backlog 12Kb 3p requeues 0\n",
+            ]),
+            ("diagnose_input", &[
+                b"NIC statistics:\n     queue_0_tx_cnt: 900\n     queue_1_tx_cnt: 3\n     bw_in_allowance_exceeded: 4\n",
+                b"tx_queue_0_packets: 5\ntx_queue_1_packets: 5\n",
+            ]),
+            ("scenario_parse", &[txqlab::scenario::INCIDENT.as_bytes(), b"name = 1\n"]),
         ];
         for (name, inputs) in seeds {
             let dir = corpus_root().join(name);

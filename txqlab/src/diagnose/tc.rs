@@ -41,8 +41,11 @@ fn num(s: &str, origin: &str, line: usize, what: &str) -> Result<u64, String> {
     };
     digits
         .parse::<u64>()
-        .map(|v| v * mult)
-        .map_err(|_| format!("{origin}: line {line}: `{s}` is not a number ({what})"))
+        .ok()
+        .and_then(|v| v.checked_mul(mult))
+        .ok_or_else(|| {
+            format!("{origin}: line {line}: `{s}` is not a number that fits 64 bits ({what})")
+        })
 }
 
 /// Parses `tc -s qdisc show` / `tc -s class show` text. Lines the model has no use for (fq_codel's extra
