@@ -398,6 +398,21 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
     }
 
+    /// Inputs that once crashed a target, kept apart from the corpus (which `cargo fuzz cmin` may prune).
+    #[test]
+    fn regressions_replay() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+        let mut n = 0;
+        for (name, target) in TARGETS {
+            let Ok(entries) = std::fs::read_dir(root.join(name)) else { continue };
+            for e in entries {
+                target(&std::fs::read(e.unwrap().path()).unwrap());
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "regression inputs missing");
+    }
+
     /// Replays every committed corpus file of every target.
     #[test]
     fn committed_corpus_replays() {
