@@ -404,7 +404,9 @@ mod tests {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
         let mut n = 0;
         for (name, target) in TARGETS {
-            let Ok(entries) = std::fs::read_dir(root.join(name)) else { continue };
+            let Ok(entries) = std::fs::read_dir(root.join(name)) else {
+                continue;
+            };
             for e in entries {
                 target(&std::fs::read(e.unwrap().path()).unwrap());
                 n += 1;

@@ -235,3 +235,49 @@ fn scenario_errors_name_file_line_and_field() {
         "{err}"
     );
 }
+
+#[test]
+fn real_virtio_counters_from_a_fixed_kernel_show_no_pinning() {
+    let o = txqlab(
+        &[
+            "diagnose",
+            &fixture("virtio_6.1.0-56-cloud-amd64_veth.txt"),
+            "--tc",
+            &fixture("tc_qdisc_6.1.0-56-cloud-amd64_veth.txt"),
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let v = json(&o);
+    assert_eq!(v["driver"], "VirtioNet");
+    let tx: Vec<u64> = v["tx_queue_packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert_eq!(tx, [121, 128, 146, 72, 116, 145, 116, 185]);
+    assert!(ids(&v).is_empty(), "{:?}", ids(&v));
+    // tc -s class show of the same device parses too.
+    let o = txqlab(
+        &[
+            "diagnose",
+            &fixture("virtio_6.1.0-56-cloud-amd64_veth.txt"),
+            "--tc",
+            &fixture("tc_class_6.1.0-56-cloud-amd64_veth.txt"),
+        ],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
