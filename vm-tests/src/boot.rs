@@ -1,0 +1,113 @@
+//! Booting a kernel under QEMU (TCG: KVM is not available on these machines) with a hard timeout.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::console::{Boot, BootError, parse};
+
+/// Why the virtio-net cases cannot run here, if they cannot: QEMU needs `/dev/net/tun` and root to create the
+/// tap that gives virtio-net 8 queue pairs (the user, socket and hubport backends refuse `queues=`).
+pub fn tap_unavailable() -> Option<String> {
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("no /dev/net/tun (tap backend needed for 8 virtio-net queue pairs)".into());
+    }
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if uid.as_deref() != Some("0") {
+        return Some("not root (creating the tap needs CAP_NET_ADMIN)".into());
+    }
+    None
+}
+
+/// Boots `kernel` with `initrd`; `tap` names the tap to create for an 8-queue virtio-net, if any.
+pub fn boot(
+    kernel: &Path,
+    initrd: &Path,
+    tap: Option<&str>,
+    timeout: Duration,
+    log: &Path,
+) -> Result<Boot, BootError> {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max",
+        "-smp",
+        "2",
+        "-m",
+        "512",
+        "-nodefaults",
+        "-nographic",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(kernel)
+    .arg("-initrd")
+    .arg(initrd)
+    .args([
+        "-serial",
+        "stdio",
+        "-append",
+        "console=ttyS0 panic=-1 quiet",
+    ]);
+    if let Some(t) = tap {
+        cmd.args([
+            "-netdev",
+            &format!("tap,id=n0,ifname={t},script=no,downscript=no,vhost=off,queues=8"),
+            "-device",
+            "virtio-net-pci,netdev=n0,mq=on,vectors=18",
+        ]);
+    }
+    let out = std::fs::File::create(log).map_err(|e| BootError::Guest {
+        message: format!("{}: {e}", log.display()),
+        tail: String::new(),
+    })?;
+    let err = out.try_clone().map_err(|e| BootError::Guest {
+        message: e.to_string(),
+        tail: String::new(),
+    })?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| BootError::Guest {
+            message: format!("qemu-system-x86_64: {e} (apt-get install -y qemu-system-x86)"),
+            tail: String::new(),
+        })?;
+    let t0 = Instant::now();
+    let mut timed_out = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if t0.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                timed_out = Some(timeout.as_secs());
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => {
+                return Err(BootError::Guest {
+                    message: format!("waiting for qemu: {e}"),
+                    tail: String::new(),
+                });
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+    if text.contains("could not configure /dev/net/tun")
+        || text.contains("could not open /dev/net/tun")
+    {
+        return Err(BootError::Guest {
+            message: "qemu could not create the tap device".into(),
+            tail: crate::console::tail(&text, 10),
+        });
+    }
+    parse(&text, timed_out)
+}

@@ -1,0 +1,192 @@
+//! Reading what the guest printed on the serial console.
+
+/// One measured case.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Case {
+    /// `dummy` or `virtio`.
+    pub egress: String,
+    /// `host` (root namespace) or `veth` (a namespace through a veth).
+    pub path: String,
+    /// `default` (the driver's XPS) or `cleared`.
+    pub xps: String,
+    /// Packets per TX queue sent during the case.
+    pub per_queue: Vec<u64>,
+}
+
+/// What a boot produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boot {
+    /// `uname -r` of the guest.
+    pub kernel: String,
+    /// The cases, in order.
+    pub cases: Vec<Case>,
+}
+
+/// Why a boot gave no usable result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootError {
+    /// The kernel panicked.
+    Panic { tail: String },
+    /// The guest did not finish in time.
+    Timeout { secs: u64, tail: String },
+    /// A guest command failed (a missing kernel option is named in the message).
+    Guest { message: String, tail: String },
+    /// The console output could not be read.
+    Malformed { line: usize, message: String },
+}
+
+impl std::fmt::Display for BootError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Panic { tail } => write!(f, "kernel panic; console tail:\n{tail}"),
+            Self::Timeout { secs, tail } => write!(
+                f,
+                "the guest did not finish within {secs} s (hang?); console tail:\n{tail}"
+            ),
+            Self::Guest { message, tail } => {
+                write!(f, "guest failure: {message}; console tail:\n{tail}")
+            }
+            Self::Malformed { line, message } => write!(f, "console line {line}: {message}"),
+        }
+    }
+}
+
+/// The last `n` lines of the console.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn counts(s: &str, line: usize) -> Result<Vec<u64>, BootError> {
+    s.split(',')
+        .map(|c| {
+            c.trim().parse::<u64>().map_err(|_| BootError::Malformed {
+                line,
+                message: format!("bad count `{c}`"),
+            })
+        })
+        .collect()
+}
+
+/// Parses a console log. `timed_out` says whether QEMU had to be killed.
+pub fn parse(text: &str, timed_out: Option<u64>) -> Result<Boot, BootError> {
+    let text = text.replace('\r', "");
+    if text.contains("Kernel panic") {
+        return Err(BootError::Panic {
+            tail: tail(&text, 25),
+        });
+    }
+    let mut kernel = String::new();
+    let mut cases = Vec::new();
+    let mut done = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        // The console may prefix a line with escape sequences; find the marker anywhere.
+        let Some(pos) = raw.find("TXQLAB-") else {
+            continue;
+        };
+        let l = &raw[pos..];
+        if let Some(k) = l.strip_prefix("TXQLAB-KERNEL ") {
+            kernel = k.trim().to_string();
+        } else if let Some(m) = l.strip_prefix("TXQLAB-ERROR ") {
+            return Err(BootError::Guest {
+                message: m.trim().to_string(),
+                tail: tail(&text, 25),
+            });
+        } else if l.starts_with("TXQLAB-DONE") {
+            done = true;
+        } else if let Some(rest) = l.strip_prefix("TXQLAB-CASE ") {
+            let kv: std::collections::HashMap<&str, &str> = rest
+                .split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .collect();
+            let get = |k: &str| {
+                kv.get(k).copied().ok_or(BootError::Malformed {
+                    line,
+                    message: format!("TXQLAB-CASE without `{k}`"),
+                })
+            };
+            let before = counts(get("before")?, line)?;
+            let after = counts(get("after")?, line)?;
+            if before.len() != after.len() || after.iter().zip(&before).any(|(a, b)| a < b) {
+                return Err(BootError::Malformed {
+                    line,
+                    message: "counters went backwards".into(),
+                });
+            }
+            cases.push(Case {
+                egress: get("egress")?.into(),
+                path: get("path")?.into(),
+                xps: get("xps")?.into(),
+                per_queue: after.iter().zip(&before).map(|(a, b)| a - b).collect(),
+            });
+        }
+    }
+    if let Some(secs) = timed_out.filter(|_| !done) {
+        return Err(BootError::Timeout {
+            secs,
+            tail: tail(&text, 25),
+        });
+    }
+    if !done {
+        return Err(BootError::Guest {
+            message: "the guest stopped before finishing (no TXQLAB-DONE)".into(),
+            tail: tail(&text, 25),
+        });
+    }
+    Ok(Boot { kernel, cases })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "boot noise\r\n\x1b[?7lTXQLAB-KERNEL 6.1.192\nTXQLAB-CASE egress=dummy path=veth xps=cleared before=0,0,0,0,0,0,0,0 after=1024,0,0,0,0,0,0,0\nTXQLAB-DONE\n";
+
+    #[test]
+    fn reads_cases_and_deltas() {
+        let b = parse(OK, None).unwrap();
+        assert_eq!(b.kernel, "6.1.192");
+        assert_eq!(b.cases[0].per_queue, vec![1024, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            (
+                b.cases[0].egress.as_str(),
+                b.cases[0].path.as_str(),
+                b.cases[0].xps.as_str()
+            ),
+            ("dummy", "veth", "cleared")
+        );
+    }
+
+    #[test]
+    fn each_failure_has_its_own_error() {
+        assert!(matches!(
+            parse("[ 1.0] Kernel panic - not syncing: VFS", None),
+            Err(BootError::Panic { .. })
+        ));
+        assert!(matches!(
+            parse("TXQLAB-KERNEL x\n", Some(120)),
+            Err(BootError::Timeout { secs: 120, .. })
+        ));
+        let e = parse(
+            "TXQLAB-ERROR missing CONFIG_VETH (cannot create a veth pair)\nTXQLAB-DONE\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(&e, BootError::Guest { message, .. } if message.contains("CONFIG_VETH")));
+        assert!(matches!(
+            parse("TXQLAB-KERNEL x\n", None),
+            Err(BootError::Guest { .. })
+        ));
+        let bad = "TXQLAB-CASE egress=dummy path=veth xps=cleared before=5 after=x\nTXQLAB-DONE\n";
+        assert!(matches!(
+            parse(bad, None),
+            Err(BootError::Malformed { line: 1, .. })
+        ));
+        let back = "TXQLAB-CASE egress=dummy path=veth xps=cleared before=5 after=4\nTXQLAB-DONE\n";
+        assert!(matches!(
+            parse(back, None),
+            Err(BootError::Malformed { .. })
+        ));
+    }
+}

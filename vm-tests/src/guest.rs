@@ -1,0 +1,87 @@
+//! What runs inside the guest: an init script that sets up the matrix, sends the traffic, and reports per-queue
+//! packet counts over the serial console as `TXQLAB-*` lines.
+
+/// Flows and packets per flow the guest sends in each case.
+pub const FLOWS: u32 = 256;
+/// Packets per flow.
+pub const PACKETS: u32 = 4;
+
+/// The init script. `with_virtio` says whether QEMU attached the 8-queue virtio-net device.
+pub fn init_script(with_virtio: bool) -> String {
+    let mut s = String::from(INIT_HEAD);
+    s.push_str("run_egress dummy dum8\n");
+    if with_virtio {
+        s.push_str("run_egress virtio eth0\n");
+    }
+    s.push_str("echo TXQLAB-DONE\npoweroff -f\n");
+    s
+}
+
+const INIT_HEAD: &str = r#"#!/bin/sh
+# txqlab vm-tests guest: results go to the console as TXQLAB-* lines.
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null; mount -t tmpfs tmp /run
+mkdir -p /run/netns
+fail() { echo "TXQLAB-ERROR $*"; echo TXQLAB-DONE; poweroff -f; }
+echo "TXQLAB-KERNEL $(cat /proc/sys/kernel/osrelease)"
+for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do
+  [ -e $f ] && echo 1 > $f
+done
+echo 1 > /proc/sys/net/ipv4/ip_forward || fail "missing CONFIG_PROC_SYSCTL or CONFIG_INET (no /proc/sys/net/ipv4/ip_forward)"
+/sbin/ip link set lo up
+/sbin/ip link add dum8 numtxqueues 8 type dummy 2>/dev/null || fail "missing CONFIG_DUMMY (cannot create a dummy device)"
+/sbin/ip link set dum8 up
+/sbin/ip addr add 203.0.113.1/25 dev dum8
+/sbin/ip route add 192.0.2.0/25 dev dum8
+/sbin/ip netns add ns1 2>/dev/null || fail "missing CONFIG_NET_NS (cannot create a network namespace)"
+/sbin/ip link add veth0 type veth peer name veth1 2>/dev/null || fail "missing CONFIG_VETH (cannot create a veth pair)"
+/sbin/ip link set veth1 netns ns1
+/sbin/ip addr add 198.51.100.1/24 dev veth0; /sbin/ip link set veth0 up
+/sbin/ip netns exec ns1 /sbin/ip addr add 198.51.100.2/24 dev veth1
+/sbin/ip netns exec ns1 /sbin/ip link set veth1 up
+/sbin/ip netns exec ns1 /sbin/ip link set lo up
+/sbin/ip netns exec ns1 /sbin/ip route add default via 198.51.100.1
+[ -e /sys/class/net/dum8/queues/tx-0/xps_cpus ] || fail "missing CONFIG_XPS (no xps_cpus)"
+if [ -e /sys/class/net/eth0 ]; then
+  /sbin/ethtool -L eth0 combined 8 >/dev/null 2>&1 || fail "virtio-net: ethtool -L eth0 combined 8 failed"
+  /sbin/ip link set eth0 up
+  /sbin/ip addr add 203.0.113.129/25 dev eth0
+  /sbin/ip neigh replace 203.0.113.254 lladdr 02:00:00:00:00:fe dev eth0 nud permanent
+  /sbin/ip route add 192.0.2.128/25 via 203.0.113.254
+fi
+
+# Per-queue packets of DEV from `tc -s class show` (mq classes 1:1 .. 1:8).
+counts() {
+  /sbin/tc -s class show dev $1 | awk '/^class mq/ {split($3, h, ":"); q = h[2] + 0} / Sent / {c[q] = $4} END {s = ""; for (i = 1; i <= 8; i++) s = s (i > 1 ? "," : "") (c[i] + 0); print s}'
+}
+
+# run_case EGRESS DEV PATH XPS DST
+run_case() {
+  before=$(counts $2)
+  if [ "$3" = "veth" ]; then
+    /sbin/ip netns exec ns1 /bin/taskset 1 /bin/txgen $5 9000 FLOWS PACKETS >/dev/null || fail "txgen failed ($1 $3 $4)"
+  else
+    /bin/taskset 1 /bin/txgen $5 9000 FLOWS PACKETS >/dev/null || fail "txgen failed ($1 $3 $4)"
+  fi
+  after=$(counts $2)
+  echo "TXQLAB-CASE egress=$1 path=$3 xps=$4 before=$before after=$after"
+}
+
+# run_egress EGRESS DEV: the driver's default XPS first, then XPS cleared.
+run_egress() {
+  /sbin/tc qdisc replace dev $2 root handle 1: mq || fail "missing CONFIG_NET_SCHED (no mq qdisc on $2)"
+  if [ "$1" = dummy ]; then dst=192.0.2.1; else dst=192.0.2.129; fi
+  for path in host veth; do run_case $1 $2 $path default $dst; done
+  for q in /sys/class/net/$2/queues/tx-*; do
+    echo 0 > $q/xps_cpus
+    [ -e $q/xps_rxqs ] && echo 0 > $q/xps_rxqs
+  done
+  for path in host veth; do run_case $1 $2 $path cleared $dst; done
+}
+"#;
+
+/// The script with the flow counts filled in.
+pub fn script(with_virtio: bool) -> String {
+    init_script(with_virtio)
+        .replace("FLOWS", &FLOWS.to_string())
+        .replace("PACKETS", &PACKETS.to_string())
+}

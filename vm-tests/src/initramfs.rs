@@ -1,0 +1,98 @@
+//! Builds the guest's initramfs: busybox-static, the host's `ip`, `tc` and `ethtool` with their shared libraries,
+//! our traffic generator, and the init script.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    if let Some(p) = to.parent() {
+        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))
+}
+
+/// The shared libraries `ldd` names for `bin`, the loader included.
+fn libs(bin: &Path) -> Result<Vec<PathBuf>, String> {
+    let o = Command::new("ldd")
+        .arg(bin)
+        .output()
+        .map_err(|e| format!("ldd: {e}"))?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w.as_slice() {
+                [_, "=>", p, ..] if p.starts_with('/') => Some(PathBuf::from(p)),
+                [p, ..] if p.starts_with('/') => Some(PathBuf::from(p)),
+                _ => None,
+            }
+        })
+        .collect())
+}
+
+/// Finds a host tool, or says which package provides it.
+pub fn host_tool(name: &str, package: &str) -> Result<PathBuf, String> {
+    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(format!(
+        "`{name}` not found: apt-get install -y {package} (or run `vm-tests setup`)"
+    ))
+}
+
+/// Writes `dir/initrd.gz` for the given init script and traffic generator; returns its path.
+pub fn build(dir: &Path, init: &str, txgen: &Path) -> Result<PathBuf, String> {
+    let root = dir.join("root");
+    let _ = std::fs::remove_dir_all(&root);
+    for d in ["bin", "sbin", "proc", "sys", "dev", "run", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
+    }
+    let busybox = host_tool("busybox", "busybox-static")?;
+    copy(&busybox, &root.join("bin/busybox"))?;
+    for a in [
+        "sh", "mount", "mkdir", "echo", "cat", "sleep", "poweroff", "awk", "taskset",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(a))
+            .map_err(|e| e.to_string())?;
+    }
+    let tools = [
+        (host_tool("ip", "iproute2")?, "sbin/ip"),
+        (host_tool("tc", "iproute2")?, "sbin/tc"),
+        (host_tool("ethtool", "ethtool")?, "sbin/ethtool"),
+        (txgen.to_path_buf(), "bin/txgen"),
+    ];
+    for (src, dst) in &tools {
+        copy(src, &root.join(dst))?;
+        for l in libs(src)? {
+            copy(&l, &root.join(l.strip_prefix("/").unwrap_or(&l)))?;
+        }
+    }
+    std::fs::write(root.join("init"), init).map_err(|e| e.to_string())?;
+    Command::new("chmod")
+        .args(["+x"])
+        .arg(root.join("init"))
+        .status()
+        .map_err(|e| e.to_string())?;
+    let out = dir.join("initrd.gz");
+    let sh = format!(
+        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        root.display(),
+        out.display()
+    );
+    let st = Command::new("sh")
+        .args(["-c", &sh])
+        .status()
+        .map_err(|e| format!("cpio: {e}"))?;
+    if !st.success() {
+        return Err(
+            "building the initramfs failed (cpio and gzip needed: apt-get install -y cpio)".into(),
+        );
+    }
+    Ok(out)
+}

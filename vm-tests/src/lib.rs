@@ -1,0 +1,11 @@
+//! The txqlab kernel regression harness: builds kernels with and without the veth fix, boots them under QEMU,
+//! measures how traffic spreads over TX queues, and compares it with `qdisc`'s prediction.
+
+pub mod boot;
+pub mod build;
+pub mod console;
+pub mod guest;
+pub mod initramfs;
+pub mod report;
+pub mod tree;
+pub mod verdict;

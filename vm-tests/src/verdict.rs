@@ -1,0 +1,187 @@
+//! Comparing measured spreads with `qdisc`'s prediction, and the verdict per kernel.
+
+use qdisc::predict::{Prediction, predict};
+use qdisc::veth::Path;
+use qdisc::{NetDev, PickRules, RefSelector};
+
+use crate::console::Case;
+use crate::guest::{FLOWS, PACKETS};
+
+/// CPUs the guest has (`-smp 2`); the traffic generator is pinned to CPU 0.
+pub const GUEST_CPUS: u16 = 2;
+/// CPU the traffic is sent from.
+pub const SEND_CPU: u16 = 0;
+
+/// The prediction for one case on a kernel whose veth records the rx queue or not.
+pub fn prediction(case: &Case, veth_records: bool) -> Result<Prediction, String> {
+    let queues = case.per_queue.len() as u16;
+    let mut dev = NetDev::new(queues).map_err(|e| e.to_string())?;
+    if case.egress == "virtio" && case.xps == "default" {
+        // virtio_net installs its XPS map at probe time (virtnet_set_affinity); dummy sets none.
+        dev = dev
+            .with_virtio_default_xps(GUEST_CPUS)
+            .map_err(|e| e.to_string())?;
+    }
+    let sel = RefSelector::new(dev, PickRules::default(), 0).map_err(|e| e.to_string())?;
+    let path = if case.path == "veth" {
+        Path::PodViaVeth
+    } else {
+        Path::Host
+    };
+    Ok(predict(&sel, path, veth_records, SEND_CPU, FLOWS))
+}
+
+/// A case with its prediction and whether they agree.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Judged {
+    /// `dummy` or `virtio`.
+    pub egress: String,
+    /// `host` or `veth`.
+    pub path: String,
+    /// `default` or `cleared`.
+    pub xps: String,
+    /// Packets per TX queue.
+    pub per_queue: Vec<u64>,
+    /// Expected packets per queue (share x flows x packets per flow).
+    pub predicted: Vec<f64>,
+    /// Lowest and highest packets per queue the model allows (equal in exact cases).
+    pub band: Vec<(u64, u64)>,
+    /// Exact (deterministic) or hash-based.
+    pub exact: bool,
+    /// The branch that decides, per the model.
+    pub branch: String,
+    /// Measured within the prediction.
+    #[serde(rename = "match")]
+    pub matches: bool,
+}
+
+/// Judges a case against the prediction for `veth_records`.
+pub fn judge(case: &Case, veth_records: bool) -> Result<Judged, String> {
+    let p = prediction(case, veth_records)?;
+    let per = PACKETS as u64;
+    Ok(Judged {
+        egress: case.egress.clone(),
+        path: case.path.clone(),
+        xps: case.xps.clone(),
+        per_queue: case.per_queue.clone(),
+        predicted: p
+            .queues
+            .iter()
+            .map(|q| q.expected * (FLOWS as u64 * per) as f64)
+            .collect(),
+        band: p
+            .queues
+            .iter()
+            .map(|q| (q.low as u64 * per, q.high as u64 * per))
+            .collect(),
+        exact: p.exact,
+        branch: format!("{:?}", p.branch),
+        matches: p.matches(&case.per_queue, per),
+    })
+}
+
+/// The verdict on a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Forwarded traffic is pinned to TX queue 0 by the recorded rx queue.
+    Affected,
+    /// Forwarded traffic spreads.
+    NotAffected,
+}
+
+/// Classifies a kernel from its cases: the one that shows the bug is forwarded traffic out of a device with XPS
+/// cleared (dummy). Returns the verdict and every case judged against the model of that verdict.
+pub fn classify(cases: &[Case]) -> Result<(Verdict, Vec<Judged>), String> {
+    let probe = cases
+        .iter()
+        .find(|c| c.egress == "dummy" && c.path == "veth" && c.xps == "cleared")
+        .ok_or("no dummy/veth/cleared case: cannot classify the kernel")?;
+    let affected = judge(probe, true)?.matches;
+    let verdict = if affected {
+        Verdict::Affected
+    } else {
+        Verdict::NotAffected
+    };
+    let judged = cases
+        .iter()
+        .map(|c| judge(c, affected))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((verdict, judged))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(egress: &str, path: &str, xps: &str, q: &[u64]) -> Case {
+        Case {
+            egress: egress.into(),
+            path: path.into(),
+            xps: xps.into(),
+            per_queue: q.to_vec(),
+        }
+    }
+
+    #[test]
+    fn pinned_is_affected_and_spread_is_not() {
+        let pinned = [case(
+            "dummy",
+            "veth",
+            "cleared",
+            &[1024, 0, 0, 0, 0, 0, 0, 0],
+        )];
+        let (v, j) = classify(&pinned).unwrap();
+        assert_eq!(v, Verdict::Affected);
+        assert!(j[0].matches && j[0].exact);
+        // The measured spread of a fixed kernel (vm-harness-facts.md).
+        let spread = [case(
+            "dummy",
+            "veth",
+            "cleared",
+            &[136, 152, 104, 120, 128, 120, 140, 124],
+        )];
+        let (v, j) = classify(&spread).unwrap();
+        assert_eq!(v, Verdict::NotAffected);
+        assert!(j[0].matches && !j[0].exact);
+    }
+
+    #[test]
+    fn a_case_outside_the_model_does_not_match() {
+        let cases = [
+            case(
+                "dummy",
+                "veth",
+                "cleared",
+                &[136, 152, 104, 120, 128, 120, 140, 124],
+            ),
+            // Root-namespace traffic all on one queue would contradict the model.
+            case("dummy", "host", "cleared", &[1024, 0, 0, 0, 0, 0, 0, 0]),
+        ];
+        let (_, j) = classify(&cases).unwrap();
+        assert!(j[0].matches);
+        assert!(!j[1].matches);
+        assert!(classify(&cases[1..]).is_err());
+    }
+
+    #[test]
+    fn virtio_default_xps_is_the_map_of_the_sending_cpu() {
+        // CPU 0 owns queues 0, 2, 4, 6: 1024 packets over them in multiples of 4 within the band.
+        let c = case(
+            "virtio",
+            "veth",
+            "default",
+            &[260, 0, 252, 0, 256, 0, 256, 0],
+        );
+        let j = judge(&c, true).unwrap();
+        assert_eq!(j.branch, "XpsCpus");
+        assert!(j.matches, "{j:?}");
+        let odd = case(
+            "virtio",
+            "veth",
+            "default",
+            &[0, 260, 0, 252, 0, 256, 0, 256],
+        );
+        assert!(!judge(&odd, true).unwrap().matches);
+    }
+}
