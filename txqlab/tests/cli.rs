@@ -281,3 +281,39 @@ fn real_virtio_counters_from_a_fixed_kernel_show_no_pinning() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn real_before_and_after_snapshots_of_a_kernel_without_the_fix_show_pinning() {
+    // Recorded by vm-tests on Debian's 6.1.192 built with the fix reverted: 256 flows x 4 packets forwarded from
+    // a namespace through a veth out of an 8-queue virtio-net with XPS cleared.
+    let o = txqlab(
+        &[
+            "diagnose",
+            &fixture("virtio_6.1.192-fix-reverted_veth_after.txt"),
+            "--before",
+            &fixture("virtio_6.1.192-fix-reverted_veth_before.txt"),
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    assert_eq!(
+        v["tx_queue_packets"],
+        serde_json::json!([1024, 0, 0, 0, 0, 0, 0, 0])
+    );
+    assert_eq!(ids(&v), ["tx_queue_pinning"]);
+    // The same measurement on the kernel with the fix spreads and raises nothing.
+    let o = txqlab(
+        &[
+            "diagnose",
+            &fixture("virtio_6.1.192-fixed_veth_after.txt"),
+            "--before",
+            &fixture("virtio_6.1.192-fixed_veth_before.txt"),
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(ids(&json(&o)).is_empty());
+}

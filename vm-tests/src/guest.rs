@@ -56,6 +56,9 @@ counts() {
 
 # run_case EGRESS DEV PATH XPS DST
 run_case() {
+  # The decisive virtio case also records `ethtool -S` before and after, for txqlab diagnose's fixtures.
+  snap=""; [ "$1" = virtio ] && [ "$3" = veth ] && [ "$4" = cleared ] && snap=1
+  [ -n "$snap" ] && { echo TXQLAB-BEGIN-ETHTOOL-BEFORE; /sbin/ethtool -S $2; echo TXQLAB-END-ETHTOOL-BEFORE; }
   before=$(counts $2)
   if [ "$3" = "veth" ]; then
     /sbin/ip netns exec ns1 /bin/taskset 1 /bin/txgen $5 9000 FLOWS PACKETS >/dev/null || fail "txgen failed ($1 $3 $4)"
@@ -63,6 +66,7 @@ run_case() {
     /bin/taskset 1 /bin/txgen $5 9000 FLOWS PACKETS >/dev/null || fail "txgen failed ($1 $3 $4)"
   fi
   after=$(counts $2)
+  [ -n "$snap" ] && { echo TXQLAB-BEGIN-ETHTOOL-AFTER; /sbin/ethtool -S $2; echo TXQLAB-END-ETHTOOL-AFTER; }
   echo "TXQLAB-CASE egress=$1 path=$3 xps=$4 before=$before after=$after"
 }
 

@@ -140,17 +140,38 @@ fn setup() -> Result<ExitCode, String> {
     }
 }
 
+/// The guest's traffic generator: the sibling binary when cargo built it, else compiled from its source (embedded
+/// here) into the cache with `rustc`, since `cargo run` builds only the binary it runs.
 fn txgen() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let p = exe.with_file_name("txqlab-txgen");
-    if p.exists() {
-        Ok(p)
-    } else {
-        Err(format!(
-            "{} not found: run through `cargo run -p vm-tests` so that it is built",
-            p.display()
-        ))
+    let sibling = exe.with_file_name("txqlab-txgen");
+    if sibling.exists() {
+        return Ok(sibling);
     }
+    const SRC: &str = include_str!("bin/txqlab-txgen.rs");
+    let dir = cache_dir().join("txgen");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let bin = dir.join(format!(
+        "txqlab-txgen-{}",
+        vm_tests::tree::fingerprint(&[SRC.as_bytes()])
+    ));
+    if !bin.exists() {
+        let src = dir.join("txqlab-txgen.rs");
+        std::fs::write(&src, SRC).map_err(|e| e.to_string())?;
+        let o = Command::new("rustc")
+            .args(["-O", "--edition", "2021", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .map_err(|e| format!("rustc (to build the guest traffic generator): {e}"))?;
+        if !o.status.success() {
+            return Err(format!(
+                "building the guest traffic generator failed:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+    }
+    Ok(bin)
 }
 
 fn run(a: RunArgs) -> Result<ExitCode, String> {
