@@ -101,13 +101,33 @@ pub fn boot(
         }
     }
     let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+    judge_output(&text, timed_out)
+}
+
+/// What QEMU's output says: a tap QEMU could not create is its own failure; otherwise the guest's console.
+pub fn judge_output(text: &str, timed_out: Option<u64>) -> Result<Boot, BootError> {
     if text.contains("could not configure /dev/net/tun")
         || text.contains("could not open /dev/net/tun")
     {
         return Err(BootError::Guest {
-            message: "qemu could not create the tap device".into(),
-            tail: crate::console::tail(&text, 10),
+            message: "qemu could not create the tap device for the 8-queue virtio-net".into(),
+            tail: crate::console::tail(text, 10),
         });
     }
-    parse(&text, timed_out)
+    parse(text, timed_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tap_qemu_cannot_create_is_a_failure_of_its_own() {
+        let out = "qemu-system-x86_64: -netdev tap,id=n0: could not configure /dev/net/tun (txqlabvm0): Operation not permitted\n";
+        let e = judge_output(out, None).unwrap_err();
+        assert!(
+            e.to_string().contains("could not create the tap device"),
+            "{e}"
+        );
+    }
 }
