@@ -104,6 +104,59 @@ pub fn boot(
     judge_output(&text, timed_out)
 }
 
+/// Boots `kernel` with virtme-ng (`vng`), running `script` in a guest that sees the host's filesystem. vng's exit
+/// status is not reliable (255 even on success), so only its output is judged; `--verbose` is what brings the
+/// script's output to the console.
+pub fn boot_vng(
+    kernel: &Path,
+    script: &Path,
+    timeout: Duration,
+    log: &Path,
+) -> Result<Boot, BootError> {
+    let guest = |message: String| BootError::Guest {
+        message,
+        tail: String::new(),
+    };
+    let out = std::fs::File::create(log).map_err(|e| guest(format!("{}: {e}", log.display())))?;
+    let err = out.try_clone().map_err(|e| guest(e.to_string()))?;
+    let mut child = Command::new("vng")
+        .arg("--run")
+        .arg(kernel)
+        .args([
+            "--disable-kvm",
+            "--force-9p",
+            "--force-initramfs",
+            "--disable-microvm",
+            "--verbose",
+            "--memory",
+            "1G",
+            "--exec",
+        ])
+        .arg(format!("sh {}", script.display()))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| guest(format!("vng: {e} (pip install virtme-ng)")))?;
+    let t0 = Instant::now();
+    let mut timed_out = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if t0.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                timed_out = Some(timeout.as_secs());
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => return Err(guest(format!("waiting for vng: {e}"))),
+        }
+    }
+    let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+    parse(&text, timed_out)
+}
+
 /// What QEMU's output says: a tap QEMU could not create is its own failure; otherwise the guest's console.
 pub fn judge_output(text: &str, timed_out: Option<u64>) -> Result<Boot, BootError> {
     if text.contains("could not configure /dev/net/tun")

@@ -89,3 +89,23 @@ pub fn script(with_virtio: bool) -> String {
         .replace("FLOWS", &FLOWS.to_string())
         .replace("PACKETS", &PACKETS.to_string())
 }
+
+/// The script the virtme-ng runner executes in a guest that boots the host's filesystem: the same cases as the
+/// QEMU initramfs, on the dummy device only (no tap-backed virtio-net there), using the host's tools.
+pub fn vng_script(txgen: &std::path::Path) -> String {
+    let head = INIT_HEAD
+        .lines()
+        .filter(|l| !l.starts_with("mount -t proc") && !l.starts_with("mkdir -p /run/netns"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "echo TXQLAB-DONE; poweroff -f; }",
+            "echo TXQLAB-DONE; exit 1; }",
+        )
+        .replace("/bin/txgen", &txgen.display().to_string())
+        .replace("/bin/taskset", "taskset")
+        .replace("/sbin/", "");
+    format!("{head}\nmkdir -p /run/netns\nrun_egress dummy dum8\necho TXQLAB-DONE\n")
+        .replace("FLOWS", &FLOWS.to_string())
+        .replace("PACKETS", &PACKETS.to_string())
+}

@@ -62,6 +62,19 @@ struct RunArgs {
     /// Seconds one boot may take before it counts as hung.
     #[arg(long, default_value_t = 240)]
     timeout: u64,
+    /// How to boot: our own initramfs under QEMU, or virtme-ng booting the host's filesystem (dummy-device
+    /// cases only).
+    #[arg(long, value_enum, default_value_t = Runner::Qemu)]
+    runner: Runner,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+enum Runner {
+    /// QEMU with the harness's initramfs.
+    #[default]
+    Qemu,
+    /// virtme-ng (`pip install virtme-ng`).
+    Vng,
 }
 
 const PACKAGES: &[&str] = &[
@@ -197,26 +210,36 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
     let work = cache_dir().join("run");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let tgen = txgen()?;
-    let skip = boot::tap_unavailable();
+    let skip = match a.runner {
+        Runner::Qemu => boot::tap_unavailable(),
+        Runner::Vng => Some(
+            "the vng runner boots the host's filesystem without a tap-backed virtio-net".into(),
+        ),
+    };
     let initrd = initramfs::build(
         &work.join("initramfs"),
         &guest::script(skip.is_none()),
         &tgen,
     )?;
     stage(t0, &format!("initramfs {}", initrd.display()));
+    let vng_script = work.join("vng-guest.sh");
+    std::fs::write(&vng_script, guest::vng_script(&tgen)).map_err(|e| e.to_string())?;
     let mut results = Vec::new();
     for (n, img) in images.iter().enumerate() {
-        stage(t0, &format!("booting {} under QEMU (TCG)", img.name));
         let log = work.join(format!("console-{n}.log"));
         let tb = Instant::now();
-        let tap = skip.is_none().then(|| format!("txqlabvm{n}"));
-        let booted = boot::boot(
-            &img.path,
-            &initrd,
-            tap.as_deref(),
-            Duration::from_secs(a.timeout),
-            &log,
-        )
+        let limit = Duration::from_secs(a.timeout);
+        let booted = match a.runner {
+            Runner::Qemu => {
+                stage(t0, &format!("booting {} under QEMU (TCG)", img.name));
+                let tap = skip.is_none().then(|| format!("txqlabvm{n}"));
+                boot::boot(&img.path, &initrd, tap.as_deref(), limit, &log)
+            }
+            Runner::Vng => {
+                stage(t0, &format!("booting {} with virtme-ng", img.name));
+                boot::boot_vng(&img.path, &vng_script, limit, &log)
+            }
+        }
         .map_err(|e| format!("{}: {e}\n(console log: {})", img.name, log.display()))?;
         let (verdict, cases) = classify(&booted.cases).map_err(|e| format!("{}: {e}", img.name))?;
         let expected = img.variant.map(|v| match v {

@@ -40,3 +40,12 @@ fn the_guest_script_covers_the_whole_matrix() {
     }
     assert!(!vm_tests::guest::script(false).contains("run_egress virtio"));
 }
+
+#[test]
+fn the_vng_script_runs_the_dummy_cases_with_the_host_tools() {
+    let s = vm_tests::guest::vng_script(std::path::Path::new("/cache/txqlab-txgen"));
+    assert!(s.contains("run_egress dummy dum8") && !s.contains("run_egress virtio"));
+    assert!(s.contains("/cache/txqlab-txgen 192") || s.contains("/cache/txqlab-txgen $5"));
+    assert!(!s.contains("mount -t proc") && !s.contains("/sbin/") && !s.contains("poweroff"));
+    assert!(s.contains("TXQLAB-DONE"));
+}

@@ -57,3 +57,14 @@ fn a_recorded_log_cut_short_is_a_hang_not_a_pass() {
             .contains("did not finish within 240 s")
     );
 }
+
+#[test]
+fn a_virtme_ng_run_of_the_reverted_kernel_is_affected() {
+    // `vm-tests run --runner vng`: the guest booted the host's filesystem; dummy-device cases only.
+    let b = parse(&log("vng-6.1.192-fix-reverted.log"), None).unwrap();
+    assert_eq!(b.cases.len(), 4);
+    assert!(b.cases.iter().all(|c| c.egress == "dummy"));
+    let (v, judged) = classify(&b.cases).unwrap();
+    assert_eq!(v, Verdict::Affected);
+    assert!(judged.iter().all(|j| j.matches), "{judged:?}");
+}
