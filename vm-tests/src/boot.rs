@@ -80,26 +80,7 @@ pub fn boot(
             message: format!("qemu-system-x86_64: {e} (apt-get install -y qemu-system-x86)"),
             tail: String::new(),
         })?;
-    let t0 = Instant::now();
-    let mut timed_out = None;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if t0.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                timed_out = Some(timeout.as_secs());
-                break;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => {
-                return Err(BootError::Guest {
-                    message: format!("waiting for qemu: {e}"),
-                    tail: String::new(),
-                });
-            }
-        }
-    }
+    let timed_out = wait_or_kill(&mut child, timeout)?;
     let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
     judge_output(&text, timed_out)
 }
@@ -138,23 +119,34 @@ pub fn boot_vng(
         .stderr(err)
         .spawn()
         .map_err(|e| guest(format!("vng: {e} (pip install virtme-ng)")))?;
+    let timed_out = wait_or_kill(&mut child, timeout)?;
+    let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+    parse(&text, timed_out)
+}
+
+/// Waits for `child`, killing it after `timeout`; returns the timeout in seconds when it had to be killed.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Result<Option<u64>, BootError> {
     let t0 = Instant::now();
-    let mut timed_out = None;
     loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(_)) => return Ok(None),
             Ok(None) if t0.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                timed_out = Some(timeout.as_secs());
-                break;
+                return Ok(Some(timeout.as_secs()));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => return Err(guest(format!("waiting for vng: {e}"))),
+            Err(e) => {
+                return Err(BootError::Guest {
+                    message: format!("waiting for the VM: {e}"),
+                    tail: String::new(),
+                });
+            }
         }
     }
-    let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
-    parse(&text, timed_out)
 }
 
 /// What QEMU's output says: a tap QEMU could not create is its own failure; otherwise the guest's console.

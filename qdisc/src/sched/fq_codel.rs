@@ -289,8 +289,7 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
 
     fn dequeue(&mut self, now_ns: u64, dropped: &mut dyn FnMut(&QPkt)) -> Option<QPkt> {
         if let Some(p) = self.requeued.take() {
-            self.stats.qlen -= 1;
-            self.stats.backlog_bytes -= p.len as u64;
+            self.stats.requeued_left(&p);
             return Some(p);
         }
         loop {
@@ -352,11 +351,7 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
     }
 
     fn requeue(&mut self, pkt: QPkt) {
-        // `dev_requeue_skb`: back into the queue length and backlog; it was counted as sent when it first left,
-        // and is not counted again when it leaves for good (`dequeue_skb` takes it from `gso_skb`).
-        self.stats.requeues += 1;
-        self.stats.qlen += 1;
-        self.stats.backlog_bytes += pkt.len as u64;
+        self.stats.requeued(&pkt);
         self.requeued = Some(pkt);
     }
 

@@ -63,6 +63,21 @@ pub struct QdiscStats {
 }
 
 impl QdiscStats {
+    /// `dev_requeue_skb`: a packet the driver refused goes back into the queue length and backlog. It was counted
+    /// as sent when it first left and is not counted again when it leaves for good (`dequeue_skb` takes it from
+    /// `gso_skb`), so sent bytes and packets stay as they are.
+    pub fn requeued(&mut self, pkt: &QPkt) {
+        self.requeues += 1;
+        self.qlen += 1;
+        self.backlog_bytes += pkt.len as u64;
+    }
+
+    /// A requeued packet leaving again: out of the queue length and backlog only.
+    pub fn requeued_left(&mut self, pkt: &QPkt) {
+        self.qlen -= 1;
+        self.backlog_bytes -= pkt.len as u64;
+    }
+
     /// Adds another qdisc's counters (how `mq_dump` sums its children).
     pub fn add(&mut self, o: &Self) {
         self.bytes += o.bytes;
