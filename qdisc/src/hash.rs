@@ -7,8 +7,9 @@ pub const fn reciprocal_scale(val: u32, ep_ro: u32) -> u32 {
     ((val as u64 * ep_ro as u64) >> 32) as u32
 }
 
-/// The flow dissector's hash of a flow, keyed by a per-boot random seed (`__skb_get_hash` with `hashrnd`,
-/// siphash since ~5.2, jhash2 before). Not the kernel's function: a seeded 64-to-32-bit mixer with the same role,
+/// The flow dissector's hash of a flow, keyed by a per-boot random seed (`__skb_get_hash` with `hashrnd`;
+/// siphash since 55667441c84f "net/flow_dissector: switch to siphash", v5.4-rc6, backported to 5.3.10, 4.9 and
+/// 4.4.200; jhash before). Not the kernel's function: a seeded 64-to-32-bit mixer with the same role,
 /// so results are reproducible for a given seed and differ across "boots". A result of 0 becomes 1, as the
 /// kernel's `__flow_hash_from_keys` does (0 means "no hash").
 #[inline(always)]

@@ -3,7 +3,10 @@
 //! - [`RefSelector`]: `netdev_core_pick_tx` / `netdev_pick_tx` / `get_xps_queue` / `skb_tx_hash` and the driver
 //!   hooks (`ena_select_queue`, `bond_select_queue`) transcribed plainly, reporting the deciding [`Branch`].
 //! - [`FastSelector`]: the same answers from a compiled configuration, single packets and batches.
-//! - [`KernelProfile`]: what changed between kernel versions, from a `uname -r` string.
+//! - [`facts`]: every kernel fact the model depends on (commit, first release per line, evidence), one table.
+//! - [`KernelProfile`]: what a kernel does, computed from the facts for a `uname -r` (or Debian's `uname -rv`, or
+//!   Ubuntu's version signature).
+//! - [`driver`]: what each egress driver does (its hook by kernel and driver version, its default XPS).
 //! - [`veth`]: the veth hop that records an rx queue on affected kernels.
 //! - [`predict`]: the per-queue share of N flows, exact or with a 99.9 % band.
 //! - [`sched`]: `mq` with per-queue `pfifo_fast` or `fq_codel` children, counted like `tc -s qdisc show`.
@@ -13,7 +16,9 @@
 #[cfg(feature = "arbitrary")]
 extern crate std;
 
+pub mod driver;
 mod error;
+pub mod facts;
 pub mod hash;
 pub mod netdev;
 pub mod predict;
@@ -24,6 +29,7 @@ mod select_ref;
 pub mod skb;
 pub mod veth;
 
+pub use driver::Driver;
 pub use error::{Error, Result};
 pub use netdev::{DriverHook, NetDev, TcTxq, XpsMaps};
 pub use profile::{Confidence, KernelProfile, Release};

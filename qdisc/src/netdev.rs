@@ -75,8 +75,23 @@ pub enum DriverHook {
     /// ENA's `ena_select_queue` (in-tree until v6.9, backported removal to 6.8; amzn-drivers before r2.12.0):
     /// a recorded rx queue is returned as is, otherwise `netdev_pick_tx(dev, skb, NULL)`.
     EnaLegacy,
+    /// amzn-drivers' ENA from 2.9.0 to 2.11.x: a recorded rx queue modulo the real TX queue count, otherwise
+    /// `netdev_pick_tx(dev, skb, NULL)`.
+    EnaModulo,
     /// bonding's `bond_select_queue`: a recorded rx queue reduced into range by subtraction, otherwise queue 0.
     Bonding,
+}
+
+impl DriverHook {
+    /// The kernel function (and behaviour) the hook stands for.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::None => "none (netdev_pick_tx decides)",
+            Self::EnaLegacy => "ena_select_queue (a recorded rx queue as it is)",
+            Self::EnaModulo => "ena_select_queue (a recorded rx queue modulo the queue count)",
+            Self::Bonding => "bond_select_queue",
+        }
+    }
 }
 
 /// The egress device.
@@ -117,40 +132,9 @@ impl NetDev {
         Ok(d)
     }
 
-    /// virtio_net's XPS default (`virtnet_set_affinity`): queue `i` is given to CPU(s) in turn, so with `cpus`
-    /// online CPUs and more queues than CPUs, CPU `c` owns queues `c, c + cpus, c + 2 cpus, ...`.
+    /// virtio_net's XPS default (see [`crate::driver`]).
     pub fn with_virtio_default_xps(mut self, cpus: u16) -> Result<Self> {
-        let queues = self.real_num_tx_queues;
-        if cpus == 0 {
-            return Err(Error::InvalidConfig {
-                field: "cpus",
-                reason: "must be at least 1",
-            });
-        }
-        let stride = (cpus / queues).max(1);
-        let stragglers = if cpus >= queues { cpus % queues } else { 0 };
-        let mut owner: Vec<Vec<u16, MAX_XPS_QUEUES>, MAX_XPS_MAPS> = Vec::new();
-        for _ in 0..cpus.min(MAX_XPS_MAPS as u16) {
-            let _ = owner.push(Vec::new());
-        }
-        let mut cpu = 0u16;
-        for q in 0..queues {
-            let group = stride + u16::from(q < stragglers);
-            for _ in 0..group {
-                if let Some(list) = owner.get_mut(cpu as usize) {
-                    list.push(q).map_err(|_| Error::InvalidConfig {
-                        field: "xps",
-                        reason: "a CPU would own more queues than the model holds",
-                    })?;
-                }
-                cpu = (cpu + 1) % cpus;
-            }
-        }
-        self.xps_cpus = Some(XpsMaps {
-            nr_ids: cpus,
-            num_tc: 1,
-            maps: owner,
-        });
+        self.xps_cpus = crate::Driver::VirtioNet.default_xps(self.real_num_tx_queues, cpus)?;
         Ok(self)
     }
 

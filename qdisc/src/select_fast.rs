@@ -56,6 +56,8 @@ pub struct FastSelector {
     prio_tc: [u8; TC_MAX],
     /// `(qoffset, qcount)` of `skb_tx_hash` per priority.
     prio_range: [(u16, u16); TC_MAX],
+    /// Priorities whose traffic class is empty on a kernel without the fallback: a recorded rx queue spins.
+    prio_spins: [bool; TC_MAX],
     /// Rx-recorded result per priority for rx queues below `RX_TABLE`.
     rx_table: [[u16; RX_TABLE]; TC_MAX],
     xps_cpus: Option<FlatXps>,
@@ -69,10 +71,12 @@ impl FastSelector {
         dev.validate()?;
         let mut prio_range = [(0, dev.real_num_tx_queues); TC_MAX];
         let mut prio_tc = [0u8; TC_MAX];
+        let mut prio_spins = [false; TC_MAX];
         for p in 0..TC_MAX {
             prio_tc[p] = dev.prio_tc_map[p];
             if dev.num_tc != 0 {
                 let t = dev.tc_to_txq[dev.prio_tc_map[p] as usize];
+                prio_spins[p] = t.count == 0 && rules.tc_empty_class_spins;
                 prio_range[p] = if t.count == 0 {
                     (0, dev.real_num_tx_queues)
                 } else {
@@ -95,6 +99,7 @@ impl FastSelector {
             seed: hash_seed,
             reselect_ns: rules.txq_reselection_ms.map(|ms| ms as u64 * 1_000_000),
             prio_tc,
+            prio_spins,
             prio_range,
             rx_table,
             xps_cpus: dev.xps_cpus.as_ref().map(FlatXps::new),
@@ -124,6 +129,10 @@ impl FastSelector {
                     DriverHook::None => self.pick_tx(skb, ctx),
                     DriverHook::EnaLegacy if skb.queue_mapping != 0 => skb.queue_mapping - 1,
                     DriverHook::EnaLegacy => self.pick_tx(skb, ctx),
+                    DriverHook::EnaModulo if skb.queue_mapping != 0 => {
+                        (skb.queue_mapping - 1) % self.real
+                    }
+                    DriverHook::EnaModulo => self.pick_tx(skb, ctx),
                     DriverHook::Bonding if skb.queue_mapping != 0 => {
                         (skb.queue_mapping - 1) % self.real
                     }
@@ -190,6 +199,10 @@ impl FastSelector {
         if let Some(sk) = skb.sk.as_mut()
             && sk.full
             && sk.dst_cached
+            && (sk.tx_queue != new
+                || (self.reselect_ns.is_some()
+                    && ctx.now_ns.saturating_sub(sk.tx_queue_set_ns)
+                        > crate::select_ref::TXQ_STAMP_REFRESH_NS))
         {
             sk.tx_queue = new;
             sk.tx_queue_set_ns = ctx.now_ns;
@@ -232,6 +245,9 @@ impl FastSelector {
     fn tx_hash(&self, skb: &mut Skb) -> u16 {
         let p = (skb.priority & 15) as usize;
         if skb.queue_mapping != 0 {
+            if self.prio_spins[p] {
+                return 0;
+            }
             let rx = skb.queue_mapping - 1;
             return match self.rx_table[p].get(rx as usize) {
                 Some(q) => *q,

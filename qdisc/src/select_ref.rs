@@ -5,6 +5,9 @@ use crate::hash::{reciprocal_scale, skb_get_hash};
 use crate::netdev::{DriverHook, NetDev};
 use crate::skb::{NO_QUEUE_MAPPING, Skb, XmitCtx};
 
+/// `sk_tx_queue_set` refreshes the stamp of an unchanged queue only when it is older than this (HZ, one second).
+pub(crate) const TXQ_STAMP_REFRESH_NS: u64 = 1_000_000_000;
+
 /// The branch that decided a packet's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Branch {
@@ -26,6 +29,48 @@ pub enum Branch {
     DriverRxRecorded,
     /// bonding's hook without a recorded rx queue: queue 0.
     DriverDefault,
+    /// `skb_tx_hash` with a recorded rx queue and an empty traffic class on a kernel without the fallback: the
+    /// `while (hash >= qcount)` loop never ends and the CPU spins in softirq (a soft lockup). Reported as queue 0.
+    SoftLockup,
+}
+
+impl Branch {
+    /// The name a kernel engineer knows: the function (and case) that decided.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::TcHook => "tc egress hook (skip_txqueue)",
+            Self::SingleQueue => "single TX queue",
+            Self::SocketCache => "sk_tx_queue_get (socket's cached queue)",
+            Self::XpsRxqs => "get_xps_queue (xps_rxqs)",
+            Self::XpsCpus => "get_xps_queue (xps_cpus)",
+            Self::RxRecorded => "skb_tx_hash (recorded rx queue)",
+            Self::Hash => "skb_tx_hash (flow hash)",
+            Self::DriverRxRecorded => "ndo_select_queue (recorded rx queue)",
+            Self::DriverDefault => "ndo_select_queue (default queue 0)",
+            Self::SoftLockup => "skb_tx_hash (spins: empty traffic class)",
+        }
+    }
+
+    /// A stable identifier for machine-readable output.
+    pub const fn id(self) -> &'static str {
+        match self {
+            Self::TcHook => "tc_hook",
+            Self::SingleQueue => "single_queue",
+            Self::SocketCache => "socket_cache",
+            Self::XpsRxqs => "xps_rxqs",
+            Self::XpsCpus => "xps_cpus",
+            Self::RxRecorded => "rx_recorded",
+            Self::Hash => "flow_hash",
+            Self::DriverRxRecorded => "driver_rx_recorded",
+            Self::DriverDefault => "driver_default",
+            Self::SoftLockup => "soft_lockup",
+        }
+    }
+
+    /// Whether the packet's queue came from a recorded rx queue (the incident's signature).
+    pub const fn is_rx_recorded(self) -> bool {
+        matches!(self, Self::RxRecorded | Self::DriverRxRecorded)
+    }
 }
 
 /// What `netdev_cap_txqueue` printed when the choice was out of range (the queue became 0).
@@ -65,6 +110,9 @@ pub struct PickRules {
     /// `net.core.txq_reselection_ms` when the kernel has it (the v6.19 cycle): a full socket's cached queue older
     /// than this counts as unset.
     pub txq_reselection_ms: Option<u32>,
+    /// `skb_tx_hash` has no fallback for a traffic class with no queues (kernels before it was added, see
+    /// [`crate::facts::TC_EMPTY_FALLBACK`]): a recorded rx queue then loops for ever.
+    pub tc_empty_class_spins: bool,
 }
 
 /// The reference selector over a device.
@@ -122,6 +170,15 @@ impl RefSelector {
                         // `ena_select_queue`.
                         if skb.rx_queue_recorded() {
                             (skb.rx_queue(), Branch::DriverRxRecorded)
+                        } else {
+                            self.netdev_pick_tx(skb, ctx)
+                        }
+                    }
+                    DriverHook::EnaModulo => {
+                        // amzn-drivers' `ena_select_queue` from 2.9.0 to 2.11.x: the recorded queue modulo the
+                        // real TX queue count.
+                        if skb.rx_queue_recorded() {
+                            (skb.rx_queue() % real, Branch::DriverRxRecorded)
                         } else {
                             self.netdev_pick_tx(skb, ctx)
                         }
@@ -188,9 +245,15 @@ impl RefSelector {
                 && sk.full
                 && sk.dst_cached
             {
-                // `sk_tx_queue_set`.
-                sk.tx_queue = new;
-                sk.tx_queue_set_ns = ctx.now_ns;
+                // `sk_tx_queue_set`. With the reselection timeout (4a7708443dec) it runs on every reselection:
+                // a changed queue is stored with the time; an unchanged one only refreshes a stamp older than 1 s.
+                if sk.tx_queue != new
+                    || (self.rules.txq_reselection_ms.is_some()
+                        && ctx.now_ns.saturating_sub(sk.tx_queue_set_ns) > TXQ_STAMP_REFRESH_NS)
+                {
+                    sk.tx_queue = new;
+                    sk.tx_queue_set_ns = ctx.now_ns;
+                }
             }
             (new, branch)
         } else {
@@ -242,6 +305,10 @@ impl RefSelector {
             qoffset = t.offset;
             qcount = t.count;
             if qcount == 0 {
+                if self.rules.tc_empty_class_spins && skb.rx_queue_recorded() {
+                    // `while (unlikely(hash >= qcount)) hash -= qcount;` with qcount 0 never ends.
+                    return (0, Branch::SoftLockup);
+                }
                 // "invalid qcount, qoffset %u for tc %u": fall back to the whole device.
                 qoffset = 0;
                 qcount = dev.real_num_tx_queues;

@@ -36,7 +36,12 @@ impl Arbitrary for Case {
         let queues = u16::arbitrary(g) % 17 + 1;
         let mut dev = NetDev::new(queues).unwrap();
         dev.driver = *g
-            .choose(&[DriverHook::None, DriverHook::EnaLegacy, DriverHook::Bonding])
+            .choose(&[
+                DriverHook::None,
+                DriverHook::EnaLegacy,
+                DriverHook::EnaModulo,
+                DriverHook::Bonding,
+            ])
             .unwrap();
         dev.nr_cpus = u16::arbitrary(g) % 8 + 1;
         if bool::arbitrary(g) {
@@ -57,6 +62,7 @@ impl Arbitrary for Case {
         dev.xps_rxqs = xps(g, queues);
         let rules = PickRules {
             txq_reselection_ms: bool::arbitrary(g).then_some(1000),
+            tc_empty_class_spins: bool::arbitrary(g),
         };
         let pkts = (0..usize::arbitrary(g) % 40)
             .map(|_| {

@@ -51,16 +51,24 @@ struct DiagnoseArgs {
 
 #[derive(clap::Args)]
 struct PredictArgs {
-    /// Kernel release as `uname -r` prints it (e.g. 5.15.0-1019-aws, 6.1.0-18-amd64).
+    /// The kernel: `uname -r` (6.1.0-18-amd64), Debian's `uname -rv` (its `uname -v` carries the upstream
+    /// version), or Ubuntu's `cat /proc/version_signature`.
     #[arg(long)]
     kernel: String,
-    /// Egress driver.
+    /// Egress driver, as `ethtool -i` names it.
     #[arg(long, value_enum)]
-    driver: txqlab::predict::Driver,
-    /// Where the traffic starts: host (root namespace) or veth (a pod).
-    #[arg(long, value_parser = ["host", "veth"])]
+    driver: txqlab::predict::DriverArg,
+    /// The driver's version from `ethtool -i` (for ENA: `2.10.0g` is amzn-drivers, whose hook follows its version).
+    #[arg(long)]
+    driver_version: Option<String>,
+    /// Where the traffic starts: host (root namespace), veth (a pod behind a default veth) or veth-mq (a pod
+    /// behind a veth with --veth-queues queues).
+    #[arg(long, value_parser = ["host", "veth", "veth-mq"])]
     path: String,
-    /// XPS by CPU on or off (default: the driver's: on for virtio_net, off otherwise).
+    /// TX/RX queues of the pod's veth for --path veth-mq.
+    #[arg(long, default_value_t = 8)]
+    veth_queues: u16,
+    /// XPS by CPU on or off (default: the driver's: on for virtio_net, mlx5_core and gve, off otherwise).
     #[arg(long, value_parser = ["on", "off"])]
     xps: Option<String>,
     /// TX queues.
@@ -293,10 +301,13 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
     let q = txqlab::predict::Query {
         kernel: a.kernel,
         driver: a.driver,
-        path: if a.path == "veth" {
-            qdisc::veth::Path::PodViaVeth
-        } else {
-            qdisc::veth::Path::Host
+        driver_version: a.driver_version,
+        path: match a.path.as_str() {
+            "veth" => qdisc::veth::Path::PodViaVeth,
+            "veth-mq" => qdisc::veth::Path::PodViaMultiQueueVeth {
+                queues: a.veth_queues,
+            },
+            _ => qdisc::veth::Path::Host,
         },
         xps: a.xps.map(|x| x == "on"),
         queues: a.queues,
@@ -305,7 +316,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
         cpu: a.cpu,
         veth_records: a.veth_records.map(|v| v == "yes"),
     };
-    let ans = txqlab::predict::run(&q)?;
+    let ans = txqlab::predict::run(&q).map_err(|e| e.to_string())?;
     if a.json {
         println!(
             "{}",

@@ -1,34 +1,50 @@
-//! `txqlab predict`: where will N flows land on this kernel, driver and path, and which branch decides.
+//! `txqlab predict`: where will N flows land on this kernel, driver and path, and which branch decides. The device
+//! comes from `qdisc::driver` (the driver's hook on this kernel and its default XPS), the kernel from the facts
+//! table, and every sentence about a version from those facts.
 
 use std::fmt::Write as _;
 
+use qdisc::driver::Hook;
+use qdisc::facts::{self, Behaviour};
 use qdisc::predict::predict;
 use qdisc::veth::Path;
-use qdisc::{Confidence, DriverHook, KernelProfile, NetDev, RefSelector};
+use qdisc::{Driver, KernelProfile};
 use serde::Serialize;
 
-/// The egress driver.
+/// Version of the `--json` layout; bumped when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The egress driver, as `ethtool -i` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Driver {
-    /// AWS ENA (its old `ena_select_queue` on kernels before 6.9).
+pub enum DriverArg {
+    /// AWS ENA (in-tree, or amzn-drivers with `--driver-version`).
     Ena,
     /// virtio_net (default XPS map by CPU).
     #[value(name = "virtio_net")]
     VirtioNet,
-    /// Any driver without its own queue selection and without default XPS.
+    /// NVIDIA/Mellanox ConnectX (default XPS: CPU c owns queue c).
+    #[value(name = "mlx5_core", alias = "mlx5")]
+    Mlx5,
+    /// Google gVNIC (default XPS: queue q on CPU q).
+    Gve,
+    /// The bonding master.
+    Bonding,
+    /// Any other driver: no hook and no default XPS assumed (and said so).
     Other,
 }
 
 /// What to predict.
 #[derive(Debug, Clone)]
 pub struct Query {
-    /// `uname -r` of the node.
+    /// `uname -r`, Debian's `uname -rv`, or Ubuntu's `/proc/version_signature`.
     pub kernel: String,
     /// Egress driver.
-    pub driver: Driver,
+    pub driver: DriverArg,
+    /// `ethtool -i`'s `version:` (tells amzn-drivers ENA from the in-tree one).
+    pub driver_version: Option<String>,
     /// Where the traffic starts.
     pub path: Path,
-    /// XPS by CPU: `None` means the driver's default (on for virtio_net, off otherwise).
+    /// XPS by CPU: `None` means the driver's default.
     pub xps: Option<bool>,
     /// TX queues.
     pub queues: u16,
@@ -45,18 +61,34 @@ pub struct Query {
 /// The answer, as `--json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
-    /// The kernel release.
+    /// Layout version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// The kernel as given.
     pub kernel: String,
+    /// The upstream version as understood (`6.1.55`, or `6.1.x (debian, upstream sublevel not shown)`).
+    pub upstream: String,
     /// Whether veth records the rx queue on this kernel.
     pub veth_records_rx_queue: bool,
-    /// How sure the profile is: certain, likely, ambiguous.
+    /// How sure: certain, likely, ambiguous.
     pub confidence: String,
-    /// Why.
+    /// Why, from the facts table.
     pub reason: String,
-    /// The driver hook in effect.
+    /// The driver (`ena (in-tree)`, `ena (amzn-drivers 2.10.0)`, `virtio_net`, ...).
+    pub driver: String,
+    /// The driver's queue-selection hook on this kernel.
     pub driver_hook: String,
-    /// The deciding branch.
+    /// How sure the hook is.
+    pub driver_hook_confidence: String,
+    /// Why the driver has that hook.
+    pub driver_hook_reason: String,
+    /// Whether an XPS cpus map is in effect.
+    pub xps_cpus: bool,
+    /// The path (`host`, `veth`, `multi-queue veth`).
+    pub path: String,
+    /// The deciding branch, as a stable identifier (`flow_hash`, `rx_recorded`, `driver_rx_recorded`, ...).
     pub branch: String,
+    /// The kernel function that decides.
+    pub branch_function: String,
     /// True when every flow lands on one known queue.
     pub exact: bool,
     /// Expected share per queue.
@@ -65,45 +97,79 @@ pub struct Answer {
     pub band: Vec<(u32, u32)>,
     /// Flows predicted.
     pub flows: u32,
+    /// The commits the answer rests on, with their first release per line and how each figure is known.
+    pub facts: Vec<String>,
+}
+
+/// Why `predict` could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    /// The kernel string was not understood.
+    #[error("--kernel {given}: {source}")]
+    Kernel {
+        /// As given.
+        given: String,
+        /// Why.
+        source: qdisc::Error,
+    },
+    /// The device configuration is impossible.
+    #[error("device: {0}")]
+    Device(qdisc::Error),
+}
+
+fn driver_of(q: &Query) -> Driver {
+    match q.driver {
+        DriverArg::Ena => Driver::from_ethtool_i("ena", q.driver_version.as_deref()),
+        DriverArg::VirtioNet => Driver::VirtioNet,
+        DriverArg::Mlx5 => Driver::Mlx5,
+        DriverArg::Gve => Driver::Gve,
+        DriverArg::Bonding => Driver::Bonding,
+        DriverArg::Other => Driver::Other,
+    }
 }
 
 /// Runs a prediction.
-pub fn run(q: &Query) -> Result<Answer, String> {
-    let profile = KernelProfile::from_release(&q.kernel)
-        .map_err(|e| format!("--kernel {}: {e}", q.kernel))?;
+pub fn run(q: &Query) -> Result<Answer, PredictError> {
+    let profile =
+        KernelProfile::from_release(&q.kernel).map_err(|source| PredictError::Kernel {
+            given: q.kernel.clone(),
+            source,
+        })?;
     let profile = match q.veth_records {
         Some(v) => profile.with_override(v),
         None => profile,
     };
-    let mut dev = NetDev::new(q.queues).map_err(|e| format!("--queues: {e}"))?;
-    let xps = q.xps.unwrap_or(q.driver == Driver::VirtioNet);
-    if xps {
-        dev = dev
-            .with_virtio_default_xps(q.cpus)
-            .map_err(|e| format!("--cpus: {e}"))?;
-    }
-    if q.driver == Driver::Ena && profile.ena_select_queue {
-        dev.driver = DriverHook::EnaLegacy;
-    }
-    let hook = format!("{:?}", dev.driver);
-    let sel = RefSelector::new(dev, profile.rules, 0x7c).map_err(|e| e.to_string())?;
+    let driver = driver_of(q);
+    let hook: Hook = driver.hook(&profile);
+    let sel = driver
+        .selector(&profile, q.queues, q.cpus, q.xps)
+        .map_err(PredictError::Device)?;
     let p = predict(&sel, q.path, profile.veth_records_rx_queue, q.cpu, q.flows);
+    let mut facts = vec![facts::VETH_RECORD.to_string(), facts::VETH_FIX.to_string()];
+    if matches!(driver, Driver::Ena(_)) {
+        let (_, removal) = facts::about(Behaviour::EnaSelectQueue);
+        facts.extend(removal.map(ToString::to_string));
+    }
     Ok(Answer {
+        schema_version: SCHEMA_VERSION,
         kernel: q.kernel.clone(),
+        upstream: profile.release.to_string(),
         veth_records_rx_queue: profile.veth_records_rx_queue,
-        confidence: match profile.confidence {
-            Confidence::Certain => "certain",
-            Confidence::Likely => "likely",
-            Confidence::Ambiguous => "ambiguous",
-        }
-        .into(),
-        reason: profile.reason.into(),
-        driver_hook: hook,
-        branch: format!("{:?}", p.branch),
+        confidence: profile.confidence.name().into(),
+        reason: profile.reason.to_string(),
+        driver: driver.to_string(),
+        driver_hook: hook.hook.name().into(),
+        driver_hook_confidence: hook.confidence.name().into(),
+        driver_hook_reason: hook.reason.to_string(),
+        xps_cpus: sel.dev().xps_cpus.is_some(),
+        path: q.path.name().into(),
+        branch: p.branch.id().into(),
+        branch_function: p.branch.name().into(),
         exact: p.exact,
         expected_share: p.queues.iter().map(|s| s.expected).collect(),
         band: p.queues.iter().map(|s| (s.low, s.high)).collect(),
         flows: p.flows,
+        facts,
     })
 }
 
@@ -112,8 +178,9 @@ pub fn render(a: &Answer) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "kernel {}: veth {} the rx queue ({}: {})",
+        "kernel {} (upstream {}): veth {} the rx queue ({}: {})",
         a.kernel,
+        a.upstream,
         if a.veth_records_rx_queue {
             "records"
         } else {
@@ -124,9 +191,18 @@ pub fn render(a: &Answer) -> String {
     );
     let _ = writeln!(
         out,
-        "driver hook: {}; deciding branch: {}{}",
+        "driver {}: hook {} ({}: {}); XPS cpus map {}",
+        a.driver,
         a.driver_hook,
-        a.branch,
+        a.driver_hook_confidence,
+        a.driver_hook_reason,
+        if a.xps_cpus { "on" } else { "off" }
+    );
+    let _ = writeln!(
+        out,
+        "path {}; deciding branch: {}{}",
+        a.path,
+        a.branch_function,
         if a.exact {
             " (every flow on the same queue)"
         } else {
@@ -146,6 +222,10 @@ pub fn render(a: &Answer) -> String {
             "  queue {q:>2} {:>5.1}% {range:>11}  {bar}",
             share * 100.0
         );
+    }
+    let _ = writeln!(out, "facts:");
+    for f in &a.facts {
+        let _ = writeln!(out, "  {f}");
     }
     out
 }

@@ -192,7 +192,9 @@ fn predict_names_the_branch_and_spread() {
     );
     assert_eq!(o.status.code(), Some(0));
     let v = json(&o);
-    assert_eq!(v["branch"], "DriverRxRecorded");
+    assert_eq!(v["branch"], "driver_rx_recorded");
+    assert_eq!(v["driver"], "ena (in-tree)");
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["expected_share"][0], 1.0);
     let o = txqlab(
         &[
@@ -208,7 +210,7 @@ fn predict_names_the_branch_and_spread() {
         None,
     );
     let v = json(&o);
-    assert_eq!(v["branch"], "Hash");
+    assert_eq!(v["branch"], "flow_hash");
     assert_eq!(v["veth_records_rx_queue"], false);
     let o = txqlab(
         &[

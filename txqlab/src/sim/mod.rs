@@ -24,7 +24,7 @@ use hdrhistogram::Histogram;
 use nic_model::shaper::{AllowanceConfig, BandwidthConfig, Direction, OverLimit, Shaper, Verdict};
 use qdisc::sched::QPkt;
 use qdisc::veth::Path;
-use qdisc::{KernelProfile, NetDev, PickRules, RefSelector, Skb, Sock, XmitCtx};
+use qdisc::{KernelProfile, NetDev, RefSelector, Skb, Sock, XmitCtx};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64Mcg;
@@ -270,7 +270,7 @@ impl<'a> Sim<'a> {
             None => profile,
         };
         let mut dev = NetDev::new(p.nic.queues).map_err(|e| format!("nic.queues: {e}"))?;
-        if profile.ena_select_queue {
+        if profile.ena_select_queue.present {
             dev.driver = qdisc::DriverHook::EnaLegacy;
         }
         if p.nic.xps_cpus {
@@ -278,9 +278,7 @@ impl<'a> Sim<'a> {
                 .with_virtio_default_xps(p.nic.queues.min(64))
                 .map_err(|e| format!("nic.xps_cpus: {e}"))?;
         }
-        let rules = PickRules {
-            txq_reselection_ms: profile.rules.txq_reselection_ms,
-        };
+        let rules = profile.rules;
         let sel = RefSelector::new(dev, rules, p.seed).map_err(|e| format!("nic: {e}"))?;
         let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
         let mut flows = Vec::new();
