@@ -2,7 +2,7 @@
 
 use qdisc::predict::{Prediction, predict};
 use qdisc::veth::Path;
-use qdisc::{NetDev, PickRules, RefSelector};
+use qdisc::{Driver, KernelProfile};
 
 use crate::console::Case;
 use crate::guest::{FLOWS, PACKETS};
@@ -11,18 +11,26 @@ use crate::guest::{FLOWS, PACKETS};
 pub const GUEST_CPUS: u16 = 2;
 /// CPU the traffic is sent from.
 pub const SEND_CPU: u16 = 0;
+/// The kernel line the default regression boots (its selection rules; the veth behaviour is the variant's).
+pub const GUEST_KERNEL: &str = "6.1.192";
 
-/// The prediction for one case on a kernel whose veth records the rx queue or not.
+/// The prediction for one case on a kernel whose veth records the rx queue or not: the device comes from
+/// `qdisc::driver` (dummy: no hook, no XPS; virtio_net: its `virtnet_set_affinity` XPS map unless cleared) with
+/// the kernel's selection rules and the one prediction seed every command uses.
 pub fn prediction(case: &Case, veth_records: bool) -> Result<Prediction, String> {
     let queues = case.per_queue.len() as u16;
-    let mut dev = NetDev::new(queues).map_err(|e| e.to_string())?;
-    if case.egress == "virtio" && case.xps == "default" {
-        // virtio_net installs its XPS map at probe time (virtnet_set_affinity); dummy sets none.
-        dev = dev
-            .with_virtio_default_xps(GUEST_CPUS)
-            .map_err(|e| e.to_string())?;
-    }
-    let sel = RefSelector::new(dev, PickRules::default(), 0).map_err(|e| e.to_string())?;
+    let driver = if case.egress == "virtio" {
+        Driver::VirtioNet
+    } else {
+        Driver::Dummy
+    };
+    let xps = (case.xps != "default").then_some(false);
+    let profile = KernelProfile::from_release(GUEST_KERNEL)
+        .map_err(|e| e.to_string())?
+        .with_override(veth_records);
+    let sel = driver
+        .selector(&profile, queues, GUEST_CPUS, xps)
+        .map_err(|e| e.to_string())?;
     let path = if case.path == "veth" {
         Path::PodViaVeth
     } else {
@@ -75,7 +83,7 @@ pub fn judge(case: &Case, veth_records: bool) -> Result<Judged, String> {
             .map(|q| (q.low as u64 * per, q.high as u64 * per))
             .collect(),
         exact: p.exact,
-        branch: format!("{:?}", p.branch),
+        branch: p.branch.id().into(),
         matches: p.matches(&case.per_queue, per),
     })
 }
@@ -174,7 +182,7 @@ mod tests {
             &[260, 0, 252, 0, 256, 0, 256, 0],
         );
         let j = judge(&c, true).unwrap();
-        assert_eq!(j.branch, "XpsCpus");
+        assert_eq!(j.branch, "xps_cpus");
         assert!(j.matches, "{j:?}");
         let odd = case(
             "virtio",

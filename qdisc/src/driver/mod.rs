@@ -10,6 +10,7 @@ mod ena;
 mod gve;
 mod mlx5;
 mod other;
+mod software;
 mod virtio_net;
 
 use core::fmt;
@@ -38,6 +39,10 @@ pub enum Driver {
     Gve,
     /// The bonding master (`bonding`).
     Bonding,
+    /// `dummy` (a test stand-in for a NIC).
+    Dummy,
+    /// `veth` as the egress device (a multi-queue veth standing in for a NIC, as `txqlab probe` uses it).
+    Veth,
     /// A driver txqlab has no file for: no hook and no default XPS are assumed, and said to be assumed.
     Other,
 }
@@ -81,6 +86,8 @@ impl Driver {
             "mlx5_core" | "mlx5e" | "mlx5" => Self::Mlx5,
             "gve" => Self::Gve,
             "bonding" => Self::Bonding,
+            "dummy" => Self::Dummy,
+            "veth" => Self::Veth,
             _ => Self::Other,
         }
     }
@@ -93,6 +100,8 @@ impl Driver {
             Self::Mlx5 => "mlx5_core",
             Self::Gve => "gve",
             Self::Bonding => "bonding",
+            Self::Dummy => "dummy",
+            Self::Veth => "veth",
             Self::Other => "other",
         }
     }
@@ -105,6 +114,8 @@ impl Driver {
             Self::Mlx5 => mlx5::hook(),
             Self::Gve => gve::hook(),
             Self::Bonding => bonding::hook(),
+            Self::Dummy => software::hook("dummy.c has no ndo_select_queue"),
+            Self::Veth => software::hook("veth.c has no ndo_select_queue"),
             Self::Other => other::hook(),
         }
     }
@@ -122,7 +133,7 @@ impl Driver {
             Self::VirtioNet => virtio_net::default_xps(queues, cpus).map(Some),
             Self::Mlx5 => mlx5::default_xps(queues, cpus).map(Some),
             Self::Gve => gve::default_xps(queues, cpus).map(Some),
-            Self::Ena(_) | Self::Bonding | Self::Other => Ok(None),
+            Self::Ena(_) | Self::Bonding | Self::Dummy | Self::Veth | Self::Other => Ok(None),
         }
     }
 
