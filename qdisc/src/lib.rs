@@ -10,6 +10,26 @@
 //! - [`veth`]: the veth hop that records an rx queue on affected kernels.
 //! - [`predict`]: the per-queue share of N flows, exact or with a 99.9 % band.
 //! - [`sched`]: `mq` with per-queue `pfifo_fast` or `fq_codel` children, counted like `tc -s qdisc show`.
+//!
+//! Where do 256 pod flows land on an 8-queue ENA device of a 5.10.91 kernel (affected), and of 5.10.92 (fixed)?
+//!
+//! ```
+//! use qdisc::driver::EnaBuild;
+//! use qdisc::predict::predict;
+//! use qdisc::veth::Path;
+//! use qdisc::{Branch, Driver, KernelProfile};
+//!
+//! # fn main() -> qdisc::Result<()> {
+//! for (release, pinned) in [("5.10.91", true), ("5.10.92", false)] {
+//!     let kernel = KernelProfile::from_release(release)?;
+//!     let sel = Driver::Ena(EnaBuild::InTree).selector(&kernel, 8, 2, None)?;
+//!     let p = predict(&sel, Path::PodViaVeth, kernel.veth_records_rx_queue, 0, 256);
+//!     assert_eq!(p.exact, pinned);
+//!     assert_eq!(p.branch == Branch::DriverRxRecorded, pinned);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(not(test), no_std)]
 
 // `arbitrary` (fuzzing only) needs `std`; the default build stays `no_std`, which `nostd-check` proves.
