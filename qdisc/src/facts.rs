@@ -139,11 +139,13 @@ pub const VETH_FIX: Fact = Fact {
 /// The ENA driver as merged, with `ena_select_queue`.
 pub const ENA_HOOK: Fact = Fact {
     commit: "1738cd3ed342",
-    subject: "net: ena: Add a driver for Amazon Elastic Network Adapter (ENA)",
+    subject: "net: ena: Add a driver for Amazon Elastic Network Adapters (ENA)",
     behaviour: Behaviour::EnaSelectQueue,
     effect: Effect::Introduces,
     mainline: (4, 9),
-    mainline_evidence: Evidence::Inferred("the ENA driver was merged for v4.9"),
+    mainline_evidence: Evidence::Inferred(
+        "the ENA driver was merged for v4.9; later fixes to ena_select_queue carry Fixes: 1738cd3ed342",
+    ),
     stable: &[],
 };
 

@@ -1,6 +1,7 @@
 //! txqlab's command-line front door, as a library so that tests and benches can drive it.
 
 pub mod diagnose;
+pub mod facts;
 pub mod predict;
 pub mod report;
 pub mod scenario;

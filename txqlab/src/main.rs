@@ -32,6 +32,18 @@ enum Cmd {
     /// Read `ethtool -S` (ENA or virtio_net) and optionally `tc -s qdisc|class show` output; report findings.
     /// Exit status: 0 no warning, 1 a warning-level finding, 2 unreadable input.
     Diagnose(DiagnoseArgs),
+    /// Print the kernel facts the model rests on: each commit, its first release per line, and the evidence.
+    Facts(FactsArgs),
+}
+
+#[derive(clap::Args)]
+struct FactsArgs {
+    /// JSON output.
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// The Markdown table the README shows.
+    #[arg(long)]
+    markdown: bool,
 }
 
 #[derive(clap::Args)]
@@ -128,6 +140,7 @@ fn main() -> ExitCode {
         Cmd::Simulate(a) => simulate(a),
         Cmd::Predict(a) => predict(a),
         Cmd::Diagnose(a) => diagnose(a),
+        Cmd::Facts(a) => facts(a),
     };
     match r {
         Ok(code) => code,
@@ -295,6 +308,21 @@ fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn facts(a: FactsArgs) -> Result<ExitCode, String> {
+    if a.json {
+        let v = serde_json::json!({"schema_version": 1, "facts": txqlab::facts::rows()});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+        );
+    } else if a.markdown {
+        print!("{}", txqlab::facts::markdown());
+    } else {
+        print!("{}", txqlab::facts::render());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn predict(a: PredictArgs) -> Result<ExitCode, String> {

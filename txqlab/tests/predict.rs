@@ -159,3 +159,16 @@ fn a_multi_queue_veth_is_a_path_of_its_own() {
     assert_eq!(v["exact"], false);
     assert!(v["expected_share"][7].as_f64().unwrap() < 0.05, "{v}");
 }
+
+#[test]
+fn the_readme_facts_table_is_the_generated_one() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let (_, rest) = readme.split_once("<!-- facts:begin -->\n").unwrap();
+    let (table, _) = rest.split_once("<!-- facts:end -->").unwrap();
+    assert_eq!(
+        table,
+        txqlab::facts::markdown(),
+        "README.md's facts table is stale: regenerate it with `txqlab facts --markdown`"
+    );
+}
