@@ -240,12 +240,17 @@ pub fn qdisc_ops(data: &[u8]) {
         let cfg = FqCodelConfig {
             limit,
             flows: u.int_in_range(1..=16u32).unwrap_or(4),
-            quantum: u.int_in_range(1..=3000u32).unwrap_or(1514),
+            quantum: u
+                .arbitrary::<bool>()
+                .unwrap_or(false)
+                .then(|| u.int_in_range(1..=3000u32).unwrap_or(1514)),
+            ecn: u.arbitrary().unwrap_or(true),
             drop_batch: u.int_in_range(1..=64u32).unwrap_or(64),
             memory_limit: u.int_in_range(1..=1u64 << 26).unwrap_or(32 << 20),
             ..FqCodelConfig::default()
         };
-        match FqCodel::<16, 256>::new(cfg) {
+        let mtu = u.int_in_range(68..=9216u32).unwrap_or(1500);
+        match FqCodel::<16, 256>::new(cfg, qdisc::sched::psched_mtu(mtu, qdisc::sched::ETH_HLEN)) {
             Ok(q) => Box::new(q),
             Err(_) => return,
         }
@@ -257,6 +262,8 @@ pub fn qdisc_ops(data: &[u8]) {
     let (mut sent, mut dropped_n) = (0u64, 0u64);
     // A packet counts as sent at its first dequeue only, as in the kernel (requeue does not undo it).
     let mut counted = [false; 512];
+    // The ECN bits each packet entered with: CoDel may only turn ECT into CE (`INET_ECN_set_ce`).
+    let mut ecn_in = [0u8; 512];
     for _ in 0..400 {
         if u.is_empty() {
             break;
@@ -281,8 +288,10 @@ pub fn qdisc_ops(data: &[u8]) {
                     priority: u.arbitrary().unwrap_or(0),
                     tag: next_tag,
                     enqueue_ns: 0,
+                    ecn: u.int_in_range(0..=3u8).unwrap_or(0),
                 };
                 state[next_tag as usize] = 1;
+                ecn_in[next_tag as usize] = p.ecn;
                 next_tag += 1;
                 let mut drops = heapless::Vec::<u64, 512>::new();
                 q.enqueue(p, now, &mut |d| {
@@ -309,6 +318,13 @@ pub fn qdisc_ops(data: &[u8]) {
                     dropped_n += 1;
                 }
                 if let Some(p) = p {
+                    let before = ecn_in[p.tag as usize];
+                    assert!(
+                        p.ecn == before || (before != 0 && p.ecn == qdisc::sched::INET_ECN_CE),
+                        "packet {} entered with ECN {before} and left with {}",
+                        p.tag,
+                        p.ecn
+                    );
                     gone(&p, &mut state);
                     if !counted[p.tag as usize] {
                         counted[p.tag as usize] = true;

@@ -1,9 +1,12 @@
 //! CoDel (`include/net/codel.h`, `codel_impl.h`): drop from the head once the sojourn time has stayed above
-//! `target` for a whole `interval`, then at intervals shrinking as `interval / sqrt(count)`.
+//! `target` for a whole `interval`, then at intervals shrinking as `interval / sqrt(count)`; with `ecn`, an
+//! ECN-capable packet is marked CE instead of being dropped.
 //!
 //! Simplifications, documented: time is in nanoseconds (the kernel counts in 1.024 us units); the control law
 //! computes `interval / sqrt(count)` with an integer square root instead of the kernel's 16-bit Newton
-//! iteration of `1/sqrt(count)`; ECN marking and `ce_threshold` are not modelled (non-ECN traffic).
+//! iteration of `1/sqrt(count)`; `ce_threshold` (off by default) is not modelled.
+
+use super::QPkt;
 
 /// CoDel parameters (`struct codel_params`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,24 +15,39 @@ pub struct CodelParams {
     pub target_ns: u64,
     /// Window over which the delay must stay above target before dropping (default 100 ms).
     pub interval_ns: u64,
-    /// A backlog at most this many bytes never drops (one MTU: `params->mtu`).
+    /// A qdisc backlog at most this many bytes never drops (`params->mtu`; fq_codel sets it to the device's
+    /// `psched_mtu` in `fq_codel_init`).
     pub mtu: u32,
+    /// Mark ECN-capable packets CE instead of dropping them (`params->ecn`; off in `codel_params_init`, on in
+    /// `fq_codel_init`).
+    pub ecn: bool,
 }
 
 impl Default for CodelParams {
+    /// `codel_params_init` (target 5 ms, interval 100 ms, no ECN), with the mtu of a 1500-byte Ethernet device.
     fn default() -> Self {
         Self {
             target_ns: 5_000_000,
             interval_ns: 100_000_000,
-            mtu: 1514,
+            mtu: super::psched_mtu(1500, super::ETH_HLEN),
+            ecn: false,
         }
     }
+}
+
+/// CoDel statistics shared by all of a qdisc's queues (`struct codel_stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CodelStats {
+    /// Largest packet CoDel has looked at (updated in `codel_should_drop`, that is at dequeue).
+    pub maxpacket: u32,
+    /// Packets marked CE instead of dropped.
+    pub ecn_mark: u64,
 }
 
 /// CoDel state of one queue (`struct codel_vars`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CodelVars {
-    /// Drops since entering the dropping state.
+    /// Drops (or marks) since entering the dropping state.
     pub count: u32,
     /// `count` when the dropping state was last left.
     pub lastcount: u32,
@@ -62,19 +80,23 @@ fn isqrt(n: u64) -> u64 {
 }
 
 impl CodelVars {
-    /// `codel_should_drop`: is it time to drop `pkt` (with `backlog` bytes queued behind it, itself included)?
+    /// `codel_should_drop`: is it time to drop `pkt`, the packet just taken from the queue? `backlog` is the
+    /// qdisc's backlog in bytes after `pkt` left it (`sch->qstats.backlog`, which the dequeue callback has
+    /// already decreased). Records the largest packet seen in `stats`.
     pub fn should_drop(
         &mut self,
         p: &CodelParams,
-        enqueue_ns: Option<u64>,
+        stats: &mut CodelStats,
+        pkt: Option<&QPkt>,
         backlog: u64,
         now: u64,
     ) -> bool {
-        let Some(enq) = enqueue_ns else {
+        let Some(pkt) = pkt else {
             self.first_above_ns = 0;
             return false;
         };
-        self.ldelay_ns = now.saturating_sub(enq);
+        self.ldelay_ns = now.saturating_sub(pkt.enqueue_ns);
+        stats.maxpacket = stats.maxpacket.max(pkt.len);
         if self.ldelay_ns < p.target_ns || backlog <= p.mtu as u64 {
             self.first_above_ns = 0;
             return false;
@@ -90,51 +112,47 @@ impl CodelVars {
 
 /// A queue CoDel can pull from and drop from.
 pub trait CodelQueue {
-    /// Removes and returns the head, with the backlog (bytes) left afterwards.
-    fn pop(&mut self) -> Option<super::QPkt>;
-    /// Bytes queued now.
+    /// Removes and returns the head (`dequeue_func`), taking it out of every backlog counter.
+    fn pop(&mut self) -> Option<QPkt>;
+    /// The whole qdisc's backlog in bytes now (`sch->qstats.backlog`, what `codel_dequeue` is given), not
+    /// only this queue's.
     fn backlog(&self) -> u64;
 }
 
-/// `codel_dequeue`: the next packet to send, dropping from the head as the control law says. Calls `dropped` for
-/// every packet dropped.
+/// `codel_dequeue`: the next packet to send, dropping from the head (or marking it CE, with `ecn`) as the
+/// control law says. Calls `dropped` for every packet dropped.
 pub fn codel_dequeue(
     q: &mut dyn CodelQueue,
     p: &CodelParams,
     v: &mut CodelVars,
+    stats: &mut CodelStats,
     now: u64,
-    dropped: &mut dyn FnMut(&super::QPkt),
-) -> Option<super::QPkt> {
+    dropped: &mut dyn FnMut(&QPkt),
+) -> Option<QPkt> {
     let mut pkt = q.pop();
-    let Some(first) = pkt else {
+    if pkt.is_none() {
         v.first_above_ns = 0;
         v.dropping = false;
         return None;
-    };
-    // The kernel measures the backlog before the head leaves it.
-    let mut drop = v.should_drop(
-        p,
-        Some(first.enqueue_ns),
-        q.backlog() + first.len as u64,
-        now,
-    );
+    }
+    // The backlog is measured after the packet left (`dequeue_func` has already decreased it).
+    let drop = v.should_drop(p, stats, pkt.as_ref(), q.backlog(), now);
     if v.dropping {
         if !drop {
             v.dropping = false;
         } else if now >= v.drop_next_ns {
             while v.dropping && now >= v.drop_next_ns {
-                v.count += 1;
+                v.count = v.count.wrapping_add(1);
+                if p.ecn && pkt.as_mut().is_some_and(QPkt::inet_ecn_set_ce) {
+                    stats.ecn_mark += 1;
+                    v.drop_next_ns = control_law(v.drop_next_ns, p.interval_ns, v.count);
+                    return pkt;
+                }
                 if let Some(d) = pkt {
                     dropped(&d);
                 }
                 pkt = q.pop();
-                let head = pkt.map(|x| (x.enqueue_ns, x.len as u64));
-                if !v.should_drop(
-                    p,
-                    head.map(|h| h.0),
-                    q.backlog() + head.map_or(0, |h| h.1),
-                    now,
-                ) {
+                if !v.should_drop(p, stats, pkt.as_ref(), q.backlog(), now) {
                     v.dropping = false;
                 } else {
                     v.drop_next_ns = control_law(v.drop_next_ns, p.interval_ns, v.count);
@@ -142,18 +160,16 @@ pub fn codel_dequeue(
             }
         }
     } else if drop {
-        if let Some(d) = pkt {
-            dropped(&d);
+        if p.ecn && pkt.as_mut().is_some_and(QPkt::inet_ecn_set_ce) {
+            stats.ecn_mark += 1;
+        } else {
+            if let Some(d) = pkt {
+                dropped(&d);
+            }
+            pkt = q.pop();
+            // Only for its side effects on `first_above_ns`, as in the kernel.
+            let _ = v.should_drop(p, stats, pkt.as_ref(), q.backlog(), now);
         }
-        pkt = q.pop();
-        let head = pkt.map(|x| (x.enqueue_ns, x.len as u64));
-        drop = v.should_drop(
-            p,
-            head.map(|h| h.0),
-            q.backlog() + head.map_or(0, |h| h.1),
-            now,
-        );
-        let _ = drop;
         v.dropping = true;
         let delta = v.count.wrapping_sub(v.lastcount);
         // Re-entering soon after leaving: resume near the old drop rate.
@@ -185,14 +201,21 @@ mod tests {
     fn should_drop_only_after_a_full_interval_above_target() {
         let p = CodelParams::default();
         let mut v = CodelVars::default();
+        let mut s = CodelStats::default();
+        let at = |t: u64| QPkt {
+            len: 1000,
+            enqueue_ns: t,
+            ..QPkt::default()
+        };
         // 10 ms sojourn with 10 kB queued: above target, the clock starts.
-        assert!(!v.should_drop(&p, Some(0), 10_000, 10_000_000));
+        assert!(!v.should_drop(&p, &mut s, Some(&at(0)), 10_000, 10_000_000));
         assert_eq!(v.first_above_ns, 110_000_000);
-        assert!(!v.should_drop(&p, Some(100_000_000), 10_000, 110_000_000));
-        assert!(v.should_drop(&p, Some(100_000_000), 10_000, 110_000_001));
+        assert!(!v.should_drop(&p, &mut s, Some(&at(100_000_000)), 10_000, 110_000_000));
+        assert!(v.should_drop(&p, &mut s, Some(&at(100_000_000)), 10_000, 110_000_001));
         // Below target resets; one MTU of backlog never drops.
-        assert!(!v.should_drop(&p, Some(110_000_000), 10_000, 111_000_000));
+        assert!(!v.should_drop(&p, &mut s, Some(&at(110_000_000)), 10_000, 111_000_000));
         assert_eq!(v.first_above_ns, 0);
-        assert!(!v.should_drop(&p, Some(0), 1514, 500_000_000));
+        assert!(!v.should_drop(&p, &mut s, Some(&at(0)), 1514, 500_000_000));
+        assert_eq!(s.maxpacket, 1000);
     }
 }

@@ -3,6 +3,10 @@
 //! memory limit, a batch drop from the head of the fattest flow (up to half its backlog, at most `drop_batch`
 //! packets).
 //!
+//! The device enters through `psched_mtu` (`FqCodel::new`): it sets the DRR quantum (unless configured) and
+//! CoDel's "at most one MTU queued never drops" threshold, as `fq_codel_init` does. ECN is on by default
+//! (`q->cparams.ecn = true`): an ECN-capable packet CoDel would drop is marked CE and sent, counted as `ecn_mark`.
+//!
 //! Storage is a fixed pool of `CAP` packet slots linked per flow, and `F` flow buckets: no allocation.
 //! Assumption, documented: a packet's memory charge (`skb->truesize`) is its length plus 576 bytes of `sk_buff`
 //! and shared-info overhead, rounded up to 64 bytes.
@@ -11,12 +15,15 @@ use core::fmt;
 
 use heapless::Deque;
 
-use super::codel::{CodelParams, CodelQueue, CodelVars, codel_dequeue};
+use super::codel::{CodelParams, CodelQueue, CodelStats, CodelVars, codel_dequeue};
 use super::{EnqueueResult, QPkt, Qdisc, QdiscStats};
 use crate::hash::reciprocal_scale;
 use crate::{Error, Result};
 
 const NIL: u32 = u32::MAX;
+
+/// The largest quantum (`FQ_CODEL_QUANTUM_MAX`, `net/sched/sch_fq_codel.c`).
+pub const FQ_CODEL_QUANTUM_MAX: u32 = 1 << 20;
 
 /// `tc qdisc add ... fq_codel` parameters, with the kernel's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +32,16 @@ pub struct FqCodelConfig {
     pub limit: u32,
     /// Flow buckets (`flows`, default 1024).
     pub flows: u32,
-    /// DRR quantum in bytes (`quantum`, default the device MTU plus the Ethernet header: 1514).
-    pub quantum: u32,
-    /// CoDel parameters (target 5 ms, interval 100 ms).
-    pub codel: CodelParams,
+    /// DRR quantum in bytes (`quantum`); `None`: the device's `psched_mtu` (1514 at MTU 1500, 9015 at ENA's
+    /// 9001), clamped to 256..=`FQ_CODEL_QUANTUM_MAX` (`fq_codel_init`). A configured quantum below 256 is
+    /// raised to 256 and one above the maximum is an error (`fq_codel_change`).
+    pub quantum: Option<u32>,
+    /// CoDel's acceptable standing delay (`target`, default 5 ms).
+    pub target_ns: u64,
+    /// CoDel's interval (`interval`, default 100 ms).
+    pub interval_ns: u64,
+    /// Mark ECN-capable packets CE instead of dropping them (`ecn`, default on; `noecn` turns it off).
+    pub ecn: bool,
     /// Memory limit in bytes (`memory_limit`, default 32 MiB).
     pub memory_limit: u64,
     /// Packets dropped at most per overlimit event (`drop_batch`, default 64).
@@ -40,8 +53,10 @@ impl Default for FqCodelConfig {
         Self {
             limit: 10240,
             flows: 1024,
-            quantum: 1514,
-            codel: CodelParams::default(),
+            quantum: None,
+            target_ns: 5_000_000,
+            interval_ns: 100_000_000,
+            ecn: true,
             memory_limit: 32 << 20,
             drop_batch: 64,
         }
@@ -51,7 +66,7 @@ impl Default for FqCodelConfig {
 /// fq_codel's own statistics (`tc -s` prints them under the counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FqCodelStats {
-    /// Largest packet seen.
+    /// Largest packet CoDel has looked at, at dequeue (`q->cstats.maxpacket`, set in `codel_should_drop`).
     pub maxpacket: u32,
     /// Packets dropped because the qdisc was over its limit.
     pub drop_overlimit: u64,
@@ -61,7 +76,7 @@ pub struct FqCodelStats {
     pub new_flow_count: u64,
     /// Packets CoDel dropped.
     pub codel_drops: u64,
-    /// ECN marks (always 0: ECN is not modelled).
+    /// Packets CoDel marked CE instead of dropping (`q->cstats.ecn_mark`).
     pub ecn_mark: u64,
 }
 
@@ -97,6 +112,9 @@ impl Default for Flow {
 /// fq_codel with `F` flow buckets of storage and `CAP` packet slots.
 pub struct FqCodel<const F: usize, const CAP: usize> {
     cfg: FqCodelConfig,
+    quantum: u32,
+    cparams: CodelParams,
+    cstats: CodelStats,
     slots: [Slot; CAP],
     free: u32,
     flows: [Flow; F],
@@ -113,9 +131,11 @@ fn truesize(len: u32) -> u64 {
 }
 
 impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
-    /// Builds the qdisc; `flows` must fit `F`, and `limit` must leave a slot in `CAP` for the packet that
+    /// Builds the qdisc on a device whose `psched_mtu` is `psched_mtu` (see [`super::psched_mtu`]): as
+    /// `fq_codel_init`, CoDel's mtu is `min(psched_mtu, FQ_CODEL_QUANTUM_MAX)` and the default quantum that
+    /// clamped to at least 256. `flows` must fit `F`, and `limit` must leave a slot in `CAP` for the packet that
     /// overflows it.
-    pub fn new(cfg: FqCodelConfig) -> Result<Self> {
+    pub fn new(cfg: FqCodelConfig, psched_mtu: u32) -> Result<Self> {
         if cfg.flows == 0 || cfg.flows as usize > F || cfg.flows > 65536 {
             return Err(Error::InvalidConfig {
                 field: "fq_codel.flows",
@@ -128,12 +148,26 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
                 reason: "must be between 1 and the storage - 1",
             });
         }
-        if cfg.quantum == 0 || cfg.drop_batch == 0 {
+        if cfg.quantum.is_some_and(|q| q > FQ_CODEL_QUANTUM_MAX) {
             return Err(Error::InvalidConfig {
                 field: "fq_codel.quantum",
-                reason: "quantum and drop_batch must be > 0",
+                reason: "must be at most FQ_CODEL_QUANTUM_MAX (1048576)",
             });
         }
+        if cfg.drop_batch == 0 {
+            return Err(Error::InvalidConfig {
+                field: "fq_codel.drop_batch",
+                reason: "must be > 0",
+            });
+        }
+        if cfg.interval_ns == 0 {
+            return Err(Error::InvalidConfig {
+                field: "fq_codel.interval",
+                reason: "must be > 0",
+            });
+        }
+        let mtu = psched_mtu.min(FQ_CODEL_QUANTUM_MAX);
+        let quantum = cfg.quantum.unwrap_or(mtu).max(256);
         let mut slots = [Slot {
             pkt: QPkt::default(),
             next: NIL,
@@ -143,6 +177,14 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
         }
         Ok(Self {
             cfg,
+            quantum,
+            cparams: CodelParams {
+                target_ns: cfg.target_ns,
+                interval_ns: cfg.interval_ns,
+                mtu,
+                ecn: cfg.ecn,
+            },
+            cstats: CodelStats::default(),
             slots,
             free: 0,
             flows: [Flow::default(); F],
@@ -156,8 +198,22 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
     }
 
     /// fq_codel's own statistics.
-    pub fn xstats(&self) -> &FqCodelStats {
-        &self.xstats
+    pub fn xstats(&self) -> FqCodelStats {
+        FqCodelStats {
+            maxpacket: self.cstats.maxpacket,
+            ecn_mark: self.cstats.ecn_mark,
+            ..self.xstats
+        }
+    }
+
+    /// The DRR quantum in use (`q->quantum`).
+    pub fn quantum(&self) -> u32 {
+        self.quantum
+    }
+
+    /// CoDel's parameters in use (`q->cparams`), with the mtu taken from the device.
+    pub fn codel_params(&self) -> &CodelParams {
+        &self.cparams
     }
 
     /// Active flows on the new and old lists.
@@ -241,7 +297,9 @@ impl<const F: usize, const CAP: usize> CodelQueue for FlowQueue<'_, F, CAP> {
         self.q.pop_head(self.idx)
     }
     fn backlog(&self) -> u64 {
-        self.q.flows[self.idx].backlog
+        // `__fq_codel_dequeue` hands `codel_dequeue` the qdisc's backlog (`&sch->qstats.backlog`), which
+        // `dequeue_func` decreases as each packet leaves: every flow's bytes, not this flow's.
+        self.q.stats.backlog_bytes
     }
 }
 
@@ -263,10 +321,9 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
         }
         self.stats.qlen += 1;
         self.stats.backlog_bytes += pkt.len as u64;
-        self.xstats.maxpacket = self.xstats.maxpacket.max(pkt.len);
         if !self.flows[idx].active {
             self.flows[idx].active = true;
-            self.flows[idx].deficit = self.cfg.quantum as i64;
+            self.flows[idx].deficit = self.quantum as i64;
             let _ = self.new_flows.push_back(idx as u16);
             self.xstats.new_flow_count += 1;
         }
@@ -301,7 +358,7 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
             };
             let idx = *list.front()? as usize;
             if self.flows[idx].deficit <= 0 {
-                self.flows[idx].deficit += self.cfg.quantum as i64;
+                self.flows[idx].deficit += self.quantum as i64;
                 let list = if from_new {
                     &mut self.new_flows
                 } else {
@@ -311,17 +368,26 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
                 let _ = self.old_flows.push_back(idx as u16);
                 continue;
             }
-            let params = self.cfg.codel;
+            let params = self.cparams;
             let mut cvars = self.flows[idx].cvars;
+            let mut cstats = self.cstats;
             let mut drops = 0u64;
             let pkt = {
                 let mut fq = FlowQueue { q: self, idx };
-                codel_dequeue(&mut fq, &params, &mut cvars, now_ns, &mut |p| {
-                    drops += 1;
-                    dropped(p)
-                })
+                codel_dequeue(
+                    &mut fq,
+                    &params,
+                    &mut cvars,
+                    &mut cstats,
+                    now_ns,
+                    &mut |p| {
+                        drops += 1;
+                        dropped(p)
+                    },
+                )
             };
             self.flows[idx].cvars = cvars;
+            self.cstats = cstats;
             self.stats.drops += drops;
             self.xstats.codel_drops += drops;
             match pkt {
@@ -363,28 +429,39 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
         "fq_codel"
     }
 
+    /// As iproute2's `fq_codel_print_opt` prints what `fq_codel_dump` reports: `ecn` appears between
+    /// `memory_limit` and `drop_batch` when on.
     fn fmt_params(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         let c = &self.cfg;
         write!(
             f,
-            "limit {}p flows {} quantum {} target {}ms interval {}ms memory_limit {}Mb drop_batch {} ",
+            "limit {}p flows {} quantum {} target {}ms interval {}ms memory_limit {}Mb {}drop_batch {} ",
             c.limit,
             c.flows,
-            c.quantum,
-            c.codel.target_ns / 1_000_000,
-            c.codel.interval_ns / 1_000_000,
+            self.quantum,
+            c.target_ns / 1_000_000,
+            c.interval_ns / 1_000_000,
             c.memory_limit >> 20,
+            if c.ecn { "ecn " } else { "" },
             c.drop_batch
         )
     }
 
     fn fmt_xstats(&self, f: &mut dyn fmt::Write) -> fmt::Result {
-        let x = &self.xstats;
-        writeln!(
+        // iproute2's `fq_codel_print_xstats`: memory_used and drop_overmemory only when non-zero.
+        let x = self.xstats();
+        write!(
             f,
             "  maxpacket {} drop_overlimit {} new_flow_count {} ecn_mark {}",
             x.maxpacket, x.drop_overlimit, x.new_flow_count, x.ecn_mark
         )?;
+        if self.memory != 0 {
+            write!(f, " memory_used {}", self.memory)?;
+        }
+        if x.drop_overmemory != 0 {
+            write!(f, " drop_overmemory {}", x.drop_overmemory)?;
+        }
+        writeln!(f)?;
         write!(
             f,
             "  new_flows_len {} old_flows_len {}",

@@ -10,7 +10,7 @@ mod fq_codel;
 mod mq;
 mod pfifo_fast;
 
-pub use codel::{CodelParams, CodelVars};
+pub use codel::{CodelParams, CodelStats, CodelVars};
 pub use fq_codel::{FqCodel, FqCodelConfig, FqCodelStats};
 pub use mq::Mq;
 pub use pfifo_fast::PfifoFast;
@@ -30,6 +30,42 @@ pub struct QPkt {
     pub tag: u64,
     /// Set by the qdisc at enqueue (`codel_set_enqueue_time`).
     pub enqueue_ns: u64,
+    /// The two ECN bits of the IP header (`INET_ECN_NOT_ECT`, `INET_ECN_ECT_1`, `INET_ECN_ECT_0`,
+    /// `INET_ECN_CE`); CoDel with `ecn` marks ECT packets CE instead of dropping them. 0 for non-IP packets.
+    pub ecn: u8,
+}
+
+/// Not ECN-capable transport (`INET_ECN_NOT_ECT`, `include/net/inet_ecn.h`).
+pub const INET_ECN_NOT_ECT: u8 = 0;
+/// ECN-capable transport, codepoint 1 (`INET_ECN_ECT_1`).
+pub const INET_ECN_ECT_1: u8 = 1;
+/// ECN-capable transport, codepoint 0 (`INET_ECN_ECT_0`).
+pub const INET_ECN_ECT_0: u8 = 2;
+/// Congestion experienced (`INET_ECN_CE`).
+pub const INET_ECN_CE: u8 = 3;
+
+impl QPkt {
+    /// `INET_ECN_set_ce` (`include/net/inet_ecn.h`, through `IP_ECN_set_ce`/`IP6_ECN_set_ce`): an ECT packet
+    /// becomes CE and the answer is true; a packet already CE also answers true (it is left as it is); a
+    /// Not-ECT packet is left alone and the answer is false.
+    pub fn inet_ecn_set_ce(&mut self) -> bool {
+        match self.ecn & 3 {
+            INET_ECN_NOT_ECT => false,
+            _ => {
+                self.ecn = INET_ECN_CE;
+                true
+            }
+        }
+    }
+}
+
+/// Ethernet's hard header length (`ETH_HLEN`, `dev->hard_header_len` of ENA, virtio_net, veth).
+pub const ETH_HLEN: u32 = 14;
+
+/// `psched_mtu` (`include/net/pkt_sched.h`): what a qdisc takes as the device's largest packet,
+/// `dev->mtu + dev->hard_header_len` (9015 for ENA at its VPC MTU of 9001, 1514 at 1500).
+pub const fn psched_mtu(mtu: u32, hard_header_len: u32) -> u32 {
+    mtu.saturating_add(hard_header_len)
 }
 
 /// What enqueue did (`NET_XMIT_*`).

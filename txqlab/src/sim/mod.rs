@@ -296,7 +296,8 @@ impl<'a> Sim<'a> {
             });
         }
         let queues = (0..p.nic.queues)
-            .map(|_| TxPath::new(&p.nic))
+            // The device MTU is the MSS plus 52 bytes of IP and TCP headers (9001 for the incident's 8949).
+            .map(|_| TxPath::new(&p.nic, p.network.mss.saturating_add(52)))
             .collect::<Result<Vec<_>, _>>()?;
         let gbps = |g: f64| (g * 1e9) as u64;
         let a = &p.allowance;
@@ -652,6 +653,8 @@ impl<'a> Sim<'a> {
             priority: 0,
             tag: t,
             enqueue_ns: 0,
+            // Not ECN-capable: Linux TCP does not ask for ECN on connections it opens (tcp_ecn = 2).
+            ecn: qdisc::sched::INET_ECN_NOT_ECT,
         };
         let now = self.now;
         let mut dropped = std::mem::take(&mut self.drop_buf);

@@ -7,7 +7,9 @@
 use std::collections::VecDeque;
 
 use nic_model::{TxPacket, TxQueue, TxQueueConfig};
-use qdisc::sched::{EnqueueResult, FqCodel, FqCodelConfig, PfifoFast, QPkt, Qdisc};
+use qdisc::sched::{
+    ETH_HLEN, EnqueueResult, FqCodel, FqCodelConfig, PfifoFast, QPkt, Qdisc, psched_mtu,
+};
 
 use crate::scenario::{Nic, QdiscKind};
 
@@ -59,14 +61,18 @@ pub struct TxPath {
 }
 
 impl TxPath {
-    /// Builds a queue from the scenario's NIC section.
-    pub fn new(nic: &Nic) -> Result<Self, String> {
+    /// Builds a queue from the scenario's NIC section on a device with MTU `mtu` (fq_codel takes its quantum
+    /// and CoDel's mtu from it, `fq_codel_init`).
+    pub fn new(nic: &Nic, mtu: u32) -> Result<Self, String> {
         let child = match nic.qdisc {
             QdiscKind::FqCodel => Child::FqCodel(Box::new(
-                FqCodel::new(FqCodelConfig {
-                    limit: nic.fq_codel_limit,
-                    ..FqCodelConfig::default()
-                })
+                FqCodel::new(
+                    FqCodelConfig {
+                        limit: nic.fq_codel_limit,
+                        ..FqCodelConfig::default()
+                    },
+                    psched_mtu(mtu, ETH_HLEN),
+                )
                 .map_err(|e| format!("nic.fq_codel_limit: {e}"))?,
             )),
             QdiscKind::PfifoFast => Child::PfifoFast(Box::new(
