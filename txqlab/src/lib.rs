@@ -2,6 +2,7 @@
 
 pub mod diagnose;
 pub mod predict;
+pub mod probe;
 pub mod report;
 pub mod scenario;
 pub mod sim;

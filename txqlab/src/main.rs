@@ -32,6 +32,25 @@ enum Cmd {
     /// Read `ethtool -S` (ENA or virtio_net) and optionally `tc -s qdisc|class show` output; report findings.
     /// Exit status: 0 no warning, 1 a warning-level finding, 2 unreadable input.
     Diagnose(DiagnoseArgs),
+    /// Test the running kernel for the veth bug in throwaway network namespaces (needs CAP_NET_ADMIN and
+    /// CAP_SYS_ADMIN). Exit status: 0 not affected, 1 affected, 2 could not run or inconclusive.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// UDP flows sent from the pod and from the node (distinct source ports).
+    #[arg(long, default_value_t = 256)]
+    flows: u32,
+    /// UDP datagrams per flow.
+    #[arg(long, default_value_t = 4)]
+    packets: u32,
+    /// JSON output (its schema: `--print-schema`).
+    #[arg(long)]
+    json: bool,
+    /// Print the JSON Schema of `--json` and exit.
+    #[arg(long)]
+    print_schema: bool,
 }
 
 #[derive(clap::Args)]
@@ -120,6 +139,7 @@ fn main() -> ExitCode {
         Cmd::Simulate(a) => simulate(a),
         Cmd::Predict(a) => predict(a),
         Cmd::Diagnose(a) => diagnose(a),
+        Cmd::Probe(a) => probe(a),
     };
     match r {
         Ok(code) => code,
@@ -315,6 +335,32 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
         print!("{}", txqlab::predict::render(&ans));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
+    use txqlab::probe::{Options, Verdict, report};
+    if a.print_schema {
+        print!("{}", report::schema_json());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = txqlab::probe::run(Options {
+        flows: a.flows,
+        packets_per_flow: a.packets,
+    })
+    .map_err(|e| e.to_string())?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report::render(&r));
+    }
+    Ok(ExitCode::from(match r.verdict {
+        Verdict::NotAffected => 0,
+        Verdict::Affected => 1,
+        Verdict::Inconclusive => 2,
+    }))
 }
 
 /// Runs stages one after the other, showing progress: a bar on a terminal, stage lines otherwise.
