@@ -32,6 +32,7 @@ pub struct ProbeReport {
     pub predicted: Predicted,
     /// The deciding branch of queue selection for the pod's traffic, per the prediction that matched
     /// (`recorded_rx_queue` when affected, `flow_hash` when not); null when inconclusive.
+    #[schemars(required)]
     pub branch: Option<String>,
     /// What the release string alone says (`txqlab predict`'s version tables), for comparison.
     pub release_table: ReleaseTable,
@@ -90,6 +91,7 @@ impl QueuePrediction {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ReleaseTable {
     /// Whether the tables say veth records the rx queue on this release; null when the release does not parse.
+    #[schemars(required)]
     pub veth_records_rx_queue: Option<bool>,
     /// `certain`, `likely`, `ambiguous`, or `unknown`.
     pub confidence: String,
