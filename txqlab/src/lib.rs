@@ -3,6 +3,7 @@
 pub mod diagnose;
 pub mod facts;
 pub mod predict;
+pub mod probe;
 pub mod report;
 pub mod scenario;
 pub mod sim;

@@ -34,6 +34,9 @@ enum Cmd {
     Diagnose(DiagnoseArgs),
     /// Print the kernel facts the model rests on: each commit, its first release per line, and the evidence.
     Facts(FactsArgs),
+    /// Test the running kernel for the veth bug in throwaway network namespaces (needs CAP_NET_ADMIN and
+    /// CAP_SYS_ADMIN). Exit status: 0 not affected, 1 affected, 2 could not run or inconclusive.
+    Probe(ProbeArgs),
 }
 
 #[derive(clap::Args)]
@@ -44,6 +47,22 @@ struct FactsArgs {
     /// The Markdown table the README shows.
     #[arg(long)]
     markdown: bool,
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// UDP flows sent from the pod and from the node (distinct source ports).
+    #[arg(long, default_value_t = 256)]
+    flows: u32,
+    /// UDP datagrams per flow.
+    #[arg(long, default_value_t = 4)]
+    packets: u32,
+    /// JSON output (its schema: `--print-schema`).
+    #[arg(long)]
+    json: bool,
+    /// Print the JSON Schema of `--json` and exit.
+    #[arg(long)]
+    print_schema: bool,
 }
 
 #[derive(clap::Args)]
@@ -141,6 +160,7 @@ fn main() -> ExitCode {
         Cmd::Predict(a) => predict(a),
         Cmd::Diagnose(a) => diagnose(a),
         Cmd::Facts(a) => facts(a),
+        Cmd::Probe(a) => probe(a),
     };
     match r {
         Ok(code) => code,
@@ -354,6 +374,32 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
         print!("{}", txqlab::predict::render(&ans));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
+    use txqlab::probe::{Options, Verdict, report};
+    if a.print_schema {
+        print!("{}", report::schema_json());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = txqlab::probe::run(Options {
+        flows: a.flows,
+        packets_per_flow: a.packets,
+    })
+    .map_err(|e| e.to_string())?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report::render(&r));
+    }
+    Ok(ExitCode::from(match r.verdict {
+        Verdict::NotAffected => 0,
+        Verdict::Affected => 1,
+        Verdict::Inconclusive => 2,
+    }))
 }
 
 /// Runs stages one after the other, showing progress: a bar on a terminal, stage lines otherwise.

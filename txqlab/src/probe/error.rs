@@ -1,0 +1,100 @@
+//! What can stop the probe before it has a verdict. Every variant says what failed and where; the command line
+//! exits 2 for all of them ("could not run").
+
+use std::fmt;
+
+/// An error of `txqlab probe`.
+#[derive(Debug)]
+pub enum ProbeError {
+    /// The process lacks a capability the probe needs (names the capability and how to run the probe).
+    MissingCapability {
+        /// The capabilities missing from the effective set, e.g. `CAP_NET_ADMIN`.
+        missing: Vec<&'static str>,
+    },
+    /// A program the probe runs (`ip`, `tc` from iproute2) is not installed.
+    MissingTool {
+        /// The program.
+        tool: &'static str,
+        /// The Debian package that has it.
+        package: &'static str,
+    },
+    /// A command run inside one of the probe's namespaces failed.
+    Command {
+        /// The namespace (`pod` or `node`).
+        netns: &'static str,
+        /// The command line.
+        command: String,
+        /// What it printed on standard error, or why it could not start.
+        detail: String,
+    },
+    /// A system call or file access failed (namespace creation, sysctl, sysfs, sockets).
+    Os {
+        /// What the probe was doing.
+        what: String,
+        /// The error.
+        detail: String,
+    },
+    /// Output of `tc -s -j qdisc show` that the probe cannot read.
+    Counters {
+        /// The device.
+        dev: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The options make no sense (e.g. no flows).
+    Usage(String),
+}
+
+/// How to run the probe with the privileges it needs.
+pub const HOW_TO_RUN: &str = "run it as root (`sudo txqlab probe`), or on Kubernetes from a privileged node debug pod \
+(`kubectl debug node/NAME -it --profile=sysadmin --image=IMAGE -- txqlab probe`, with txqlab in IMAGE)";
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingCapability { missing } => write!(
+                f,
+                "probe: missing {}: the probe creates its own network namespaces (CAP_SYS_ADMIN) and veth devices \
+                 and qdiscs inside them (CAP_NET_ADMIN); it never touches the host's devices. {HOW_TO_RUN}",
+                missing.join(" and ")
+            ),
+            Self::MissingTool { tool, package } => write!(
+                f,
+                "probe: `{tool}` not found in PATH, /usr/sbin or /sbin: install {package} (`apt-get install {package}`)"
+            ),
+            Self::Command {
+                netns,
+                command,
+                detail,
+            } => write!(
+                f,
+                "probe: in the {netns} namespace, `{command}` failed: {detail}"
+            ),
+            Self::Os { what, detail } => write!(f, "probe: {what}: {detail}"),
+            Self::Counters { dev, detail } => {
+                write!(f, "probe: reading the qdisc counters of {dev}: {detail}")
+            }
+            Self::Usage(s) => write!(f, "probe: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+impl ProbeError {
+    /// An OS error, turned into the capability error when it is a permission error.
+    pub fn os(what: impl Into<String>, e: impl fmt::Display) -> Self {
+        let detail = e.to_string();
+        if detail.contains("EPERM") || detail.contains("Operation not permitted") {
+            // Capabilities looked present but the kernel refused (a user namespace, seccomp, an LSM).
+            return Self::Os {
+                what: what.into(),
+                detail: format!("{detail}: the kernel refused; {HOW_TO_RUN}"),
+            };
+        }
+        Self::Os {
+            what: what.into(),
+            detail,
+        }
+    }
+}
