@@ -3,6 +3,12 @@
 //! input a campaign found stays a regression test. A target panics exactly when an invariant breaks.
 #![allow(clippy::panic)]
 
+mod scenario_parse;
+mod tc_parse;
+
+pub use scenario_parse::scenario_parse;
+pub use tc_parse::tc_parse;
+
 use arbitrary::{Arbitrary, Result, Unstructured};
 use nic_model::mock::{RingOp, run_ring_ops};
 use nic_model::shaper::TokenBucket;
@@ -351,21 +357,6 @@ pub fn qdisc_ops(data: &[u8]) {
     }
 }
 
-/// `tc -s qdisc|class show` text: never panics; what parses has a qdisc or class per entry.
-pub fn tc_parse(data: &[u8]) {
-    let Ok(text) = core::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(entries) = txqlab::diagnose::parse_tc(text, "fuzz") {
-        assert!(!entries.is_empty());
-        assert!(
-            entries
-                .iter()
-                .all(|e| e.what == "qdisc" || e.what == "class")
-        );
-    }
-}
-
 /// `ethtool -S` text through `diagnose`: parsing and every finding never panic, and a parse error names a line.
 pub fn diagnose_input(data: &[u8]) {
     let Ok(text) = core::str::from_utf8(data) else {
@@ -380,18 +371,6 @@ pub fn diagnose_input(data: &[u8]) {
             let _ = s.delta(&s);
         }
         Err(e) => assert!(e.starts_with("fuzz: "), "{e}"),
-    }
-}
-
-/// Scenario TOML: never panics; a scenario that parses resolves every stage.
-pub fn scenario_parse(data: &[u8]) {
-    let Ok(text) = core::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(s) = txqlab::scenario::Scenario::parse(text, "fuzz.toml") {
-        for i in 0..s.stage_names().len() {
-            assert!(s.stage(i).is_ok());
-        }
     }
 }
 
