@@ -297,6 +297,11 @@ impl<const N: usize> TxQueue<N> {
         self.tail.counter
     }
 
+    /// The driver's completion-queue head (`io_cq->head`), free-running.
+    pub fn completion_head(&self) -> u16 {
+        self.cq_head.counter
+    }
+
     /// The last tail written to the doorbell register.
     pub fn doorbell_tail(&self) -> u16 {
         self.dev.db_tail
