@@ -2,8 +2,14 @@
 //! packet on, post completions.
 //!
 //! The device trusts nothing: an entry with the wrong phase inside the doorbell range, must-be-zero bits,
-//! a broken first/last sequence, mixed req_ids, a req_id beyond the ring, an empty packet, an LLQ header longer
-//! than the entry's room or too many descriptors is refused. The real device answers such input by asking for a
+//! a broken first/last sequence, a req_id beyond the ring, an empty packet, a header length beyond the room or
+//! too many descriptors is refused.
+//!
+//! It accepts exactly what the 6.1 driver writes (`ena_com_prepare_tx`): the req_id, the completion request and
+//! the offload bits travel in the packet's first data descriptor only; later data descriptors and the meta
+//! descriptor carry req_id 0, and the device reads none there. The header-length field of the first data
+//! descriptor counts bytes pushed inline under LLQ; in host placement it only tells the device how much of the
+//! first buffer is header (at most the `max_tx_header_size` it advertised) and adds no bytes. The real device answers such input by asking for a
 //! reset; the model returns the [`Error`], counts it and sets the queue's reset flag.
 
 use crate::desc::{TxCdesc, TxCtrl, TxDesc, TxMetaDesc};
@@ -21,7 +27,8 @@ pub struct DeviceTxPacket {
     pub descs: u16,
     /// Ring entries used.
     pub entries: u16,
-    /// Header bytes pushed inline (LLQ).
+    /// The first data descriptor's header length: bytes pushed inline under LLQ, header bytes inside the first
+    /// buffer in host placement.
     pub header_len: u16,
     /// TSO MSS from the meta descriptor, 0 without.
     pub mss: u16,
@@ -85,7 +92,7 @@ impl<const N: usize> TxQueue<N> {
                 && phase_ok
                 && d.validate(0).is_ok()
                 && d.req_id() < self.cfg.depth
-                && d.header_len() == 0
+                && d.header_len() <= self.cfg.max_header_size
                 && d.length() != 0
             {
                 let pkt = DeviceTxPacket {
@@ -93,7 +100,7 @@ impl<const N: usize> TxQueue<N> {
                     bytes: d.length() as u32,
                     descs: 1,
                     entries: 1,
-                    header_len: 0,
+                    header_len: d.header_len() as u16,
                     mss: 0,
                 };
                 return Ok((pkt, true));
@@ -103,7 +110,9 @@ impl<const N: usize> TxQueue<N> {
         let spl = placement.slots_per_entry();
         let mask = self.mask;
         let depth = self.cfg.depth;
-        let max_descs = self.cfg.max_sg + 1;
+        // sgl_size + 1 buffers (host placement: the linear part and sgl_size fragments, which
+        // `ena_check_and_linearize_skb` lets through with a short linear part) and a meta descriptor.
+        let max_descs = self.cfg.max_sg + 2;
         let available = self.dev.db_tail.wrapping_sub(self.dev.head.counter);
         if available > depth {
             // The doorbell names a tail further than a whole ring ahead: garbage from the driver.
@@ -163,39 +172,31 @@ impl<const N: usize> TxQueue<N> {
                 {
                     return Err(Error::BadFirstLast { index });
                 }
-                pkt.req_id = check_req_id(m.req_id(), depth)?;
                 pkt.mss = m.mss();
                 continue;
             }
             d.validate(index)?;
             let ctrl = d.ctrl();
-            let req_id = check_req_id(d.req_id(), depth)?;
-            if first_desc {
-                if !ctrl.contains(TxCtrl::FIRST) {
-                    return Err(Error::BadFirstLast { index });
-                }
-                pkt.req_id = req_id;
-            } else {
-                if ctrl.contains(TxCtrl::FIRST) {
-                    return Err(Error::BadFirstLast { index });
-                }
-                if req_id != pkt.req_id {
-                    return Err(Error::ReqIdMismatch {
-                        expected: pkt.req_id,
-                        found: req_id,
-                    });
-                }
+            if ctrl.contains(TxCtrl::FIRST) != first_desc {
+                return Err(Error::BadFirstLast { index });
             }
             let header = d.header_len() as u16;
             if !data_seen {
+                // The first data descriptor: req_id, completion request, header length.
                 data_seen = true;
+                pkt.req_id = check_req_id(d.req_id(), depth)?;
                 comp_req = ctrl.contains(TxCtrl::COMP_REQ);
-                let room = placement.max_header();
+                let room = match placement {
+                    crate::llq::Placement::Host => self.cfg.max_header_size as u16,
+                    p => p.max_header(),
+                };
                 if header > room {
                     return Err(Error::HeaderTooLong { len: header, room });
                 }
                 pkt.header_len = header;
-                pkt.bytes += header as u32;
+                if let crate::llq::Placement::Llq(_) = placement {
+                    pkt.bytes += header as u32;
+                }
             } else if header != 0 {
                 return Err(Error::HeaderTooLong {
                     len: header,

@@ -47,13 +47,6 @@ pub enum Error {
         /// Ring index (line) of the entry.
         index: u16,
     },
-    /// The descriptors of one packet carry different req_ids.
-    ReqIdMismatch {
-        /// The req_id of the packet's first descriptor.
-        expected: u16,
-        /// The req_id found later.
-        found: u16,
-    },
     /// A packet has neither buffer bytes nor pushed header bytes.
     EmptyPacket {
         /// Ring index (line) of the entry.
@@ -155,12 +148,6 @@ impl fmt::Display for Error {
                 f,
                 "first/last bits do not delimit a packet at entry {index}"
             ),
-            Self::ReqIdMismatch { expected, found } => {
-                write!(
-                    f,
-                    "descriptors of one packet carry req_ids {expected} and {found}"
-                )
-            }
             Self::EmptyPacket { index } => write!(f, "packet at entry {index} has no bytes"),
             Self::HeaderTooLong { len, room } => write!(
                 f,

@@ -42,6 +42,10 @@ pub struct LlqConfig {
     /// Descriptors in a packet's first entry before the header (`ENA_ADMIN_LLQ_NUM_DESCS_BEFORE_HEADER_*`:
     /// 1, 2, 4 or 8; 2 is the driver's default).
     pub descs_before_header: u8,
+    /// The device asked for a meta descriptor with every packet (`ENA_ADMIN_DISABLE_META_CACHING` in the LLQ
+    /// accelerated mode, `llq_info.disable_meta_caching`): `ena_tx_csum` then marks every packet meta-valid and
+    /// `ena_com_create_and_store_tx_meta_desc` writes a meta descriptor without consulting the cache.
+    pub disable_meta_caching: bool,
 }
 
 impl Default for LlqConfig {
@@ -49,6 +53,7 @@ impl Default for LlqConfig {
         Self {
             entry_size: LlqEntrySize::B128,
             descs_before_header: 2,
+            disable_meta_caching: false,
         }
     }
 }
@@ -143,11 +148,21 @@ impl Placement {
         }
     }
 
-    /// Header bytes the driver may push inline (`tx_max_header_size`); 0 in host placement.
+    /// Header bytes the driver may push inline under LLQ (`tx_max_header_size` = entry size minus the leading
+    /// descriptors, `ena_com_config_dev_mode`); 0 in host placement, where nothing is pushed.
     pub const fn max_header(&self) -> u16 {
         match self {
             Self::Host => 0,
             Self::Llq(l) => l.header_room(),
+        }
+    }
+
+    /// `io_sq->disable_meta_caching`: only an LLQ queue takes it from the device (`ena_com_init_io_sq`).
+    #[inline(always)]
+    pub const fn disable_meta_caching(&self) -> bool {
+        match self {
+            Self::Host => false,
+            Self::Llq(l) => l.disable_meta_caching,
         }
     }
 
@@ -180,6 +195,7 @@ mod tests {
         let l = LlqConfig {
             entry_size: LlqEntrySize::B256,
             descs_before_header: 2,
+            ..LlqConfig::default()
         };
         assert_eq!(
             (
@@ -202,6 +218,7 @@ mod tests {
         let l = LlqConfig {
             entry_size: LlqEntrySize::B192,
             descs_before_header: 1,
+            ..LlqConfig::default()
         };
         assert_eq!(
             (l.descs_per_entry(), l.header_room(), l.entries_for(13)),
@@ -214,6 +231,7 @@ mod tests {
         let l = LlqConfig {
             entry_size: LlqEntrySize::B128,
             descs_before_header: 8,
+            ..LlqConfig::default()
         };
         assert!(l.validate().is_err());
         assert!(

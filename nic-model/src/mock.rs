@@ -19,8 +19,8 @@ pub enum RingOp {
         len: u16,
         /// Buffers (linear part plus fragments).
         frags: u8,
-        /// Header bytes.
-        header_len: u8,
+        /// Bytes in the linear part (at most `len`).
+        head_len: u8,
         /// `xmit_more`.
         more: bool,
         /// Ask for TSO with this MSS (0: none), which may add a meta descriptor.
@@ -131,7 +131,7 @@ impl<const N: usize> Model<N> {
             RingOp::Xmit {
                 len,
                 frags,
-                header_len,
+                head_len,
                 more,
                 mss,
             } => {
@@ -149,7 +149,7 @@ impl<const N: usize> Model<N> {
                 let pkt = TxPacket {
                     len: len as u32,
                     frags: frags as u16,
-                    header_len: header_len as u16,
+                    head_len: (head_len as u32).min(len as u32),
                     offload,
                     xmit_more: more,
                 };

@@ -3,6 +3,7 @@
 
 use heapless::Deque;
 
+use crate::defs::DESC_SIZE;
 use crate::desc::{TxCdesc, TxCtrl, TxDesc, TxMetaCtrl, TxMetaDesc, TxOffload};
 use crate::llq::Placement;
 use crate::ring::{RingPos, check_depth, free_entries};
@@ -17,10 +18,20 @@ pub struct TxQueueConfig {
     pub depth: u16,
     /// Host or LLQ placement.
     pub placement: Placement,
-    /// Scatter-gather limit the device advertised (`max_tx_sgl_size`, the driver's `sgl_size`).
+    /// The driver's `tx_ring->sgl_size`: `max_tx_sgl_size`, the device's per-packet descriptor limit capped at
+    /// `ENA_PKT_MAX_BUFS` (19) by `ena_calc_io_queue_size`; 1 to 19.
     pub max_sg: u16,
     /// `max_entries_in_tx_burst` the device advertised for LLQ; 0 when it sets none.
     pub max_entries_in_tx_burst: u16,
+    /// Host placement only: the `max_tx_header_size` the device advertised (`ena_ring.tx_max_header_size` is a
+    /// `u8`). The driver writes `min(skb_headlen, this)` into the first descriptor's header-length field and uses
+    /// it in `ena_check_and_linearize_skb`. Under LLQ the entry layout decides it ([`Placement::max_header`]).
+    pub max_header_size: u8,
+    /// Byte queue limit of the stack's TX queue (`dql.limit`), held fixed: once more than this many bytes are in
+    /// flight `netdev_tx_sent_queue` stops the queue (`__QUEUE_STATE_STACK_XOFF`) and `ena_start_xmit` rings the
+    /// doorbell whatever `xmit_more` says. The kernel adapts the limit (`dql_completed`); the model does not.
+    /// 0: byte queue limits not modelled.
+    pub bql_limit: u32,
 }
 
 impl Default for TxQueueConfig {
@@ -30,11 +41,17 @@ impl Default for TxQueueConfig {
             placement: Placement::Host,
             max_sg: defs::MAX_SKB_FRAGS,
             max_entries_in_tx_burst: 0,
+            max_header_size: 0,
+            bql_limit: 0,
         }
     }
 }
 
-/// Offload wishes of a packet, the part of `struct ena_com_tx_ctx` that `ena_tx_csum` fills.
+/// Offload context of a packet: the `struct ena_com_tx_ctx` fields that `ena_tx_csum` fills.
+///
+/// The data descriptor carries these bits only when the packet has a meta context ([`Offload::meta_valid`]), as
+/// in `ena_com_prepare_tx`; `ena_tx_csum` sets none of them otherwise, so the model then writes none.
+/// [`TxOffload::ETHERNET_FCS_DIS`] has no `ena_com_tx_ctx` field in 6.1 and is never written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Offload {
@@ -42,7 +59,7 @@ pub struct Offload {
     pub l3_proto: u8,
     /// L4 protocol index ([`defs::L4_PROTO_TCP`], [`defs::L4_PROTO_UDP`], 0 unknown).
     pub l4_proto: u8,
-    /// Offload bits for the data descriptors.
+    /// Offload bits for the first data descriptor.
     pub flags: TxOffload,
     /// TSO maximum segment size; 0 without TSO.
     pub mss: u16,
@@ -62,42 +79,90 @@ impl Offload {
                 .flags
                 .intersects(TxOffload::TSO_EN | TxOffload::L4_CSUM_EN | TxOffload::L3_CSUM_EN)
     }
-
-    fn same_context(&self, other: &Self) -> bool {
-        (
-            self.mss,
-            self.l3_hdr_len,
-            self.l3_hdr_off,
-            self.l4_hdr_len_words,
-        ) == (
-            other.mss,
-            other.l3_hdr_len,
-            other.l3_hdr_off,
-            other.l4_hdr_len_words,
-        )
-    }
 }
 
-/// One packet as the stack hands it to `ndo_start_xmit`.
+/// One packet as the stack hands it to `ndo_start_xmit`: its length, its shape (linear part and page
+/// fragments), its offload context and `xmit_more`.
+///
+/// The page fragments share `len - head_len` evenly, the first ones one byte more when it does not divide;
+/// [`TxQueue::xmit_frags`] takes their sizes one by one instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct TxPacket {
     /// `skb->len` in bytes.
     pub len: u32,
-    /// Buffers: the linear part plus page fragments (`nr_frags + 1`).
+    /// Buffers: the linear part plus page fragments (`nr_frags + 1`); 0 reads as 1.
     pub frags: u16,
-    /// Protocol header bytes; under LLQ up to the entry's header room is pushed inline.
-    pub header_len: u16,
-    /// Offload wishes.
+    /// `skb_headlen()`: bytes in the linear part. Ignored for a packet without page fragments, whose linear
+    /// part is all of `len`.
+    pub head_len: u32,
+    /// Offload context.
     pub offload: Offload,
     /// `netdev_xmit_more()`: more packets follow at once, so the doorbell may wait.
     pub xmit_more: bool,
 }
 
+/// The DMA address the model gives buffer `buf` (in `ena_com_buf` order) of the packet sent under `req_id`.
+/// The model maps no memory; a fixed pattern lets a comparison with the real driver feed it the same addresses.
+#[inline(always)]
+pub const fn dma_addr(req_id: u16, buf: u16) -> u64 {
+    0x1000_0000 + ((req_id as u64) << 16) + ((buf as u64) << 32)
+}
+
+/// Byte `offset` of the packet sent under `req_id`: the model carries no payload, but the bytes it pushes
+/// inline under LLQ follow this pattern so a comparison can check where each one lands.
+#[inline(always)]
+pub const fn packet_byte(req_id: u16, offset: u16) -> u8 {
+    (req_id as u8) ^ (offset as u8)
+}
+
+/// `ENA_PKT_MAX_BUFS`: buffers per packet the driver's `ena_tx_buffer` holds.
+pub const ENA_PKT_MAX_BUFS: u16 = 19;
+
+/// Most buffers a packet can map: a page fragment per `sgl_size` plus the linear part, which stays a buffer of
+/// its own in host placement when `ena_check_and_linearize_skb` lets `sgl_size` fragments through.
+const MAX_BUFS: usize = ENA_PKT_MAX_BUFS as usize + 1;
+
+/// `struct ena_com_tx_meta`: compared whole against the queue's cached copy (`ena_com_meta_desc_changed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct TxMeta {
+    mss: u16,
+    l3_hdr_len: u16,
+    l3_hdr_offset: u16,
+    l4_hdr_len: u16,
+}
+
+/// `struct ena_com_tx_ctx`, as `ena_start_xmit` hands it to `ena_com_prepare_tx`.
+#[derive(Debug, Clone, Copy)]
+struct TxCtx {
+    meta: TxMeta,
+    bufs: [u16; MAX_BUFS],
+    num_bufs: u16,
+    req_id: u16,
+    header_len: u16,
+    meta_valid: bool,
+    l3_proto: u8,
+    l4_proto: u8,
+    flags: TxOffload,
+}
+
+/// LLQ write state: the bounce buffer of the line being built (`ena_com_llq_pkt_ctrl`) and the burst budget.
+#[derive(Debug, Clone, Copy)]
+struct LlqState {
+    bounce: [TxDesc; 16],
+    idx: u16,
+    descs_left_in_line: u16,
+    entries_in_tx_burst_left: u16,
+}
+
 /// What the driver remembers per outstanding req_id (`struct ena_tx_buffer`).
 #[derive(Debug, Clone, Copy, Default)]
 struct TxInfo {
+    /// `tx_descs`: ring entries the packet took (`nb_hw_desc`), given back at completion.
     entries: u16,
+    /// `skb->len`, for the byte queue limit.
+    len: u32,
+    /// `tx_info->skb != NULL`.
     in_flight: bool,
 }
 
@@ -125,9 +190,11 @@ pub struct TxQueue<const N: usize> {
     free_ids: Deque<u16, N>,
     tx_info: [TxInfo; N],
     stopped: bool,
+    stack_stopped: bool,
+    bql_in_flight: u64,
     pub(crate) reset_pending: bool,
-    entries_since_doorbell: u16,
-    cached_meta: Option<Offload>,
+    cached_meta: TxMeta,
+    llq: LlqState,
     stats: TxStats,
     pub(crate) dev: DeviceTx,
 }
@@ -140,10 +207,10 @@ impl<const N: usize> TxQueue<N> {
             llq.validate()?;
         }
         let mask = check_depth("tx.depth", cfg.depth, N / slots.max(1))?;
-        if cfg.max_sg == 0 || cfg.max_sg > 255 {
+        if cfg.max_sg == 0 || cfg.max_sg > ENA_PKT_MAX_BUFS {
             return Err(Error::InvalidConfig {
                 field: "tx.max_sg",
-                reason: "must be between 1 and 255",
+                reason: "must be between 1 and 19 (ENA_PKT_MAX_BUFS)",
             });
         }
         let mut q = Self {
@@ -157,9 +224,16 @@ impl<const N: usize> TxQueue<N> {
             free_ids: Deque::new(),
             tx_info: [TxInfo::default(); N],
             stopped: false,
+            stack_stopped: false,
+            bql_in_flight: 0,
             reset_pending: false,
-            entries_since_doorbell: 0,
-            cached_meta: None,
+            cached_meta: TxMeta::default(),
+            llq: LlqState {
+                bounce: [TxDesc::default(); 16],
+                idx: 0,
+                descs_left_in_line: 0,
+                entries_in_tx_burst_left: 0,
+            },
             stats: TxStats::default(),
             dev: DeviceTx::default(),
         };
@@ -167,6 +241,7 @@ impl<const N: usize> TxQueue<N> {
         Ok(q)
     }
 
+    /// `ena_com_create_io_queue` / `ena_com_init_io_sq` and `ena_setup_tx_resources`: everything starts afresh.
     fn init_rings(&mut self) {
         self.sq.fill(TxDesc::default());
         self.cq.fill(TxCdesc::default());
@@ -180,9 +255,15 @@ impl<const N: usize> TxQueue<N> {
         }
         self.tx_info.fill(TxInfo::default());
         self.stopped = false;
+        self.stack_stopped = false;
+        self.bql_in_flight = 0;
         self.reset_pending = false;
-        self.entries_since_doorbell = 0;
-        self.cached_meta = None;
+        // The io_sq is zeroed when the queue is created: the meta cache starts as an all-zero context.
+        self.cached_meta = TxMeta::default();
+        self.llq.bounce.fill(TxDesc::default());
+        self.llq.idx = 0;
+        self.llq.descs_left_in_line = self.cfg.placement.first_entry_slots();
+        self.llq.entries_in_tx_burst_left = self.cfg.max_entries_in_tx_burst;
         let stats = self.dev.stats;
         self.dev = DeviceTx {
             stats,
@@ -211,17 +292,39 @@ impl<const N: usize> TxQueue<N> {
         free_entries(self.cfg.depth, self.tail.counter, self.next_to_comp)
     }
 
+    /// The driver's SQ tail (`io_sq->tail`), free-running.
+    pub fn sq_tail(&self) -> u16 {
+        self.tail.counter
+    }
+
+    /// The driver's completion-queue head (`io_cq->head`), free-running.
+    pub fn completion_head(&self) -> u16 {
+        self.cq_head.counter
+    }
+
+    /// The last tail written to the doorbell register.
+    pub fn doorbell_tail(&self) -> u16 {
+        self.dev.db_tail
+    }
+
     /// Packets handed to the device whose completion has not been processed.
     pub fn in_flight(&self) -> u16 {
         self.cfg.depth - self.free_ids.len() as u16
     }
 
-    /// Whether the stack may not transmit on this queue (`netif_tx_queue_stopped`).
+    /// Whether the driver stopped the queue (`netif_tx_queue_stopped`: `__QUEUE_STATE_DRV_XOFF`).
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }
 
-    /// Whether a reset was requested (by the device on malformed input, or by the driver on a bad completion).
+    /// Whether the stack may not transmit on this queue (`netif_xmit_stopped`): the driver stopped it, or the byte
+    /// queue limit did.
+    pub fn is_xmit_stopped(&self) -> bool {
+        self.stopped || self.stack_stopped
+    }
+
+    /// Whether a reset was requested (by the device on malformed input, or by the driver on a bad completion or a
+    /// failed prepare other than a full ring).
     pub fn reset_pending(&self) -> bool {
         self.reset_pending
     }
@@ -232,6 +335,7 @@ impl<const N: usize> TxQueue<N> {
         self.init_rings();
     }
 
+    /// `ena_com_sq_have_enough_space`.
     #[inline(always)]
     fn have_enough_space(&self, required: u16) -> bool {
         self.cfg
@@ -239,30 +343,233 @@ impl<const N: usize> TxQueue<N> {
             .have_enough_space(self.free_entries(), required)
     }
 
-    /// `ena_start_xmit`: map `pkt` into descriptors, maybe stop the queue, maybe ring the doorbell.
+    /// `tx_ring->tx_max_header_size`: the LLQ header room, or what the device advertised for host placement.
+    #[inline(always)]
+    fn tx_max_header_size(&self) -> u16 {
+        match self.cfg.placement {
+            Placement::Host => self.cfg.max_header_size as u16,
+            p => p.max_header(),
+        }
+    }
+
+    /// `ena_start_xmit` for a packet whose page fragments share `len - head_len` evenly (see [`TxPacket`]).
     /// Returns the req_id the packet travels under.
+    ///
+    /// An error means the packet did not reach the ring. [`Error::QueueStopped`] and [`Error::ResetPending`]:
+    /// the stack would not have called the driver, it keeps the packet. Anything else: the driver dropped it
+    /// (`NETDEV_TX_OK` after `dev_kfree_skb`), counted in `prepare_ctx_err` when `ena_com_prepare_tx` failed;
+    /// every failure but a full ring ([`Error::NoSpace`]) also requests a reset, as `ena_xmit_common` does.
     #[inline]
     pub fn xmit(&mut self, pkt: &TxPacket) -> Result<u16> {
+        if let Some(r) = self.xmit_linear_host(pkt) {
+            return r;
+        }
+        self.start_xmit(pkt, None)
+    }
+
+    /// [`xmit`](Self::xmit) for a packet whose page fragments have the sizes in `frag_lens`
+    /// (`skb_shinfo(skb)->frags`); `pkt.frags` is ignored. The sizes must add up to `len - head_len`.
+    pub fn xmit_frags(&mut self, pkt: &TxPacket, frag_lens: &[u32]) -> Result<u16> {
+        self.start_xmit(pkt, Some(frag_lens))
+    }
+
+    /// The common case on its own: host placement, a linear packet without offload context, room in the ring.
+    /// Writes exactly what [`start_xmit`](Self::start_xmit) would; `None` sends the packet down that path.
+    #[inline(always)]
+    fn xmit_linear_host(&mut self, pkt: &TxPacket) -> Option<Result<u16>> {
+        if !matches!(self.cfg.placement, Placement::Host)
+            || pkt.frags > 1
+            || pkt.len.wrapping_sub(1) >= u16::MAX as u32
+            || pkt.offload.meta_valid()
+            || self.reset_pending
+            || self.is_xmit_stopped()
+            || !self.have_enough_space(2)
+        {
+            return None;
+        }
+        let req_id = *self.free_ids.front()?;
+        let mut ctrl = TxCtrl::COMP_REQ | TxCtrl::FIRST | TxCtrl::LAST;
+        ctrl.set(TxCtrl::PHASE, self.tail.phase == 1);
+        let header = (pkt.len as u16).min(self.cfg.max_header_size as u16) as u8;
+        self.sq[self.tail.slot(self.mask)] = TxDesc::data(
+            pkt.len as u16,
+            req_id,
+            ctrl,
+            0,
+            0,
+            TxOffload::empty(),
+            dma_addr(req_id, 0),
+            header,
+        );
+        self.tail.inc(self.mask);
+        Some(Ok(self.xmit_done(pkt, 1)))
+    }
+
+    fn start_xmit(&mut self, pkt: &TxPacket, frag_lens: Option<&[u32]>) -> Result<u16> {
         if self.reset_pending {
             return Err(Error::ResetPending);
         }
-        if self.stopped {
+        if self.is_xmit_stopped() {
             return Err(Error::QueueStopped);
         }
-        let req_id = match self
-            .prepare_single_host(pkt)
-            .map_or_else(|| self.prepare(pkt), Ok)
+        if pkt.len == 0 {
+            return Err(Error::EmptyPacket {
+                index: self.tail.counter & self.mask,
+            });
+        }
+        // The skb's shape.
+        let mut nr_frags = match frag_lens {
+            Some(f) => f.len(),
+            None => pkt.frags.saturating_sub(1) as usize,
+        };
+        let mut head = if nr_frags == 0 { pkt.len } else { pkt.head_len };
+        let paged = pkt.len.checked_sub(head).ok_or(Error::InvalidConfig {
+            field: "packet.head_len",
+            reason: "exceeds the packet length",
+        })?;
+        if let Some(f) = frag_lens
+            && f.iter().try_fold(0u32, |a, b| a.checked_add(*b)) != Some(paged)
         {
-            Ok(id) => id,
+            return Err(Error::InvalidConfig {
+                field: "packet.frags",
+                reason: "fragment sizes do not add up to len - head_len",
+            });
+        }
+        let n = (nr_frags as u32).max(1);
+        let even = |i: usize| -> u32 { paged / n + u32::from((i as u32) < paged % n) };
+        let max_header = self.tx_max_header_size();
+
+        // `ena_check_and_linearize_skb`: as many fragments as the device takes are fine only when the linear part
+        // is shorter than the header room.
+        let sgl = self.cfg.max_sg as usize;
+        if nr_frags >= sgl && !(nr_frags == sgl && head < max_header as u32) {
+            self.stats.linearize += 1;
+            nr_frags = 0;
+            head = pkt.len;
+        }
+        let frag = |i: usize| match frag_lens {
+            Some(f) => f.get(i).copied().unwrap_or(0),
+            None => even(i),
+        };
+
+        let Some(&req_id) = self.free_ids.front() else {
+            return Err(Error::NoSpace);
+        };
+        // `ena_tx_map_skb`.
+        let mut ctx = TxCtx {
+            meta: TxMeta::default(),
+            bufs: [0; MAX_BUFS],
+            num_bufs: 0,
+            req_id,
+            header_len: 0,
+            meta_valid: false,
+            l3_proto: 0,
+            l4_proto: 0,
+            flags: TxOffload::empty(),
+        };
+        let mut push_len = 0u32;
+        let mut delta = 0u32;
+        if let Placement::Llq(_) = self.cfg.placement {
+            // Under LLQ the first min(len, tx_max_header_size) bytes are pushed, whatever the headers are; what
+            // the linear part lacks comes from the fragments (`skb_header_pointer` copies it).
+            push_len = pkt.len.min(max_header as u32);
+            ctx.header_len = push_len as u16;
+            if head < push_len {
+                self.stats.llq_buffer_copy += 1;
+                delta = push_len - head;
+            }
+        } else {
+            ctx.header_len = head.min(max_header as u32) as u16;
+        }
+        let too_long = Error::InvalidConfig {
+            field: "packet",
+            reason: "a buffer would exceed 65535 bytes",
+        };
+        let push_buf = |ctx: &mut TxCtx, len: u32| -> Result<()> {
+            let len = u16::try_from(len).map_err(|_| too_long)?;
+            if let Some(b) = ctx.bufs.get_mut(ctx.num_bufs as usize) {
+                *b = len;
+            }
+            ctx.num_bufs += 1;
+            Ok(())
+        };
+        if head > push_len {
+            push_buf(&mut ctx, head - push_len)?;
+        }
+        for i in 0..nr_frags {
+            let len = frag(i);
+            if delta >= len {
+                delta -= len;
+                continue;
+            }
+            push_buf(&mut ctx, len - delta)?;
+            delta = 0;
+        }
+        if ctx.num_bufs as usize > MAX_BUFS {
+            return Err(Error::TooManyDescriptors {
+                count: ctx.num_bufs,
+                max: MAX_BUFS as u16,
+            });
+        }
+
+        // `ena_tx_csum`: the offload context, or under `disable_meta_caching` an all-zero one.
+        let o = &pkt.offload;
+        if o.meta_valid() {
+            ctx.meta_valid = true;
+            ctx.l3_proto = o.l3_proto;
+            ctx.l4_proto = o.l4_proto;
+            ctx.flags = o.flags.difference(TxOffload::ETHERNET_FCS_DIS);
+            ctx.meta = TxMeta {
+                mss: o.mss,
+                l3_hdr_len: o.l3_hdr_len as u16,
+                l3_hdr_offset: o.l3_hdr_off as u16,
+                l4_hdr_len: o.l4_hdr_len_words as u16,
+            };
+        } else if self.cfg.placement.disable_meta_caching() {
+            ctx.meta_valid = true;
+        }
+
+        // `ena_xmit_common`.
+        if self.is_doorbell_needed(&ctx) {
+            self.doorbell();
+        }
+        match self.prepare_tx(&ctx) {
+            Ok(entries) => Ok(self.xmit_done(pkt, entries)),
             Err(e) => {
                 self.stats.prepare_ctx_err += 1;
-                return Err(e);
+                if e != Error::NoSpace {
+                    // `ena_reset_device(adapter, ENA_REGS_RESET_DRIVER_INVALID_STATE)`.
+                    self.reset_pending = true;
+                    self.dev.stats.resets_requested += 1;
+                }
+                Err(e)
             }
-        };
+        }
+    }
+
+    /// The rest of `ena_xmit_common` and `ena_start_xmit` once the descriptors are written: counters, the byte
+    /// queue limit, stop/wake, doorbell.
+    #[inline(always)]
+    fn xmit_done(&mut self, pkt: &TxPacket, entries: u16) -> u16 {
+        let req_id = self.free_ids.pop_front().unwrap_or(0);
         self.stats.cnt += 1;
         self.stats.bytes += pkt.len as u64;
-
-        // Stop when a worst-case packet might not fit, then re-check once (`ena_start_xmit`).
+        if let Some(info) = self.tx_info.get_mut(req_id as usize) {
+            *info = TxInfo {
+                entries,
+                len: pkt.len,
+                in_flight: true,
+            };
+        }
+        // `netdev_tx_sent_queue`.
+        if self.cfg.bql_limit != 0 {
+            self.bql_in_flight += pkt.len as u64;
+            if self.bql_in_flight > self.cfg.bql_limit as u64 {
+                self.stack_stopped = true;
+            }
+        }
+        // Stop when a worst-case packet (sgl_size buffers, a meta descriptor and a header) might not fit, then
+        // re-check once.
         if !self.have_enough_space(self.cfg.max_sg + 2) {
             self.stopped = true;
             self.stats.queue_stop += 1;
@@ -271,276 +578,297 @@ impl<const N: usize> TxQueue<N> {
                 self.stats.queue_wakeup += 1;
             }
         }
-        if self.stopped || !pkt.xmit_more {
+        // `if (netif_xmit_stopped(txq) || !netdev_xmit_more())`.
+        if self.is_xmit_stopped() || !pkt.xmit_more {
             self.doorbell();
         }
-        Ok(req_id)
+        req_id
     }
 
-    /// The common case of `ena_com_prepare_tx` on its own: host placement, one buffer, no offload context, room
-    /// in the ring. Writes exactly what [`prepare`](Self::prepare) would; `None` sends the packet down that path.
+    /// `ena_com_meta_desc_changed`, or `disable_meta_caching`: whether this packet writes a meta descriptor.
     #[inline(always)]
-    fn prepare_single_host(&mut self, pkt: &TxPacket) -> Option<u16> {
-        if !matches!(self.cfg.placement, Placement::Host)
-            || pkt.frags > 1
-            || pkt.len.wrapping_sub(1) >= u16::MAX as u32
-            || pkt.offload.meta_valid()
-            || self.free_entries() == 0
-        {
-            return None;
-        }
-        let req_id = self.free_ids.pop_front()?;
-        let mut ctrl = TxCtrl::COMP_REQ | TxCtrl::FIRST | TxCtrl::LAST;
-        ctrl.set(TxCtrl::PHASE, self.tail.phase == 1);
-        let o = &pkt.offload;
-        let addr = 0x1000_0000 + ((req_id as u64) << 16);
-        self.sq[self.tail.slot(self.mask)] = TxDesc::data(
-            pkt.len as u16,
-            req_id,
-            ctrl,
-            o.l3_proto,
-            o.l4_proto,
-            o.flags,
-            addr,
-            0,
-        );
-        self.tx_info[req_id as usize] = TxInfo {
-            entries: 1,
-            in_flight: true,
+    fn needs_meta(&self, ctx: &TxCtx) -> bool {
+        self.cfg.placement.disable_meta_caching()
+            || (ctx.meta_valid && ctx.meta != self.cached_meta)
+    }
+
+    /// `ena_com_is_doorbell_needed`: under LLQ with a burst limit, would this packet's entries exceed what is left
+    /// of the burst? (It counts `num_bufs` descriptors plus the meta descriptor.)
+    #[inline(always)]
+    fn is_doorbell_needed(&self, ctx: &TxCtx) -> bool {
+        let Placement::Llq(l) = self.cfg.placement else {
+            return false;
         };
-        self.tail.inc(self.mask);
-        self.entries_since_doorbell += 1;
-        Some(req_id)
+        if self.cfg.max_entries_in_tx_burst == 0 {
+            return false;
+        }
+        let descs = ctx.num_bufs + self.needs_meta(ctx) as u16;
+        let before = l.descs_before_header as u16;
+        let mut needed = 1;
+        if descs > before {
+            needed += (descs - before).div_ceil(l.descs_per_entry());
+        }
+        needed > self.llq.entries_in_tx_burst_left
     }
 
-    /// `ena_com_prepare_tx`: write the packet's descriptors at the tail.
+    /// `ena_com_prepare_tx`: the descriptors of one packet at the tail. Returns the entries used (`nb_hw_desc`).
     #[inline(always)]
-    fn prepare(&mut self, pkt: &TxPacket) -> Result<u16> {
-        let placement = self.cfg.placement;
-        let push = pkt
-            .header_len
-            .min(placement.max_header())
-            .min(pkt.len.min(u16::MAX as u32) as u16);
-        let payload = pkt.len - push as u32;
-        let mut bufs = if payload == 0 { 0 } else { pkt.frags.max(1) };
-        if bufs > self.cfg.max_sg {
-            // `ena_check_and_linearize_skb`: too many fragments for the device.
-            self.stats.linearize += 1;
-            bufs = 1;
-        }
-        if (bufs as u32 * u16::MAX as u32) < payload {
-            return Err(Error::InvalidConfig {
-                field: "packet.len",
-                reason: "a buffer would exceed 65535 bytes",
-            });
-        }
-        if push == 0 && payload == 0 {
-            return Err(Error::EmptyPacket {
-                index: self.tail.counter & self.mask,
-            });
-        }
-        let meta = pkt.offload.meta_valid()
-            && self
-                .cached_meta
-                .is_none_or(|c| !c.same_context(&pkt.offload));
-        let descs = bufs.max(1) + meta as u16;
-        let entries = placement.entries_for(descs);
-        if !self.have_enough_space(descs) || entries > self.free_entries() {
+    fn prepare_tx(&mut self, ctx: &TxCtx) -> Result<u16> {
+        let start_tail = self.tail.counter;
+        // num_bufs + 1 for a possible meta descriptor.
+        if !self.have_enough_space(ctx.num_bufs + 1) {
             return Err(Error::NoSpace);
         }
-        // `ena_com_is_doorbell_needed`: ring before the burst limit would be exceeded.
-        let burst = self.cfg.max_entries_in_tx_burst;
-        if burst != 0 && self.entries_since_doorbell + entries > burst {
-            self.doorbell();
+        let max_header = self.tx_max_header_size();
+        if ctx.header_len > max_header {
+            return Err(Error::HeaderTooLong {
+                len: ctx.header_len,
+                room: max_header,
+            });
         }
-        let Some(req_id) = self.free_ids.pop_front() else {
-            return Err(Error::NoSpace);
-        };
-        if meta {
-            self.cached_meta = Some(pkt.offload);
-        }
-        self.write_descs(pkt, req_id, meta, bufs, push, payload);
-        self.tx_info[req_id as usize] = TxInfo {
-            entries,
-            in_flight: true,
-        };
-        self.tail.advance(entries, self.mask);
-        self.entries_since_doorbell += entries;
-        Ok(req_id)
-    }
-
-    #[inline(always)]
-    fn write_descs(
-        &mut self,
-        pkt: &TxPacket,
-        req_id: u16,
-        meta: bool,
-        bufs: u16,
-        push: u16,
-        payload: u32,
-    ) {
-        let spl = self.cfg.placement.slots_per_entry();
-        let first_slots = self.cfg.placement.first_entry_slots();
-        let base_entry = self.tail;
-        let mut entry = base_entry;
-        let mut slot: u16 = 0;
-        let mut limit = first_slots;
-        let next_slot =
-            |entry: &mut RingPos, slot: &mut u16, limit: &mut u16, mask: u16| -> usize {
-                if *slot == *limit {
-                    entry.inc(mask);
-                    *slot = 0;
-                    *limit = spl;
-                }
-                let idx = entry.slot(mask) * spl as usize + *slot as usize;
-                *slot += 1;
-                idx
-            };
-        if spl > 1 {
-            // LLQ: the bounce buffer of each entry starts zeroed.
-            let lines = self.cfg.placement.entries_for(bufs.max(1) + meta as u16);
-            let mut e = base_entry;
-            for _ in 0..lines {
-                let start = e.slot(self.mask) * spl as usize;
-                self.sq[start..start + spl as usize].fill(TxDesc::default());
-                e.inc(self.mask);
+        self.write_header_to_bounce(ctx)?;
+        // `ena_com_create_and_store_tx_meta_desc`.
+        let have_meta = self.needs_meta(ctx);
+        if have_meta {
+            if !self.cfg.placement.disable_meta_caching() {
+                self.cached_meta = ctx.meta;
             }
+            self.create_meta(&ctx.meta);
+            self.sq_update_tail()?;
         }
-        let o = &pkt.offload;
-        if meta {
-            let mut ctrl = TxMetaCtrl::EXT_VALID
-                | TxMetaCtrl::ETH_META_TYPE
-                | TxMetaCtrl::META_STORE
-                | TxMetaCtrl::FIRST;
-            ctrl.set(TxMetaCtrl::PHASE, entry.phase == 1);
-            let m = TxMetaDesc::new(
-                req_id,
-                ctrl,
-                o.mss,
-                o.l3_hdr_len,
-                o.l3_hdr_off,
-                o.l4_hdr_len_words,
-            );
-            let idx = next_slot(&mut entry, &mut slot, &mut limit, self.mask);
-            self.sq[idx] = zerocopy::transmute!(m);
+        if ctx.num_bufs == 0 && ctx.header_len == 0 {
+            self.close_bounce_buffer()?;
+            return Ok(self.tail.counter.wrapping_sub(start_tail));
         }
-        let n = bufs.max(1);
-        let (each, rem) = if bufs == 0 {
-            (0, 0)
+        let mut ctrl = TxCtrl::COMP_REQ;
+        if !have_meta {
+            ctrl |= TxCtrl::FIRST;
+        }
+        let (l3, l4, mut flags) = if ctx.meta_valid {
+            (ctx.l3_proto, ctx.l4_proto, ctx.flags)
         } else {
-            (payload / bufs as u32, payload % bufs as u32)
+            (0, 0, TxOffload::empty())
         };
-        for i in 0..n {
-            let mut ctrl = TxCtrl::empty();
-            if i == 0 {
-                ctrl |= TxCtrl::COMP_REQ;
-                if !meta {
-                    ctrl |= TxCtrl::FIRST;
-                }
+        // DF is written whether or not the context is valid (`ena_tx_csum` sets it only for a valid one).
+        flags.set(TxOffload::DF, ctx.flags.contains(TxOffload::DF));
+        let mut desc = TxDesc::data(0, ctx.req_id, ctrl, l3, l4, flags, 0, ctx.header_len as u8);
+        for i in 0..ctx.num_bufs {
+            if i != 0 {
+                self.put_desc(desc);
+                self.sq_update_tail()?;
+                desc = TxDesc::default();
             }
-            if i + 1 == n {
-                ctrl |= TxCtrl::LAST;
-            }
-            let idx = next_slot(&mut entry, &mut slot, &mut limit, self.mask);
-            ctrl.set(TxCtrl::PHASE, entry.phase == 1);
-            let len = each + if i == 0 { rem } else { 0 };
-            let header = if i == 0 { push as u8 } else { 0 };
-            let addr = 0x1000_0000 + ((req_id as u64) << 16) + i as u64 * 0x1_0000_0000;
-            self.sq[idx] = TxDesc::data(
-                len as u16,
-                req_id,
-                ctrl,
-                o.l3_proto,
-                o.l4_proto,
-                o.flags,
-                addr & 0xffff_ffff_ffff,
-                header,
-            );
+            desc.set_phase(self.tail.phase);
+            let len = ctx.bufs.get(i as usize).copied().unwrap_or(0);
+            desc.set_buffer(len, dma_addr(ctx.req_id, i));
         }
-        if push > 0 {
-            // The header is copied into the first entry after the leading descriptors.
-            let start = base_entry.slot(self.mask) * spl as usize + first_slots as usize;
-            let room = zerocopy::IntoBytes::as_mut_bytes(
-                &mut self.sq[start..start + (spl - first_slots) as usize],
-            );
-            let len = (push as usize).min(room.len());
-            for (k, b) in room[..len].iter_mut().enumerate() {
-                *b = (req_id as u8) ^ (k as u8);
+        if ctx.num_bufs == 0 {
+            desc.set_phase(self.tail.phase);
+        }
+        desc.len_ctrl |= TxCtrl::LAST.bits();
+        self.put_desc(desc);
+        self.sq_update_tail()?;
+        self.close_bounce_buffer()?;
+        Ok(self.tail.counter.wrapping_sub(start_tail))
+    }
+
+    /// `ena_com_write_header_to_bounce`: under LLQ the pushed bytes go after the leading descriptors of the
+    /// current line.
+    #[inline(always)]
+    fn write_header_to_bounce(&mut self, ctx: &TxCtx) -> Result<()> {
+        let Placement::Llq(l) = self.cfg.placement else {
+            return Ok(());
+        };
+        let offset = l.descs_before_header as usize * DESC_SIZE;
+        let entry = l.entry_size.bytes() as usize;
+        if offset + ctx.header_len as usize > entry {
+            return Err(Error::HeaderTooLong {
+                len: ctx.header_len,
+                room: l.header_room(),
+            });
+        }
+        let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut self.llq.bounce[..]);
+        if let Some(room) = bytes.get_mut(offset..offset + ctx.header_len as usize) {
+            for (k, b) in room.iter_mut().enumerate() {
+                *b = packet_byte(ctx.req_id, k as u16);
+            }
+        }
+        Ok(())
+    }
+
+    /// `ena_com_create_meta`: the meta descriptor carries no req_id in 6.1.
+    #[inline(always)]
+    fn create_meta(&mut self, m: &TxMeta) {
+        let mut ctrl = TxMetaCtrl::EXT_VALID
+            | TxMetaCtrl::ETH_META_TYPE
+            | TxMetaCtrl::META_STORE
+            | TxMetaCtrl::FIRST;
+        ctrl.set(TxMetaCtrl::PHASE, self.tail.phase == 1);
+        let d = TxMetaDesc::new(
+            0,
+            ctrl,
+            m.mss,
+            m.l3_hdr_len as u8,
+            m.l3_hdr_offset as u8,
+            m.l4_hdr_len as u8,
+        );
+        self.put_desc(zerocopy::transmute!(d));
+    }
+
+    /// `get_sq_desc` and the stores into it: host placement writes the ring entry at the tail, LLQ the next slot
+    /// of the bounce buffer.
+    #[inline(always)]
+    fn put_desc(&mut self, d: TxDesc) {
+        match self.cfg.placement {
+            Placement::Host => self.sq[self.tail.slot(self.mask)] = d,
+            Placement::Llq(_) => {
+                if let Some(slot) = self.llq.bounce.get_mut(self.llq.idx as usize) {
+                    *slot = d;
+                }
+                self.llq.idx += 1;
+                self.llq.descs_left_in_line = self.llq.descs_left_in_line.wrapping_sub(1);
             }
         }
     }
 
-    /// Writes the SQ tail to the device (`ena_com_write_sq_doorbell`).
+    /// `ena_com_sq_update_tail`: host placement moves the tail by one descriptor; LLQ writes the line out once it
+    /// is full (`ena_com_sq_update_llq_tail`).
+    #[inline(always)]
+    fn sq_update_tail(&mut self) -> Result<()> {
+        match self.cfg.placement {
+            Placement::Host => {
+                self.tail.inc(self.mask);
+                Ok(())
+            }
+            Placement::Llq(l) => {
+                if self.llq.descs_left_in_line == 0 {
+                    self.write_bounce_buffer_to_dev()?;
+                    self.llq.idx = 0;
+                    self.llq.descs_left_in_line = l.descs_per_entry();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `ena_com_close_bounce_buffer`: write out a line that holds anything, start the next packet's line.
+    #[inline(always)]
+    fn close_bounce_buffer(&mut self) -> Result<()> {
+        if let Placement::Llq(l) = self.cfg.placement {
+            if self.llq.idx != 0 {
+                self.write_bounce_buffer_to_dev()?;
+            }
+            self.llq.idx = 0;
+            self.llq.descs_left_in_line = l.descs_before_header as u16;
+        }
+        Ok(())
+    }
+
+    /// `ena_com_write_bounce_buffer_to_dev`: one whole line into device memory at the tail, within the burst
+    /// budget; the next bounce buffer starts zeroed.
+    #[inline(always)]
+    fn write_bounce_buffer_to_dev(&mut self) -> Result<()> {
+        if self.cfg.max_entries_in_tx_burst != 0 {
+            if self.llq.entries_in_tx_burst_left == 0 {
+                return Err(Error::TxBurstExceeded);
+            }
+            self.llq.entries_in_tx_burst_left -= 1;
+        }
+        let spl = self.cfg.placement.slots_per_entry() as usize;
+        let start = self.tail.slot(self.mask) * spl;
+        if let (Some(dst), Some(src)) = (
+            self.sq.get_mut(start..start + spl),
+            self.llq.bounce.get(..spl),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        self.llq.bounce.fill(TxDesc::default());
+        self.tail.inc(self.mask);
+        Ok(())
+    }
+
+    /// Writes the SQ tail to the device (`ena_ring_tx_doorbell` / `ena_com_write_sq_doorbell`), which also
+    /// renews the LLQ burst budget.
     #[inline(always)]
     pub fn doorbell(&mut self) {
         self.dev.db_tail = self.tail.counter;
-        self.entries_since_doorbell = 0;
+        self.llq.entries_in_tx_burst_left = self.cfg.max_entries_in_tx_burst;
         self.stats.doorbells += 1;
     }
 
     /// `ena_clean_tx_irq` run from one NAPI poll: process up to `budget` completions, free their req_ids and
     /// descriptors, and wake the queue once enough entries are free. Returns the packets completed.
     ///
-    /// A completion with a req_id outside the ring or not outstanding bumps `bad_req_id` and requests a reset
-    /// (`handle_invalid_req_id`); must-be-zero flag bits also request a reset.
+    /// Only the phase bit of a completion's flags is read (`ena_com_tx_comp_req_id_get`); the other bits are
+    /// ignored as the kernel ignores them. A req_id outside the ring (the completion stays unconsumed) or not
+    /// outstanding bumps `bad_req_id` and requests a reset (`handle_invalid_req_id`); the packets completed before
+    /// it still count.
     #[inline]
     pub fn clean_tx_irq(&mut self, budget: u16) -> Result<u16> {
         let mut done = 0;
+        let mut total_done: u16 = 0;
+        let mut bytes = 0u64;
         let mut result = Ok(());
         while done < budget {
             let c = self.cq[self.cq_head.slot(self.mask)];
             if c.phase() != self.cq_head.phase {
                 break;
             }
-            if let Err(e) = self.complete_one(&c) {
-                self.reset_pending = true;
-                self.dev.stats.resets_requested += 1;
-                result = Err(e);
+            let req_id = c.req_id.get();
+            if req_id >= self.cfg.depth {
+                result = Err(Error::BadReqId {
+                    req_id,
+                    depth: self.cfg.depth,
+                });
                 break;
             }
             self.cq_head.inc(self.mask);
+            let Some(info) = self
+                .tx_info
+                .get_mut(req_id as usize)
+                .filter(|i| i.in_flight)
+            else {
+                result = Err(Error::ReqIdNotOutstanding { req_id });
+                break;
+            };
+            info.in_flight = false;
+            total_done = total_done.wrapping_add(info.entries);
+            bytes += info.len as u64;
+            // Cannot fail: at most `depth` ids exist and this one was taken out.
+            let _ = self.free_ids.push_back(req_id);
             done += 1;
+        }
+        if result.is_err() {
+            self.stats.bad_req_id += 1;
+            self.reset_pending = true;
+            self.dev.stats.resets_requested += 1;
+        }
+        // `ena_com_comp_ack`.
+        self.next_to_comp = self.next_to_comp.wrapping_add(total_done);
+        // `netdev_tx_completed_queue`.
+        if self.cfg.bql_limit != 0 && bytes != 0 {
+            self.bql_in_flight = self.bql_in_flight.saturating_sub(bytes);
+            if self.bql_in_flight <= self.cfg.bql_limit as u64 {
+                self.stack_stopped = false;
+            }
         }
         self.stats.tx_poll += 1;
         if done < budget {
             self.stats.napi_comp += 1;
             self.stats.unmask_interrupt += 1;
         }
-        if self.stopped && !self.reset_pending && self.have_enough_space(defs::ENA_TX_WAKEUP_THRESH)
-        {
+        if self.stopped && self.have_enough_space(defs::ENA_TX_WAKEUP_THRESH) {
             self.stopped = false;
             self.stats.queue_wakeup += 1;
         }
         result.map(|()| done)
     }
 
-    #[inline(always)]
-    fn complete_one(&mut self, c: &TxCdesc) -> Result<()> {
-        if c.mbz_bits() != 0 {
-            return Err(Error::MustBeZero {
-                index: self.cq_head.counter & self.mask,
-                word: 0,
-                bits: (c.mbz_bits() as u32) << 24,
-            });
-        }
-        let req_id = c.req_id.get();
-        if req_id >= self.cfg.depth {
-            self.stats.bad_req_id += 1;
-            return Err(Error::BadReqId {
-                req_id,
-                depth: self.cfg.depth,
-            });
-        }
-        let info = &mut self.tx_info[req_id as usize];
-        if !info.in_flight {
-            self.stats.bad_req_id += 1;
-            return Err(Error::ReqIdNotOutstanding { req_id });
-        }
-        info.in_flight = false;
-        self.next_to_comp = self.next_to_comp.wrapping_add(info.entries);
-        // Cannot fail: at most `depth` ids exist and this one was taken out.
-        let _ = self.free_ids.push_back(req_id);
-        Ok(())
+    /// The submission ring as the device sees it: host memory for host placement, the LLQ lines in device
+    /// memory (entry `i` at `i * entry_size`) for LLQ.
+    pub fn sq_bytes(&self) -> &[u8] {
+        let slots = self.cfg.depth as usize * self.cfg.placement.slots_per_entry() as usize;
+        zerocopy::IntoBytes::as_bytes(self.sq.get(..slots).unwrap_or(&self.sq[..]))
     }
 
     /// Raw submission ring, for tests and fuzzers that play a hostile or buggy driver.

@@ -18,7 +18,7 @@ fn one(q: &mut TxQueue<64>) -> u16 {
     q.xmit(&TxPacket {
         len: 100,
         frags: 1,
-        header_len: 0,
+        head_len: 0,
         offload: Offload::default(),
         xmit_more: false,
     })
@@ -131,7 +131,7 @@ impl Arbitrary for AnyOps {
                     0..=2 => RingOp::Xmit {
                         len: u16::arbitrary(g),
                         frags: u8::arbitrary(g),
-                        header_len: u8::arbitrary(g),
+                        head_len: u8::arbitrary(g),
                         more: bool::arbitrary(g),
                         mss: u16::arbitrary(g) % 3,
                     },

@@ -17,7 +17,7 @@ impl Arbitrary for HonestOps {
                 0..=3 => RingOp::Xmit {
                     len: u16::arbitrary(g) % 9000 + 1,
                     frags: u8::arbitrary(g) % 24 + 1,
-                    header_len: u8::arbitrary(g) % 130,
+                    head_len: u8::arbitrary(g) % 130,
                     more: bool::arbitrary(g),
                     mss: if u8::arbitrary(g) % 4 == 0 {
                         1448 + u16::arbitrary(g) % 3
@@ -39,6 +39,7 @@ fn configs() -> [TxQueueConfig; 4] {
         Placement::Llq(LlqConfig {
             entry_size,
             descs_before_header: before,
+            ..LlqConfig::default()
         })
     };
     [
@@ -82,7 +83,7 @@ fn pkt(len: u32, more: bool) -> TxPacket {
     TxPacket {
         len,
         frags: 1,
-        header_len: 0,
+        head_len: 0,
         offload: Offload::default(),
         xmit_more: more,
     }
@@ -176,7 +177,9 @@ fn llq_entry_layout_puts_descriptors_then_the_header() {
         ..TxQueueConfig::default()
     };
     let mut q = TxQueue::<128>::new(cfg).unwrap();
-    // 3 buffers + a meta descriptor = 4 descriptors: 2 in the first entry (meta + buffer 0), 2 in the next.
+    // A 54-byte linear part and two fragments of 1473 bytes: 96 bytes are pushed (54 from the linear part, 42
+    // from the first fragment), so the buffers are 1431 and 1473 bytes. With the meta descriptor that is 3
+    // descriptors: meta and buffer 0 in the first entry, buffer 1 in the next.
     let offload = Offload {
         mss: 1448,
         l3_hdr_len: 20,
@@ -188,28 +191,33 @@ fn llq_entry_layout_puts_descriptors_then_the_header() {
         .xmit(&TxPacket {
             len: 3000,
             frags: 3,
-            header_len: 54,
+            head_len: 54,
             offload,
             xmit_more: false,
         })
         .unwrap();
+    assert_eq!(q.stats().llq_buffer_copy, 1);
     let sq = q.sq_raw_mut();
     assert!(sq[0].is_meta());
     assert!(!sq[1].is_meta());
-    assert_eq!(sq[1].header_len(), 54);
+    assert_eq!(sq[1].header_len(), 96);
     assert_eq!(sq[1].req_id(), id);
-    // Header bytes start at byte 32 of the entry (slot 2) and the rest of the entry is zero after them.
+    assert_eq!(sq[1].length(), 1431);
+    // Header bytes start at byte 32 of the entry (slot 2): the packet's first 96 bytes fill the entry.
     let bytes = zerocopy::IntoBytes::as_bytes(&sq[2..8]);
     assert_eq!(bytes[0], id as u8);
-    assert!(bytes[54..].iter().all(|b| *b == 0));
-    // The second entry holds buffers 1 and 2, and the last carries LAST.
-    assert_eq!(sq[9].ctrl().bits() & (1 << 27), 1 << 27);
+    assert_eq!(bytes[95], (id as u8) ^ 95);
+    // The second entry holds buffer 1, which carries LAST and req_id 0.
+    assert_eq!(sq[8].length(), 1473);
+    assert_eq!(sq[8].ctrl().bits() & (1 << 27), 1 << 27);
+    assert_eq!(sq[8].req_id(), 0);
+    assert!(sq[9..16].iter().all(|d| *d == Default::default()));
     let mut seen = None;
     assert_eq!(q.device_process(8, |p| seen = Some(*p)).unwrap(), 1);
     let p = seen.unwrap();
     assert_eq!(
         (p.bytes, p.descs, p.entries, p.header_len, p.mss),
-        (3000, 4, 2, 54, 1448)
+        (3000, 3, 2, 96, 1448)
     );
 }
 

@@ -94,6 +94,21 @@ impl TxDesc {
         }
     }
 
+    /// ORs the phase bit in (`ena_com_prepare_tx` starts every descriptor zeroed).
+    #[inline(always)]
+    pub fn set_phase(&mut self, phase: u8) {
+        self.len_ctrl |= ((phase as u32) << TX_DESC_PHASE_SHIFT) & TX_DESC_PHASE_MASK;
+    }
+
+    /// ORs a buffer's length and 48-bit address in, as the buffer loop of `ena_com_prepare_tx` does
+    /// (`dma_addr_bits` 48: address bits 47:32 into `buff_addr_hi_hdr_sz`).
+    #[inline(always)]
+    pub fn set_buffer(&mut self, len: u16, addr: u64) {
+        self.len_ctrl |= len as u32 & TX_DESC_LENGTH_MASK;
+        self.buff_addr_lo = U32::new(addr as u32);
+        self.buff_addr_hi_hdr_sz |= (addr >> 32) as u32 & TX_DESC_ADDR_HI_MASK;
+    }
+
     /// Buffer length in bytes.
     #[inline(always)]
     pub fn length(&self) -> u16 {

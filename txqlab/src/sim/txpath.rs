@@ -119,10 +119,13 @@ impl TxPath {
                     self.bql_bytes += p.len as u64;
                     self.in_ring.push_back(p);
                 }
-                Err(_) => {
+                // The stack never calls a stopped queue: it keeps the packet (`dev_requeue_skb`).
+                Err(nic_model::Error::QueueStopped | nic_model::Error::ResetPending) => {
                     self.child.q().requeue(p);
                     break;
                 }
+                // A failed `ena_com_prepare_tx` drops the packet (`ena_start_xmit` frees it, NETDEV_TX_OK).
+                Err(_) => dropped(&p),
             }
         }
         if !self.busy && !self.in_ring.is_empty() {

@@ -1,0 +1,2 @@
+/* txqlab shim: see ../ena_shim.h */
+#include "../ena_shim.h"

@@ -1,0 +1,539 @@
+//! Differential runs: `nic_model::TxQueue` against the compiled driver code, step by step.
+//!
+//! Both sides get the same packets (shape, offload context, `xmit_more`) and the same completions; after every step
+//! the submission-queue bytes (host ring, or LLQ device memory), the doorbell register, the queue state (tail,
+//! free entries, completion head, stopped, reset requested) and the `ethtool -S` counters must be equal, and so
+//! must each step's result. The model's device fetches what the model's driver wrote and posts the completions;
+//! their bytes are copied into the oracle's completion ring, so the driver sides see the same device.
+
+use nic_model::desc::TxCdesc;
+use nic_model::{Error, Offload, TxPacket, TxQueue, TxQueueConfig};
+
+use crate::tx::MAX_SKB_FRAGS;
+use crate::{OracleError, OracleTxQueue, Xmit};
+
+/// Descriptor slots of the model's queue: depth 256 of 256-byte LLQ entries, or 4096 host descriptors.
+pub const SLOTS: usize = 4096;
+
+/// The model queue the differential runs use.
+pub type ModelTxQueue = TxQueue<SLOTS>;
+
+/// One packet: its shape, offload context and `xmit_more`.
+///
+/// The differential domain: `len` 1 to 65535 (every buffer fits a descriptor's 16-bit length, as the kernel's
+/// `u16 ena_com_buf.len` assumes), `head_len <= len`, at most [`MAX_SKB_FRAGS`] fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketSpec {
+    /// `skb->len`. With `even == false` it is recomputed as `head_len` plus the fragment sizes.
+    pub len: u32,
+    /// `skb_headlen()`; ignored (all of `len`) without fragments.
+    pub head_len: u32,
+    /// `nr_frags`.
+    pub nr_frags: u8,
+    /// Fragment sizes (the first `nr_frags`), unless `even`.
+    pub frags: [u32; MAX_SKB_FRAGS],
+    /// Hand the model a [`TxPacket`] whose fragments share `len - head_len` evenly (its own rule) instead of the
+    /// list; the oracle gets the same sizes, computed here.
+    pub even: bool,
+    /// Offload context.
+    pub offload: Offload,
+    /// `netdev_xmit_more()`.
+    pub xmit_more: bool,
+}
+
+impl PacketSpec {
+    /// The shape both sides get: `(len, head_len, fragment sizes)`, or `None` outside the differential domain.
+    pub fn shape(&self) -> Option<(u32, u32, heapless_frags::Frags)> {
+        let n = (self.nr_frags as usize).min(MAX_SKB_FRAGS);
+        let mut frags = heapless_frags::Frags::default();
+        let (len, head) = if n == 0 {
+            (self.len, self.len)
+        } else if self.even {
+            let rest = self.len.checked_sub(self.head_len)?;
+            for i in 0..n {
+                frags.push(rest / n as u32 + u32::from((i as u32) < rest % n as u32));
+            }
+            (self.len, self.head_len)
+        } else {
+            let mut len = self.head_len;
+            for f in &self.frags[..n] {
+                frags.push(*f);
+                len = len.checked_add(*f)?;
+            }
+            (len, self.head_len)
+        };
+        (1..=65535).contains(&len).then_some((len, head, frags))
+    }
+}
+
+/// A fixed-capacity list of fragment sizes.
+pub mod heapless_frags {
+    use super::MAX_SKB_FRAGS;
+
+    /// Up to [`MAX_SKB_FRAGS`] fragment sizes.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Frags {
+        v: [u32; MAX_SKB_FRAGS],
+        n: usize,
+    }
+
+    impl Frags {
+        pub(crate) fn push(&mut self, f: u32) {
+            if let Some(slot) = self.v.get_mut(self.n) {
+                *slot = f;
+                self.n += 1;
+            }
+        }
+
+        /// The sizes.
+        pub fn as_slice(&self) -> &[u32] {
+            &self.v[..self.n]
+        }
+    }
+}
+
+/// One step of a differential run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxOp {
+    /// The stack hands a packet to `ndo_start_xmit`.
+    Xmit(PacketSpec),
+    /// The (model's) device fetches up to this many packets up to the doorbell and posts their completions.
+    Device(u16),
+    /// A NAPI poll: `ena_clean_tx_irq` with this budget.
+    Clean(u16),
+    /// A completion written by a buggy or hostile device at `slot` (modulo the depth), into both rings.
+    Completion {
+        /// Slot.
+        slot: u16,
+        /// req_id.
+        req_id: u16,
+        /// Status byte.
+        status: u8,
+        /// Flags byte (bit 0 is the phase; the kernel reads nothing else).
+        flags: u8,
+    },
+}
+
+/// What a differential run compared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxReport {
+    /// Steps run.
+    pub ops: u64,
+    /// Packets offered.
+    pub xmits: u64,
+    /// Packets that reached the ring.
+    pub sent: u64,
+    /// Packets completed.
+    pub completed: u64,
+    /// Doorbells rung.
+    pub doorbells: u64,
+    /// Submission-queue bytes compared, over all steps.
+    pub bytes_compared: u64,
+}
+
+impl core::ops::AddAssign for TxReport {
+    fn add_assign(&mut self, o: Self) {
+        self.ops += o.ops;
+        self.xmits += o.xmits;
+        self.sent += o.sent;
+        self.completed += o.completed;
+        self.doorbells += o.doorbells;
+        self.bytes_compared += o.bytes_compared;
+    }
+}
+
+/// Why a differential run stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffError {
+    /// The oracle is not there, or refused the configuration.
+    Oracle(OracleError),
+    /// The model refused the configuration (outside its storage or rules): nothing to compare.
+    Config(Error),
+    /// The model and the driver disagree.
+    Mismatch {
+        /// Index of the step after which they disagree.
+        op: usize,
+        /// The step.
+        step: String,
+        /// What differs.
+        what: String,
+    },
+}
+
+impl core::fmt::Display for DiffError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Oracle(e) => write!(f, "{e}"),
+            Self::Config(e) => write!(f, "configuration refused by the model: {e}"),
+            Self::Mismatch { op, step, what } => {
+                write!(
+                    f,
+                    "nic-model and the ENA driver differ after step {op} ({step}): {what}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DiffError {}
+
+/// Runs `ops` on a model queue and an oracle queue of configuration `cfg`, comparing after every step.
+pub fn run_tx(cfg: &TxQueueConfig, ops: &[TxOp]) -> Result<TxReport, DiffError> {
+    let mut model = Box::new(ModelTxQueue::new(*cfg).map_err(DiffError::Config)?);
+    let mut oracle = OracleTxQueue::new(cfg).map_err(DiffError::Oracle)?;
+    let mut report = TxReport::default();
+    compare(&model, &oracle, &mut report).map_err(|what| DiffError::Mismatch {
+        op: 0,
+        step: "setup".into(),
+        what,
+    })?;
+    for (i, op) in ops.iter().enumerate() {
+        let r = step(&mut model, &mut oracle, op, &mut report)
+            .and_then(|()| compare(&model, &oracle, &mut report));
+        r.map_err(|what| DiffError::Mismatch {
+            op: i,
+            step: format!("{op:?}"),
+            what,
+        })?;
+        report.ops += 1;
+    }
+    report.doorbells = model.stats().doorbells;
+    Ok(report)
+}
+
+fn step(
+    model: &mut ModelTxQueue,
+    oracle: &mut OracleTxQueue,
+    op: &TxOp,
+    report: &mut TxReport,
+) -> Result<(), String> {
+    match op {
+        TxOp::Xmit(spec) => {
+            let Some((len, head, frags)) = spec.shape() else {
+                return Ok(()); // outside the differential domain: not offered to either side
+            };
+            report.xmits += 1;
+            let frags = frags.as_slice();
+            let pkt = TxPacket {
+                len,
+                frags: frags.len() as u16 + 1,
+                head_len: head,
+                offload: spec.offload,
+                xmit_more: spec.xmit_more,
+            };
+            let m = if spec.even || frags.is_empty() {
+                model.xmit(&pkt)
+            } else {
+                model.xmit_frags(&pkt, frags)
+            };
+            let o = oracle.xmit(len, head, frags, &spec.offload, spec.xmit_more);
+            let agree = match (m, o) {
+                (Ok(a), Xmit::Sent(b)) => a == b,
+                (Err(Error::QueueStopped), Xmit::Stopped) => true,
+                (Err(Error::ResetPending), Xmit::ResetPending) => true,
+                (Err(Error::NoSpace), Xmit::Failed(-12)) => true,
+                (Err(Error::TxBurstExceeded), Xmit::Failed(-28)) => true,
+                (Err(Error::HeaderTooLong { .. }), Xmit::Failed(-14 | -22)) => true,
+                _ => false,
+            };
+            if !agree {
+                return Err(format!("ndo_start_xmit: model {m:?}, driver {o:?}"));
+            }
+            report.sent += m.is_ok() as u64;
+        }
+        TxOp::Device(budget) => {
+            let r = model.device_process(*budget, |_| {});
+            if let Err(e) = r
+                && e != Error::ResetPending
+            {
+                return Err(format!(
+                    "the model's device refused what the driver wrote: {e}"
+                ));
+            }
+            let depth = model.config().depth as usize;
+            let src = zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]);
+            let dst = oracle.cq_bytes_mut();
+            if dst.len() != src.len() {
+                return Err(format!(
+                    "completion rings of {} and {} bytes",
+                    src.len(),
+                    dst.len()
+                ));
+            }
+            dst.copy_from_slice(src);
+        }
+        TxOp::Completion {
+            slot,
+            req_id,
+            status,
+            flags,
+        } => {
+            let depth = model.config().depth as usize;
+            let i = *slot as usize % depth;
+            let c = TxCdesc {
+                status: *status,
+                flags: *flags,
+                ..TxCdesc::new(*req_id, 0, 0)
+            };
+            model.cq_raw_mut()[i] = c;
+            if let Some(d) = oracle.cq_bytes_mut().get_mut(i * 8..i * 8 + 8) {
+                d.copy_from_slice(zerocopy::IntoBytes::as_bytes(&c));
+            }
+        }
+        TxOp::Clean(budget) => {
+            let before = model.in_flight();
+            let m = model.clean_tx_irq(*budget);
+            let (n, rc) = oracle.clean_tx_irq(*budget as u32);
+            let agree = match m {
+                Ok(k) => rc == 0 && k as u32 == n,
+                Err(Error::BadReqId { .. }) => rc == -22,
+                Err(Error::ReqIdNotOutstanding { .. }) => rc == -14,
+                Err(_) => false,
+            };
+            if !agree {
+                return Err(format!(
+                    "ena_clean_tx_irq: model {m:?}, driver {n} packets rc {rc}"
+                ));
+            }
+            report.completed += before.saturating_sub(model.in_flight()) as u64;
+        }
+    }
+    Ok(())
+}
+
+fn compare(
+    model: &ModelTxQueue,
+    oracle: &OracleTxQueue,
+    report: &mut TxReport,
+) -> Result<(), String> {
+    let (a, b) = (model.sq_bytes(), oracle.sq_bytes());
+    if a.len() != b.len() {
+        return Err(format!(
+            "submission rings of {} and {} bytes",
+            a.len(),
+            b.len()
+        ));
+    }
+    if let Some(at) = a.iter().zip(b).position(|(x, y)| x != y) {
+        let d = at / 16 * 16;
+        return Err(format!(
+            "submission queue byte {at} (descriptor slot {}): model {:02x?}, driver {:02x?}",
+            at / 16,
+            &a[d..d + 16],
+            &b[d..d + 16]
+        ));
+    }
+    report.bytes_compared += a.len() as u64;
+    let s = oracle.state();
+    let m = model.stats();
+    let depth = model.config().depth;
+    let oracle_free = (depth - 1).wrapping_sub((s.tail as u16).wrapping_sub(s.next_to_comp as u16));
+    let pairs: [(&str, u64, u64); 16] = [
+        ("tx_cnt", m.cnt, s.cnt),
+        ("tx_bytes", m.bytes, s.bytes),
+        ("queue_stop", m.queue_stop, s.queue_stop),
+        ("queue_wakeup", m.queue_wakeup, s.queue_wakeup),
+        ("linearize", m.linearize, s.linearize),
+        ("doorbells", m.doorbells, s.doorbells),
+        ("prepare_ctx_err", m.prepare_ctx_err, s.prepare_ctx_err),
+        ("bad_req_id", m.bad_req_id, s.bad_req_id),
+        ("llq_buffer_copy", m.llq_buffer_copy, s.llq_buffer_copy),
+        ("sq tail", model.sq_tail() as u64, s.tail & 0xffff),
+        (
+            "free entries",
+            model.free_entries() as u64,
+            oracle_free as u64,
+        ),
+        (
+            "doorbell register",
+            model.doorbell_tail() as u64,
+            s.db_reg & 0xffff,
+        ),
+        (
+            "completion head",
+            model.completion_head() as u64,
+            s.cq_head & 0xffff,
+        ),
+        (
+            "driver stopped the queue",
+            model.is_stopped() as u64,
+            s.drv_xoff,
+        ),
+        (
+            "queue stopped for the stack",
+            model.is_xmit_stopped() as u64,
+            (s.drv_xoff | s.stack_xoff != 0) as u64,
+        ),
+        (
+            "reset requested",
+            model.reset_pending() as u64,
+            s.reset_pending,
+        ),
+    ];
+    for (name, x, y) in pairs {
+        if x != y {
+            return Err(format!("{name}: model {x}, driver {y}"));
+        }
+    }
+    Ok(())
+}
+
+/// Reproducible random cases for the differential test (a xorshift generator, no dependency).
+pub mod random {
+    use nic_model::defs::{L3_PROTO_IPV4, L3_PROTO_IPV6, L4_PROTO_TCP, L4_PROTO_UDP};
+    use nic_model::desc::TxOffload;
+    use nic_model::llq::{LlqConfig, LlqEntrySize, Placement};
+    use nic_model::{Offload, TxQueueConfig};
+
+    use super::{MAX_SKB_FRAGS, PacketSpec, TxOp};
+
+    /// A xorshift64* generator.
+    #[derive(Debug, Clone)]
+    pub struct Rng(u64);
+
+    impl Rng {
+        /// Seeded generator (a zero seed is replaced).
+        pub fn new(seed: u64) -> Self {
+            Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        }
+
+        /// Next 64 random bits.
+        pub fn next_u64(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        /// Uniform in `0..n` (`n > 0`).
+        pub fn below(&mut self, n: u64) -> u64 {
+            self.next_u64() % n.max(1)
+        }
+    }
+
+    /// A configuration the driver could be given: host or LLQ (every entry size and descriptors-before-header
+    /// the model accepts), burst limit, meta caching, header size, sgl_size, byte queue limit, small rings so
+    /// that they wrap.
+    pub fn config(r: &mut Rng) -> TxQueueConfig {
+        let depth = 1u16 << (1 + r.below(7)); // 2..=128
+        let placement = if r.below(3) == 0 {
+            Placement::Host
+        } else {
+            let entry_size =
+                [LlqEntrySize::B128, LlqEntrySize::B192, LlqEntrySize::B256][r.below(3) as usize];
+            let before = [1u8, 2, 4, 8][r.below(4) as usize];
+            Placement::Llq(LlqConfig {
+                entry_size,
+                descs_before_header: if entry_size == LlqEntrySize::B128 && before == 8 {
+                    2
+                } else {
+                    before
+                },
+                disable_meta_caching: r.below(4) == 0,
+            })
+        };
+        TxQueueConfig {
+            depth,
+            placement,
+            max_sg: [17, 17, 19, 4, 1, 8][r.below(6) as usize],
+            max_entries_in_tx_burst: [0, 0, 1, 2, 3, 4, 8, 16][r.below(8) as usize],
+            max_header_size: [0, 0, 64, 128, 255][r.below(5) as usize],
+            bql_limit: [0, 0, 3000, 20_000][r.below(4) as usize],
+        }
+    }
+
+    /// A packet: linear or fragmented (even or listed sizes, tiny fragments included), short to 64 KiB, with or
+    /// without an offload context.
+    pub fn packet(r: &mut Rng) -> PacketSpec {
+        let nr_frags = match r.below(5) {
+            0 | 1 => 0,
+            2 => 1 + r.below(4) as u8,
+            3 => 15 + r.below(5) as u8, // around sgl_size: 15..=19 (above 17 is cut to 17)
+            _ => r.below(MAX_SKB_FRAGS as u64 + 1) as u8,
+        }
+        .min(MAX_SKB_FRAGS as u8);
+        let mut frags = [0u32; MAX_SKB_FRAGS];
+        let small = r.below(3) == 0;
+        for f in frags.iter_mut().take(nr_frags as usize) {
+            *f = if small {
+                1 + r.below(64) as u32
+            } else {
+                1 + r.below(3000) as u32
+            };
+        }
+        let head_len =
+            [0, 14, 54, 66, 95, 96, 97, 128, 1500][r.below(9) as usize] as u32 + r.below(3) as u32;
+        let len = match r.below(4) {
+            0 => 1 + r.below(120) as u32,
+            1 => 60 + r.below(1500) as u32,
+            2 => 1000 + r.below(9000) as u32,
+            _ => 1 + r.below(65535) as u32,
+        };
+        let offload = match r.below(4) {
+            0 => Offload {
+                l3_proto: L3_PROTO_IPV4,
+                l4_proto: L4_PROTO_TCP,
+                flags: TxOffload::TSO_EN
+                    | TxOffload::L4_CSUM_EN
+                    | TxOffload::L3_CSUM_EN
+                    | TxOffload::DF,
+                mss: [1448, 8949, 536][r.below(3) as usize],
+                l3_hdr_len: 20,
+                l3_hdr_off: 14,
+                l4_hdr_len_words: 5 + r.below(3) as u8,
+            },
+            1 => Offload {
+                l3_proto: if r.below(2) == 0 {
+                    L3_PROTO_IPV4
+                } else {
+                    L3_PROTO_IPV6
+                },
+                l4_proto: L4_PROTO_UDP,
+                flags: TxOffload::L4_CSUM_EN | TxOffload::L4_CSUM_PARTIAL,
+                l3_hdr_len: 20 + 20 * r.below(2) as u8,
+                l3_hdr_off: 14,
+                ..Offload::default()
+            },
+            2 => Offload {
+                l3_proto: r.below(16) as u8,
+                l4_proto: r.below(32) as u8,
+                flags: TxOffload::from_bits_truncate(r.next_u64() as u32),
+                mss: r.below(3) as u16 * r.below(16384) as u16,
+                l3_hdr_len: r.next_u64() as u8,
+                l3_hdr_off: r.next_u64() as u8,
+                l4_hdr_len_words: r.below(64) as u8,
+            },
+            _ => Offload::default(),
+        };
+        PacketSpec {
+            len,
+            head_len: head_len.min(len),
+            nr_frags,
+            frags,
+            even: r.below(2) == 0,
+            offload,
+            xmit_more: r.below(3) != 0,
+        }
+    }
+
+    /// A step: mostly packets, then devices and polls with small budgets, now and then a hostile completion.
+    pub fn op(r: &mut Rng) -> TxOp {
+        match r.below(20) {
+            0..=10 => TxOp::Xmit(packet(r)),
+            11..=14 => TxOp::Device(1 + r.below(8) as u16),
+            15..=18 => TxOp::Clean(1 + r.below(16) as u16),
+            _ => TxOp::Completion {
+                slot: r.next_u64() as u16,
+                req_id: if r.below(2) == 0 {
+                    r.below(8) as u16
+                } else {
+                    r.next_u64() as u16
+                },
+                status: r.next_u64() as u8,
+                flags: r.next_u64() as u8,
+            },
+        }
+    }
+}
