@@ -130,7 +130,8 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
     let pod = Netns::new("pod")?;
     let node = Netns::new("node")?;
     topology::build(&tools, &pod, &node)?;
-    let xps = xps::check_and_clear(&node, topology::EGRESS, topology::EGRESS_QUEUES)?;
+    let xps = xps::check_and_clear(&node, topology::EGRESS, topology::EGRESS_QUEUES)
+        .unwrap_or_else(|e| xps::XpsState::NotChecked(e.to_string()));
 
     let dst: Ipv4Addr = topology::DST
         .parse()

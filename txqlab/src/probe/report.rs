@@ -112,7 +112,7 @@ pub struct Setup {
     pub egress_tx_queues: u16,
     /// The CPU both senders were pinned to.
     pub sender_cpu: u16,
-    /// XPS on the egress device: `none set`, `cleared (...)`, or `not built`.
+    /// XPS on the egress device: `none set`, `cleared (...)`, `not built`, or `not checked (...)`.
     pub xps: String,
 }
 

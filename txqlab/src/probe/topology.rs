@@ -5,7 +5,7 @@
 //! ```text
 //!  pod netns                        node netns (ip_forward = 1)
 //!  eth0 198.51.100.2/24  <--veth-->  veth0 198.51.100.1/24
-//!  (1 TX queue)                      txq8 203.0.113.1/24 (8 TX queues, mq + per-queue children) <--veth--> txq8p
+//!  (1 TX queue)                      txq8 203.0.113.1/24 (8 TX queues, mq + pfifo_fast per queue) <--veth--> txq8p
 //!  default via 198.51.100.1          192.0.2.0/24 via 203.0.113.254 (permanent neighbour 02:00:00:00:00:fe)
 //! ```
 //!
@@ -122,6 +122,25 @@ pub fn build(t: &Tools, pod: &Netns, node: &Netns) -> Result<(), ProbeError> {
                 "qdisc", "replace", "dev", EGRESS, "root", "handle", &major, "mq",
             ],
         )?;
+        // Explicit per-queue children: `mq_init` would attach the host's `net.core.default_qdisc` (a global
+        // setting: fq, fq_codel, ...); pfifo_fast is built into every kernel with mq (`sch_generic.c`) and
+        // counts each packet once when it leaves.
+        for q in 1..=EGRESS_QUEUES {
+            let parent = format!("{MQ_MAJOR:x}:{q:x}");
+            run(
+                n,
+                &t.tc,
+                &[
+                    "qdisc",
+                    "replace",
+                    "dev",
+                    EGRESS,
+                    "parent",
+                    &parent,
+                    "pfifo_fast",
+                ],
+            )?;
+        }
         ip(&[
             "neigh",
             "replace",

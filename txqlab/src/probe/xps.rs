@@ -15,6 +15,9 @@ pub enum XpsState {
     Cleared(Vec<(String, String)>),
     /// The kernel has no XPS (`CONFIG_XPS` off): selection cannot consult a map.
     Unsupported,
+    /// The maps could not be read (e.g. sysfs cannot be mounted in a restricted container): the node's own
+    /// traffic, judged as the control, still shows whether a map decides.
+    NotChecked(String),
 }
 
 impl XpsState {
@@ -30,6 +33,7 @@ impl XpsState {
                     .join(", ")
             ),
             Self::Unsupported => "not built (no xps_cpus in sysfs)".into(),
+            Self::NotChecked(why) => format!("not checked ({why})"),
         }
     }
 }
