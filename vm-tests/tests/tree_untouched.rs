@@ -28,6 +28,7 @@ const LOCAL_EDIT: &str = "/* my local edit, not committed */\n";
 /// A stand-in for kbuild: like kbuild, it writes its outputs under `O=`, and into the tree without it.
 const MAKEFILE: &str = "O ?= .\n\
 VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\nEXTRAVERSION = -fake\n\
+kernelversion:\n\t@echo $(VERSION).$(PATCHLEVEL).$(SUBLEVEL)$(EXTRAVERSION)\n\
 tinyconfig:\n\tmkdir -p $(O)\n\techo '# tiny' > $(O)/.config\n\
 olddefconfig:\n\ttest -f $(O)/.config\n\
 bzImage:\n\
@@ -63,6 +64,15 @@ fn user_tree(root: &Path, git: bool) -> PathBuf {
     std::fs::write(t.join("drivers/net/Kconfig"), "config VETH\n").unwrap();
     std::fs::write(t.join(".gitignore"), ".config\n*.o\n").unwrap();
     std::os::unix::fs::symlink("drivers/net", t.join("netdir")).unwrap();
+    // kconfig's merge script, as a stand-in (`-m CONFIG FRAGMENT...`: appends the fragments).
+    let merge = t.join("scripts/kconfig/merge_config.sh");
+    std::fs::create_dir_all(merge.parent().unwrap()).unwrap();
+    std::fs::write(
+        &merge,
+        "#!/bin/sh\nshift; cfg=$1; shift; cat \"$@\" >> \"$cfg\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&merge, std::fs::Permissions::from_mode(0o755)).unwrap();
     if git {
         sh(
             &t,
@@ -109,8 +119,14 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     out
 }
 
+/// The harness under test; `VM_TESTS_BIN` points these checks at another build of it (that is how they were seen
+/// to fail on the version that ran `make tinyconfig` in the tree and kept `veth.c.txqlab-orig` there).
 fn harness(tree: &Path, cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vm-tests"));
+    let bin = std::env::var_os("VM_TESTS_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_vm-tests")),
+        PathBuf::from,
+    );
+    let mut c = Command::new(bin);
     c.args(["build", "--kernel-src"])
         .arg(tree)
         .env("XDG_CACHE_HOME", cache)
@@ -153,8 +169,9 @@ fn check_build_success_and_failure(git: bool) {
     // Success: both variants built from the working tree (the uncommitted edit included).
     let o = harness(&tree, &cache).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
+    // The tree first: whatever the outcome, it must be as it was.
     assert_untouched(&before, &tree, "after a successful build");
+    assert!(o.status.success(), "{err}");
     let out = String::from_utf8_lossy(&o.stdout);
     let images: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
     assert_eq!(images.len(), 2, "{out}");
@@ -177,22 +194,22 @@ fn check_build_success_and_failure(git: bool) {
 
     // A second run finds both images in the cache and still leaves the tree alone.
     let o = harness(&tree, &cache).output().unwrap();
+    assert_untouched(&before, &tree, "after a cached run");
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("cached"));
-    assert_untouched(&before, &tree, "after a cached run");
 
     // Failure: a build error (a new cache, so the variants are built again).
     let o = harness(&tree, &root.join("cache2"))
         .env("FAKE_KBUILD_FAIL", "1")
         .output()
         .unwrap();
+    assert_untouched(&before, &tree, "after a failed build");
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("kernel build failed") && err.contains("fake failure"),
         "{err}"
     );
-    assert_untouched(&before, &tree, "after a failed build");
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -221,13 +238,16 @@ fn a_tree_is_identical_after_a_build_interrupted_by_sigint() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
+    // Where the fake kbuild says it is compiling: the harness's build directory (or, for a harness that builds in
+    // the tree, the tree itself, which then fails the check below).
     let building = || {
-        std::fs::read_dir(cache.join("txqlab/work"))
-            .map(|rd| {
-                rd.flatten()
-                    .any(|e| e.path().join("build/.building").exists())
-            })
-            .unwrap_or(false)
+        tree.join(".building").exists()
+            || std::fs::read_dir(cache.join("txqlab/work"))
+                .map(|rd| {
+                    rd.flatten()
+                        .any(|e| e.path().join("build/.building").exists())
+                })
+                .unwrap_or(false)
     };
     while !building() {
         assert!(
@@ -272,4 +292,41 @@ fn a_tree_is_identical_after_a_build_interrupted_by_sigint() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_untouched(&before, &tree, "after the run following SIGINT");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_tree_that_ships_the_bug_is_built_as_shipped_and_with_the_fix_applied() {
+    let root = tmp("buggy");
+    let t = root.join("linux-5.15.14");
+    std::fs::create_dir_all(t.join("drivers/net")).unwrap();
+    std::fs::write(
+        t.join("Makefile"),
+        MAKEFILE.replace("EXTRAVERSION = -fake", ""),
+    )
+    .unwrap();
+    // 5.15's shape before the fix: veth_xmit records the rx queue.
+    let buggy = VETH_C.replace(
+        "use_napi = rcu_access_pointer(rq->napi);\n",
+        "use_napi = rcu_access_pointer(rq->napi);\n\t\tskb_record_rx_queue(skb, rxq);\n",
+    );
+    std::fs::write(t.join("drivers/net/veth.c"), &buggy).unwrap();
+    let before = snapshot(&t);
+    let o = harness(&t, &root.join("cache")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_untouched(&before, &t, "after building a buggy tree");
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("veth as shipped is buggy"), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let images: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
+    assert_eq!(images[0].0, "linux-6.1.0-fix-applied", "{out}");
+    assert_eq!(images[1].0, "linux-6.1.0-buggy", "{out}");
+    // As shipped means unchanged: the buggy image is built from the tree's own veth.c.
+    assert_eq!(std::fs::read_to_string(images[1].1).unwrap(), buggy);
+    assert!(
+        !std::fs::read_to_string(images[0].1)
+            .unwrap()
+            .contains("skb_record_rx_queue")
+    );
+    assert_untouched(&before, &t, "after building a buggy tree");
+    std::fs::remove_dir_all(&root).unwrap();
 }
