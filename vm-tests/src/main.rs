@@ -304,16 +304,7 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
         ));
     }
     check(&needs)?;
-    let mut images: Vec<Image> = Vec::new();
-    for s in &srcs {
-        images.extend(build_both(s, t0)?);
-    }
-    images.extend(a.kernel.iter().map(|p| Image {
-        name: p.display().to_string(),
-        variant: None,
-        label: "user".into(),
-        path: p.clone(),
-    }));
+    // The guest's side first, so that a problem there shows before any kernel is built.
     let work = cache_dir().join("run");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let tgen = txgen()?;
@@ -331,6 +322,17 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
     stage(t0, &format!("initramfs {}", initrd.display()));
     let vng_script = work.join("vng-guest.sh");
     std::fs::write(&vng_script, guest::vng_script(&tgen)).map_err(|e| e.to_string())?;
+    // The guest side is ready (seconds); now the long part.
+    let mut images: Vec<Image> = Vec::new();
+    for s in &srcs {
+        images.extend(build_both(s, t0)?);
+    }
+    images.extend(a.kernel.iter().map(|p| Image {
+        name: p.display().to_string(),
+        variant: None,
+        label: "user".into(),
+        path: p.clone(),
+    }));
     let mut results = Vec::new();
     for (n, img) in images.iter().enumerate() {
         let log = work.join(format!("console-{n}.log"));
