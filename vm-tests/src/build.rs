@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::RunError;
+use crate::mirror;
 use crate::tree::{VethState, detect, fingerprint, variant};
 
 /// The kernel configuration fragment, merged onto `make tinyconfig`.
 pub const FRAGMENT: &str = include_str!("../config/txqlab.config");
-/// Debian's kernel source.
-pub const DEBIAN_TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
+/// Debian's kernels the harness builds by default.
+pub const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12"];
 
 /// Options the guest needs, with what each is for (checked after `olddefconfig`).
 pub const REQUIRED: &[(&str, &str)] = &[
@@ -36,8 +38,34 @@ pub struct Image {
     pub name: String,
     /// The veth variant, when the harness built it.
     pub variant: Option<VethState>,
+    /// How the variant relates to the tree: `fixed` / `fix-reverted` for a tree that ships the fix,
+    /// `fix-applied` / `buggy` for one that ships the bug; `user` for an image given with `--kernel`.
+    pub label: String,
     /// bzImage path.
     pub path: PathBuf,
+}
+
+/// Where a kernel tree comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Debian's `linux-source-<version>` package (`6.1`, `6.12`), extracted into the cache.
+    Debian(String),
+    /// The user's tree (`--kernel-src`): read, never written.
+    Tree(PathBuf),
+}
+
+impl Source {
+    /// The Debian tarball of a version.
+    pub fn tarball(version: &str) -> PathBuf {
+        PathBuf::from(format!("/usr/src/linux-source-{version}.tar.xz"))
+    }
+
+    /// Where Debian's tree is extracted in the cache.
+    pub fn extracted(version: &str) -> PathBuf {
+        cache_dir()
+            .join("src")
+            .join(format!("linux-source-{version}"))
+    }
 }
 
 /// `$XDG_CACHE_HOME/txqlab` (or `~/.cache/txqlab`).
@@ -58,47 +86,96 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     let o = cmd.output().map_err(|e| format!("{what}: {e}"))?;
     if !o.status.success() {
         return Err(format!(
-            "{what} failed:\n{}",
+            "{what} failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         ));
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// The source tree: the user's, or Debian's extracted into the cache.
-fn source(src: Option<&Path>, t0: Instant) -> Result<PathBuf, String> {
-    if let Some(s) = src {
-        if !s.join("drivers/net/veth.c").exists() {
-            return Err(format!(
-                "{}: not a kernel tree (no drivers/net/veth.c)",
-                s.display()
-            ));
+/// The source tree: the user's, or Debian's extracted into the cache (into a temporary name first, so an
+/// interrupted extraction is never taken for a tree).
+fn source(src: &Source, t0: Instant) -> Result<PathBuf, String> {
+    let version = match src {
+        Source::Tree(s) => {
+            if !s.join("drivers/net/veth.c").exists() {
+                return Err(format!(
+                    "{}: not a kernel tree (no drivers/net/veth.c)",
+                    s.display()
+                ));
+            }
+            return s
+                .canonicalize()
+                .map_err(|e| format!("{}: {e}", s.display()));
         }
-        return Ok(s.to_path_buf());
+        Source::Debian(v) => v,
+    };
+    let tree = Source::extracted(version);
+    if tree.join("Makefile").exists() {
+        return Ok(tree);
+    }
+    let tarball = Source::tarball(version);
+    if !tarball.exists() {
+        return Err(format!(
+            "{} not found: apt-get install -y linux-source-{version} (or `vm-tests setup`)",
+            tarball.display()
+        ));
     }
     let dir = cache_dir().join("src");
-    let tree = dir.join("linux-source-6.1");
-    if !tree.join("Makefile").exists() {
-        if !Path::new(DEBIAN_TARBALL).exists() {
-            return Err(format!(
-                "{DEBIAN_TARBALL} not found: apt-get install -y linux-source-6.1 (or `vm-tests setup`)"
-            ));
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        stage(
-            t0,
-            &format!("extracting {DEBIAN_TARBALL} into {}", dir.display()),
-        );
-        run(
-            Command::new("tar")
-                .arg("-xJf")
-                .arg(DEBIAN_TARBALL)
-                .arg("-C")
-                .arg(&dir),
-            "tar",
-        )?;
+    // Per process, so that two runs extracting at once do not write into each other's tree.
+    let partial = dir.join(format!(".partial-{version}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    stage(
+        t0,
+        &format!("extracting {} into {}", tarball.display(), dir.display()),
+    );
+    run(
+        Command::new("tar")
+            .arg("-xJf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&partial),
+        "tar",
+    )?;
+    let inner = partial.join(format!("linux-source-{version}"));
+    if !inner.join("Makefile").exists() {
+        return Err(format!(
+            "{}: no linux-source-{version}/Makefile inside",
+            tarball.display()
+        ));
     }
+    // Another run may have finished extracting first: its tree is the same.
+    if !tree.join("Makefile").exists() {
+        let _ = std::fs::remove_dir_all(&tree);
+        std::fs::rename(&inner, &tree).map_err(|e| format!("{}: {e}", tree.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&partial);
     Ok(tree)
+}
+
+/// `make kernelversion` without running make in the tree: VERSION, PATCHLEVEL, SUBLEVEL and EXTRAVERSION from
+/// the top-level Makefile, put together as the Makefile's `kernelversion` target does.
+pub fn kernel_version(makefile: &str) -> Result<String, String> {
+    let get = |k: &str| {
+        makefile.lines().find_map(|l| {
+            let (a, b) = l.split_once('=')?;
+            (a.trim() == k).then(|| b.trim().to_string())
+        })
+    };
+    let v = get("VERSION").ok_or("Makefile: no VERSION")?;
+    let p = get("PATCHLEVEL").unwrap_or_default();
+    let s = get("SUBLEVEL").unwrap_or_default();
+    let e = get("EXTRAVERSION").unwrap_or_default();
+    let mut out = v;
+    if !p.is_empty() {
+        out = format!("{out}.{p}");
+        if !s.is_empty() {
+            out = format!("{out}.{s}");
+        }
+    }
+    Ok(out + &e)
 }
 
 /// Checks the merged configuration for the options the guest needs.
@@ -115,106 +192,207 @@ pub fn check_config(config: &str) -> Result<(), String> {
     }
 }
 
-/// Builds (or finds in the cache) the fixed and the buggy variant of a tree.
-pub fn build_both(src: Option<&Path>, t0: Instant) -> Result<Vec<Image>, String> {
+/// Builds (or finds in the cache) the fixed and the buggy variant of a tree. The tree is only read: the variants
+/// are built from a hard-link copy under `txqlab/work/` ([`crate::mirror`]) with `make O=txqlab/work/.../build`.
+pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, RunError> {
     let tree = source(src, t0)?;
-    let veth = tree.join("drivers/net/veth.c");
-    let pristine = tree.join("drivers/net/veth.c.txqlab-orig");
-    if !pristine.exists() {
-        std::fs::copy(&veth, &pristine).map_err(|e| e.to_string())?;
+    let veth_rel = Path::new("drivers/net/veth.c");
+    let orig = std::fs::read_to_string(tree.join(veth_rel))
+        .map_err(|e| format!("{}: {e}", tree.join(veth_rel).display()))?;
+    if tree.join("drivers/net/veth.c.txqlab-orig").exists() {
+        stage(
+            t0,
+            "note: drivers/net/veth.c.txqlab-orig is a copy an older vm-tests left in this tree; this version \
+             neither reads nor writes it (compare it with veth.c and delete it)",
+        );
     }
-    let orig =
-        std::fs::read_to_string(&pristine).map_err(|e| format!("{}: {e}", pristine.display()))?;
     let state = detect(&orig)?;
-    let version = run(
-        Command::new("make")
-            .arg("-s")
-            .arg("-C")
-            .arg(&tree)
-            .arg("kernelversion"),
-        "make kernelversion",
-    )?
-    .trim()
-    .to_string();
+    let makefile = std::fs::read_to_string(tree.join("Makefile"))
+        .map_err(|e| format!("{}: {e}", tree.join("Makefile").display()))?;
+    let version = kernel_version(&makefile)?;
+    let listing = mirror::list(&tree)?;
+    let tree_key = mirror::stat_fingerprint(&tree, &listing, veth_rel)?;
     stage(
         t0,
         &format!(
-            "tree {} (linux {version}): veth is {:?} as shipped",
+            "tree {} (linux {version}, {} files by {}): veth as shipped is {}",
             tree.display(),
-            state
+            listing.files.len(),
+            listing.how,
+            match state {
+                VethState::Fixed =>
+                    "fixed (710ad98c363a in); building it as shipped and with the fix reverted",
+                VethState::Buggy =>
+                    "buggy (records the rx queue); building it as shipped and with the fix applied",
+            }
         ),
     );
     let kernels = cache_dir().join("kernels");
-    std::fs::create_dir_all(&kernels).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&kernels).map_err(|e| format!("{}: {e}", kernels.display()))?;
+    let slug = match src {
+        Source::Debian(v) => format!("linux-source-{v}"),
+        Source::Tree(_) => format!("tree-{}", fingerprint(&[tree.to_string_lossy().as_bytes()])),
+    };
+    let work = cache_dir().join("work").join(slug);
+    let (copy, objtree) = (work.join("src"), work.join("build"));
+    if let Ok(c) = cache_dir().canonicalize()
+        && c.starts_with(&tree)
+    {
+        return Err(RunError::Error(format!(
+            "the cache {} is inside the kernel tree {}: set XDG_CACHE_HOME elsewhere",
+            c.display(),
+            tree.display()
+        )));
+    }
     let mut out = Vec::new();
-    let mut configured = false;
+    let mut prepared = false;
+    let mut lock = None;
     for want in [VethState::Fixed, VethState::Buggy] {
         let src_text = variant(&orig, want)?;
-        let key = fingerprint(&[version.as_bytes(), FRAGMENT.as_bytes(), src_text.as_bytes()]);
-        let label = match want {
-            VethState::Fixed => "fixed",
-            VethState::Buggy => "fix-reverted",
+        let key = fingerprint(&[
+            version.as_bytes(),
+            FRAGMENT.as_bytes(),
+            src_text.as_bytes(),
+            tree_key.as_bytes(),
+        ]);
+        let label = match (state, want) {
+            (VethState::Fixed, VethState::Fixed) => "fixed",
+            (VethState::Fixed, VethState::Buggy) => "fix-reverted",
+            (VethState::Buggy, VethState::Fixed) => "fix-applied",
+            (VethState::Buggy, VethState::Buggy) => "buggy",
         };
         let image = kernels.join(format!("linux-{version}-{label}-{key}.bzImage"));
         let name = format!("linux-{version}-{label}");
         if image.exists() {
             stage(t0, &format!("{name}: cached {}", image.display()));
         } else {
-            if !configured {
-                configure(&tree, t0)?;
-                configured = true;
+            if !prepared {
+                lock = Some(WorkLock::take(&work)?);
+                stage(
+                    t0,
+                    &format!("copying the tree (hard links) to {}", copy.display()),
+                );
+                let copied = mirror::materialize(&tree, &listing, &copy)?;
+                if copied > 0 {
+                    stage(t0, &format!("{copied} files copied (linking refused)"));
+                }
+                configure(&copy, &objtree, t0)?;
+                prepared = true;
             }
-            std::fs::write(&veth, &src_text).map_err(|e| e.to_string())?;
-            let r = make(&tree, &name, t0);
-            std::fs::write(&veth, &orig).map_err(|e| e.to_string())?;
-            r?;
-            std::fs::copy(tree.join("arch/x86/boot/bzImage"), &image).map_err(|e| e.to_string())?;
+            mirror::replace_file(&copy.join(veth_rel), &src_text)?;
+            make(&copy, &objtree, &name, t0)?;
+            // Into the cache under a temporary name first: an interrupted copy is never taken for an image.
+            let tmp = image.with_extension("partial");
+            std::fs::copy(objtree.join("arch/x86/boot/bzImage"), &tmp)
+                .map_err(|e| format!("{}: {e}", objtree.join("arch/x86/boot/bzImage").display()))?;
+            std::fs::rename(&tmp, &image).map_err(|e| format!("{}: {e}", image.display()))?;
             stage(t0, &format!("{name}: built {}", image.display()));
         }
         out.push(Image {
             name,
             variant: Some(want),
+            label: label.into(),
             path: image,
         });
     }
+    drop(lock);
     Ok(out)
 }
 
-fn configure(tree: &Path, t0: Instant) -> Result<(), String> {
-    stage(
-        t0,
-        "configuring: tinyconfig + vm-tests/config/txqlab.config",
-    );
-    let frag = cache_dir().join("txqlab.config");
-    std::fs::write(&frag, FRAGMENT).map_err(|e| e.to_string())?;
-    run(
-        Command::new("make")
-            .arg("-s")
-            .arg("-C")
-            .arg(tree)
-            .arg("tinyconfig"),
-        "make tinyconfig",
-    )?;
-    run(
-        Command::new("sh").current_dir(tree).arg("-c").arg(format!(
-            "scripts/kconfig/merge_config.sh -m .config '{}'",
-            frag.display()
-        )),
-        "merge_config.sh",
-    )?;
-    run(
-        Command::new("make")
-            .arg("-s")
-            .arg("-C")
-            .arg(tree)
-            .arg("olddefconfig"),
-        "make olddefconfig",
-    )?;
-    let config = std::fs::read_to_string(tree.join(".config")).map_err(|e| e.to_string())?;
-    check_config(&config)
+/// One build at a time in a work directory: `<work>.lock` holds the pid of the run that builds there. A lock whose
+/// process is gone (a run killed by SIGINT) is taken over.
+struct WorkLock(PathBuf);
+
+impl WorkLock {
+    fn take(work: &Path) -> Result<Self, String> {
+        let mut name = work.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let path = work.with_file_name(name);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(Self(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                    let cmdline =
+                        std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default();
+                    if !pid.trim().is_empty()
+                        && String::from_utf8_lossy(&cmdline).contains("vm-tests")
+                    {
+                        return Err(format!(
+                            "another vm-tests (pid {}) is building in {}; wait for it, or remove {} if it is not \
+                             running",
+                            pid.trim(),
+                            work.display(),
+                            path.display()
+                        ));
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(format!("{}: could not take the lock", path.display()))
+    }
 }
 
-fn make(tree: &Path, name: &str, t0: Instant) -> Result<(), String> {
+impl Drop for WorkLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `make O=objtree tinyconfig`, the fragment appended (a later assignment overrides an earlier one, as
+/// `scripts/kconfig/merge_config.sh` relies on), `make O=objtree olddefconfig`; all in the build directory.
+fn configure(copy: &Path, objtree: &Path, t0: Instant) -> Result<(), RunError> {
+    stage(
+        t0,
+        &format!(
+            "configuring in {}: tinyconfig + vm-tests/config/txqlab.config",
+            objtree.display()
+        ),
+    );
+    std::fs::create_dir_all(objtree).map_err(|e| format!("{}: {e}", objtree.display()))?;
+    let kmake = |target: &str| {
+        run(
+            Command::new("make")
+                .arg("-s")
+                .arg("-C")
+                .arg(copy)
+                .arg(format!("O={}", objtree.display()))
+                .arg(target),
+            &format!("make O={} {target}", objtree.display()),
+        )
+    };
+    kmake("tinyconfig")?;
+    let dotconfig = objtree.join(".config");
+    let tiny =
+        std::fs::read_to_string(&dotconfig).map_err(|e| format!("{}: {e}", dotconfig.display()))?;
+    std::fs::write(
+        &dotconfig,
+        format!("{tiny}\n# vm-tests/config/txqlab.config\n{FRAGMENT}"),
+    )
+    .map_err(|e| format!("{}: {e}", dotconfig.display()))?;
+    kmake("olddefconfig")?;
+    let config =
+        std::fs::read_to_string(&dotconfig).map_err(|e| format!("{}: {e}", dotconfig.display()))?;
+    check_config(&config).map_err(|e| {
+        RunError::Skip(format!(
+            "{e}: this tree cannot give the guest what it needs (kselftest counts a missing option as a skip)"
+        ))
+    })
+}
+
+fn make(copy: &Path, objtree: &Path, name: &str, t0: Instant) -> Result<(), String> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ccache = cache_dir().join("ccache");
     let cc = if Command::new("ccache").arg("--version").output().is_ok() {
@@ -222,10 +400,17 @@ fn make(tree: &Path, name: &str, t0: Instant) -> Result<(), String> {
     } else {
         "gcc"
     };
-    stage(t0, &format!("{name}: make -j{jobs} bzImage (CC=\"{cc}\")"));
+    stage(
+        t0,
+        &format!(
+            "{name}: make -j{jobs} O={} bzImage (CC=\"{cc}\")",
+            objtree.display()
+        ),
+    );
     let mut child = Command::new("make")
         .arg("-C")
-        .arg(tree)
+        .arg(copy)
+        .arg(format!("O={}", objtree.display()))
         .arg(format!("-j{jobs}"))
         .arg(format!("CC={cc}"))
         .arg("bzImage")
@@ -304,6 +489,15 @@ mod tests {
             e.contains("CONFIG_VETH (the veth pair)") && !e.contains("CONFIG_DUMMY"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn kernel_version_is_read_from_the_makefile() {
+        let m = "# SPDX\nVERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 117\nEXTRAVERSION =\nNAME = Baby Opossum Posse\n";
+        assert_eq!(kernel_version(m).unwrap(), "6.12.117");
+        let rc = "VERSION = 5\nPATCHLEVEL = 17\nSUBLEVEL = 0\nEXTRAVERSION = -rc1\n";
+        assert_eq!(kernel_version(rc).unwrap(), "5.17.0-rc1");
+        assert!(kernel_version("all:\n").is_err());
     }
 
     #[test]

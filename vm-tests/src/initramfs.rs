@@ -33,17 +33,17 @@ fn libs(bin: &Path) -> Result<Vec<PathBuf>, String> {
         .collect())
 }
 
-/// Finds a host tool, or says which package provides it.
+/// Finds a host tool (on `PATH`, else in the sbin directories), or says which package provides it. `run` checks
+/// these in [`crate::prereq`] before building; this is the last line of defence.
 pub fn host_tool(name: &str, package: &str) -> Result<PathBuf, String> {
-    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return Ok(p);
-        }
-    }
-    Err(format!(
-        "`{name}` not found: apt-get install -y {package} (or run `vm-tests setup`)"
-    ))
+    let found = if name == "busybox" {
+        crate::prereq::static_busybox()
+    } else {
+        crate::prereq::find_tool(name)
+    };
+    found.ok_or_else(|| {
+        format!("`{name}` not found: apt-get install -y {package} (or run `vm-tests setup`)")
+    })
 }
 
 /// Writes `dir/initrd.gz` for the given init script and traffic generator; returns its path.

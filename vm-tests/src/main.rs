@@ -1,7 +1,12 @@
 //! `vm-tests`: prove on real kernels that the veth fix spreads traffic and its absence pins queue 0.
 //!
-//! `cargo run --release -p vm-tests -- run --json report.json` builds Debian's 6.1 with and without the fix
-//! (cached), boots both under QEMU, runs the matrix and compares every case with `qdisc`'s prediction.
+//! `cargo run --release -p vm-tests -- run --json report.json` builds Debian's 6.1 and 6.12, each with and
+//! without the fix (cached, out of tree), boots all four under QEMU, runs the matrix and compares every case with
+//! `qdisc`'s prediction.
+//!
+//! Exit status, aligned with kselftest: 0 every kernel as expected; 1 a kernel or a case not as expected; 2 the
+//! run could not complete (bad input, build failure, panic, hang, a guest command failing); 4 skip: a requirement
+//! is missing (a host tool or package, a kernel option the guest needs), with what is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -9,11 +14,13 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
-use vm_tests::build::{Image, build_both, cache_dir, stage};
+use vm_tests::build::{DEFAULT_KERNELS, Image, Source, build_both, cache_dir, stage};
+use vm_tests::console::BootError;
+use vm_tests::prereq::{self, Need};
 use vm_tests::report::{KernelResult, Report, ktap, svg, table};
 use vm_tests::tree::VethState;
 use vm_tests::verdict::{Verdict, classify};
-use vm_tests::{boot, guest, initramfs};
+use vm_tests::{RunError, boot, guest, initramfs};
 
 #[derive(Parser)]
 #[command(
@@ -29,27 +36,38 @@ struct Cli {
 enum Cmd {
     /// Install the Debian packages the harness needs (as root), or print the command.
     Setup,
-    /// Build both variants (fix in, fix reverted) of Debian's 6.1 or of --kernel-src, cached.
+    /// Build both variants (fix in, fix reverted) of Debian's 6.1 and 6.12 (--kernels) or of --kernel-src,
+    /// cached, out of tree.
     Build(BuildArgs),
     /// Build if needed, boot, run the matrix, and judge every case against the model (the default).
     Run(RunArgs),
 }
 
-#[derive(clap::Args, Default)]
+#[derive(clap::Args)]
 struct BuildArgs {
-    /// Your kernel tree instead of Debian's linux-source-6.1.
+    /// Your kernel tree instead of Debian's: only read; the variants are built from a hard-link copy, out of
+    /// tree, under ~/.cache/txqlab/work.
     #[arg(long, value_name = "PATH")]
     kernel_src: Option<PathBuf>,
+    /// Debian kernels (linux-source-VERSION packages) to build.
+    #[arg(long, value_name = "VERSIONS", value_delimiter = ',', default_values_t = default_kernels(),
+          conflicts_with = "kernel_src")]
+    kernels: Vec<String>,
 }
 
-#[derive(clap::Args, Default)]
+#[derive(clap::Args)]
 struct RunArgs {
     /// Boot and classify these bzImages instead of building (needs the options in vm-tests/config/txqlab.config).
-    #[arg(long, value_name = "PATH", num_args = 1..)]
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["kernel_src", "kernels"])]
     kernel: Vec<PathBuf>,
-    /// Build this tree's two variants instead of Debian's linux-source-6.1.
+    /// Build this tree's two variants instead of Debian's: only read; the variants are built from a hard-link
+    /// copy, out of tree, under ~/.cache/txqlab/work.
     #[arg(long, value_name = "PATH")]
     kernel_src: Option<PathBuf>,
+    /// Debian kernels (linux-source-VERSION packages) to build and boot.
+    #[arg(long, value_name = "VERSIONS", value_delimiter = ',', default_values_t = default_kernels(),
+          conflicts_with = "kernel_src")]
+    kernels: Vec<String>,
     /// Write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -77,49 +95,110 @@ enum Runner {
     Vng,
 }
 
-const PACKAGES: &[&str] = &[
-    "qemu-system-x86",
-    "linux-source-6.1",
-    "build-essential",
-    "flex",
-    "bison",
-    "bc",
-    "libelf-dev",
-    "libssl-dev",
-    "busybox-static",
-    "iproute2",
-    "ethtool",
-    "ccache",
-    "cpio",
-    "xz-utils",
-    "gawk",
-];
+fn default_kernels() -> Vec<String> {
+    DEFAULT_KERNELS.iter().map(|k| k.to_string()).collect()
+}
+
+/// kselftest's exit code for a skip (`KSFT_SKIP`).
+const KSFT_SKIP: u8 = 4;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let r = match cli.cmd.unwrap_or(Cmd::Run(RunArgs::default())) {
-        Cmd::Setup => setup(),
-        Cmd::Build(a) => build_both(a.kernel_src.as_deref(), Instant::now()).map(|imgs| {
-            for i in imgs {
-                println!("{} {}", i.name, i.path.display());
-            }
-            ExitCode::SUCCESS
-        }),
+    let cmd = match cli.cmd {
+        Some(c) => c,
+        None => Cli::parse_from(["vm-tests", "run"])
+            .cmd
+            .unwrap_or(Cmd::Setup),
+    };
+    let ktap_out = matches!(&cmd, Cmd::Run(a) if a.ktap);
+    let r = match cmd {
+        Cmd::Setup => setup().map_err(RunError::Error),
+        Cmd::Build(a) => build(a),
         Cmd::Run(a) => run(a),
     };
     match r {
         Ok(c) => c,
-        Err(e) => {
+        Err(RunError::Skip(why)) => {
+            if ktap_out {
+                // kselftest's form of a whole run skipped.
+                let first = why.lines().next().unwrap_or_default();
+                println!("KTAP version 1\n1..0 # SKIP {first}");
+            }
+            eprintln!("vm-tests: SKIP: {why}");
+            ExitCode::from(KSFT_SKIP)
+        }
+        Err(RunError::Error(e)) => {
             eprintln!("vm-tests: {e}");
             ExitCode::from(2)
         }
     }
 }
 
+/// The trees to build: `--kernel-src`, or Debian's `--kernels`.
+fn sources(kernel_src: Option<PathBuf>, kernels: &[String]) -> Result<Vec<Source>, RunError> {
+    if let Some(t) = kernel_src {
+        return Ok(vec![Source::Tree(t)]);
+    }
+    let mut out = Vec::new();
+    for k in kernels {
+        let ok = k.split_once('.').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+        });
+        if !ok {
+            return Err(RunError::Error(format!(
+                "--kernels: `{k}` is not a Debian kernel version such as 6.1 or 6.12"
+            )));
+        }
+        let s = Source::Debian(k.clone());
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    if out.is_empty() {
+        return Err("--kernels: no kernel given".into());
+    }
+    Ok(out)
+}
+
+/// What building `sources` needs.
+fn build_needs(sources: &[Source]) -> Vec<Need> {
+    let mut needs = prereq::build_tools();
+    for s in sources {
+        if let Source::Debian(v) = s {
+            needs.extend(prereq::debian_source(v, Source::extracted(v)));
+        }
+    }
+    needs
+}
+
+/// Stops with a skip listing everything missing, before anything long starts.
+fn check(needs: &[Need]) -> Result<(), RunError> {
+    match prereq::missing(needs) {
+        Some(m) => Err(RunError::Skip(m)),
+        None => Ok(()),
+    }
+}
+
+fn build(a: BuildArgs) -> Result<ExitCode, RunError> {
+    let t0 = Instant::now();
+    let srcs = sources(a.kernel_src, &a.kernels)?;
+    check(&build_needs(&srcs))?;
+    for s in &srcs {
+        for i in build_both(s, t0)? {
+            println!("{} {}", i.name, i.path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn setup() -> Result<ExitCode, String> {
-    let missing: Vec<&str> = PACKAGES
+    let packages = prereq::all_packages(DEFAULT_KERNELS);
+    let missing: Vec<&str> = packages
         .iter()
-        .copied()
+        .map(String::as_str)
         .filter(|p| {
             !Command::new("dpkg")
                 .args(["-s", p])
@@ -153,21 +232,28 @@ fn setup() -> Result<ExitCode, String> {
     }
 }
 
+const TXGEN_SRC: &str = include_str!("bin/txqlab-txgen.rs");
+
+/// Where the guest's traffic generator is, or where it would be compiled to.
+fn txgen_paths() -> Result<(PathBuf, PathBuf), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = cache_dir().join("txgen").join(format!(
+        "txqlab-txgen-{}",
+        vm_tests::tree::fingerprint(&[TXGEN_SRC.as_bytes()])
+    ));
+    Ok((exe.with_file_name("txqlab-txgen"), bin))
+}
+
 /// The guest's traffic generator: the sibling binary when cargo built it, else compiled from its source (embedded
 /// here) into the cache with `rustc`, since `cargo run` builds only the binary it runs.
 fn txgen() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let sibling = exe.with_file_name("txqlab-txgen");
+    let (sibling, bin) = txgen_paths()?;
     if sibling.exists() {
         return Ok(sibling);
     }
-    const SRC: &str = include_str!("bin/txqlab-txgen.rs");
+    const SRC: &str = TXGEN_SRC;
     let dir = cache_dir().join("txgen");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let bin = dir.join(format!(
-        "txqlab-txgen-{}",
-        vm_tests::tree::fingerprint(&[SRC.as_bytes()])
-    ));
     if !bin.exists() {
         let src = dir.join("txqlab-txgen.rs");
         std::fs::write(&src, SRC).map_err(|e| e.to_string())?;
@@ -187,26 +273,38 @@ fn txgen() -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-fn run(a: RunArgs) -> Result<ExitCode, String> {
+fn run(a: RunArgs) -> Result<ExitCode, RunError> {
     let t0 = Instant::now();
-    let images: Vec<Image> = if a.kernel.is_empty() {
-        build_both(a.kernel_src.as_deref(), t0)?
+    for p in &a.kernel {
+        if !p.exists() {
+            return Err(format!("{}: no such kernel image", p.display()).into());
+        }
+    }
+    let srcs = if a.kernel.is_empty() {
+        sources(a.kernel_src.clone(), &a.kernels)?
     } else {
-        a.kernel
-            .iter()
-            .map(|p| {
-                if p.exists() {
-                    Ok(Image {
-                        name: p.display().to_string(),
-                        variant: None,
-                        path: p.clone(),
-                    })
-                } else {
-                    Err(format!("{}: no such kernel image", p.display()))
-                }
-            })
-            .collect::<Result<_, String>>()?
+        Vec::new()
     };
+    // Everything the whole run needs, before the first build starts.
+    let mut needs = build_needs(&srcs);
+    if srcs.is_empty() {
+        needs.clear();
+    }
+    needs.extend(match a.runner {
+        Runner::Qemu => prereq::qemu_boot(),
+        Runner::Vng => prereq::vng_boot(),
+    });
+    let (sibling, cached) = txgen_paths()?;
+    if !sibling.exists() && !cached.exists() {
+        needs.push(prereq::need(
+            "rustc",
+            "rustc (rustup)",
+            "compiling the guest's traffic generator",
+            prereq::Check::Cmd("rustc"),
+        ));
+    }
+    check(&needs)?;
+    // The guest's side first, so that a problem there shows before any kernel is built.
     let work = cache_dir().join("run");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let tgen = txgen()?;
@@ -224,6 +322,17 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
     stage(t0, &format!("initramfs {}", initrd.display()));
     let vng_script = work.join("vng-guest.sh");
     std::fs::write(&vng_script, guest::vng_script(&tgen)).map_err(|e| e.to_string())?;
+    // The guest side is ready (seconds); now the long part.
+    let mut images: Vec<Image> = Vec::new();
+    for s in &srcs {
+        images.extend(build_both(s, t0)?);
+    }
+    images.extend(a.kernel.iter().map(|p| Image {
+        name: p.display().to_string(),
+        variant: None,
+        label: "user".into(),
+        path: p.clone(),
+    }));
     let mut results = Vec::new();
     for (n, img) in images.iter().enumerate() {
         let log = work.join(format!("console-{n}.log"));
@@ -240,20 +349,24 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
                 boot::boot_vng(&img.path, &vng_script, limit, &log)
             }
         }
-        .map_err(|e| format!("{}: {e}\n(console log: {})", img.name, log.display()))?;
+        .map_err(|e| {
+            let msg = format!("{}: {e}\n(console log: {})", img.name, log.display());
+            match e {
+                // The guest names a kernel option it lacks: kselftest's skip.
+                BootError::Guest { message, .. } if message.starts_with("missing CONFIG_") => {
+                    RunError::Skip(msg)
+                }
+                _ => RunError::Error(msg),
+            }
+        })?;
         let (verdict, cases) = classify(&booted.cases).map_err(|e| format!("{}: {e}", img.name))?;
         let expected = img.variant.map(|v| match v {
             VethState::Fixed => Verdict::NotAffected,
             VethState::Buggy => Verdict::Affected,
         });
-        let variant = match img.variant {
-            Some(VethState::Fixed) => "fixed",
-            Some(VethState::Buggy) => "fix-reverted",
-            None => "user",
-        };
         results.push(KernelResult {
             name: img.name.clone(),
-            variant: variant.into(),
+            variant: img.label.clone(),
             verdict,
             expected,
             cases,

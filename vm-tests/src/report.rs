@@ -138,9 +138,12 @@ pub fn ktap(ks: &[KernelResult]) -> String {
 /// root-namespace traffic.
 pub fn svg(path: &std::path::Path, ks: &[KernelResult]) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let root = SVGBackend::new(path, (480 * ks.len().max(1) as u32, 380)).into_drawing_area();
+    // Two kernels per row: the fixed and the fix-reverted build of one tree side by side.
+    let cols = ks.len().clamp(1, 2);
+    let rows = ks.len().div_ceil(2).max(1);
+    let root = SVGBackend::new(path, (480 * cols as u32, 380 * rows as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let panels = root.split_evenly((1, ks.len().max(1)));
+    let panels = root.split_evenly((rows, cols));
     for (k, area) in ks.iter().zip(panels.iter()) {
         let pick = |path: &str| {
             k.cases
