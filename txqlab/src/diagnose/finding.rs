@@ -174,6 +174,14 @@ pub struct Finding {
     pub extra: serde_json::Map<String, Value>,
 }
 
+/// A widened count as a JSON number: exact up to 2^64-1, a float beyond (the message has the exact value).
+pub fn big(v: u128) -> Value {
+    match u64::try_from(v) {
+        Ok(v) => Value::from(v),
+        Err(_) => Value::from(v as f64),
+    }
+}
+
 /// Builds a finding with its id's severity.
 pub fn finding(id: FindingId, message: String, extra: Value) -> Finding {
     with_severity(id, id.severity(), message, extra)

@@ -26,7 +26,7 @@ pub use tc::TcEntry;
 
 use serde_json::json;
 
-use finding::{finding, with_severity};
+use finding::{big, finding, with_severity};
 
 /// What else the diagnosis knows besides the snapshot.
 #[derive(Debug, Clone, Default)]
@@ -174,7 +174,7 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
                  drains slower than the stack sends in bursts; the qdisc absorbs it, watch its drops.",
                 rate_text(stops, ctx)
             ),
-            json!({ "stops": stops, "wakeups": s.ethtool.sum_queue("_tx_queue_wakeup") }),
+            json!({ "stops": big(stops), "wakeups": big(s.ethtool.sum_queue("_tx_queue_wakeup")) }),
         ));
     }
     for (suffix, what) in [("_tx_bad_req_id", "TX"), ("_rx_bad_req_id", "RX")] {
@@ -186,7 +186,7 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
                     "{n} {what} completions carried an invalid req_id: the driver reset the device each time \
                      (traffic stalls). Update the ENA driver; report with `ethtool -S` and dmesg."
                 ),
-                json!({ "direction": what, "count": n }),
+                json!({ "direction": what, "count": big(n) }),
             ));
         }
     }
@@ -214,7 +214,7 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
                 "{missed} TX completions did not arrive in time (queue_N_tx_missed_tx): a starved CPU or a device \
                  problem."
             ),
-            json!({ "count": missed }),
+            json!({ "count": big(missed) }),
         ));
     }
     if let Some(v) = &s.info.version {
@@ -275,7 +275,7 @@ fn tc_findings(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
                     rate_text(u128::from(e.dropped), ctx)
                 ),
                 json!({ "device": e.dev.as_deref().or(dev), "kind": e.kind, "handle": e.handle,
-                        "parent": e.parent, "dropped": e.dropped, "offered": offered,
+                        "parent": e.parent, "dropped": e.dropped, "offered": big(offered),
                         "rate_per_s": rate(u128::from(e.dropped), ctx) }),
             ));
         }

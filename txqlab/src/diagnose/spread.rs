@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::json;
 
 use super::driver::Driver;
-use super::finding::{Finding, FindingId, finding};
+use super::finding::{Finding, FindingId, big, finding};
 use super::snapshot::Snapshot;
 use super::{Context, rate};
 
@@ -224,7 +224,7 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
                 "only {total} TX packets: too few to judge how traffic spreads over the {queues} queues (at least \
                  {MIN_PACKETS} needed)"
             ),
-            json!({ "packets": total }),
+            json!({ "packets": big(total) }),
         ));
         return spread;
     }
@@ -243,7 +243,7 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
                 max_share * 100.0,
                 cause(driver)
             ),
-            json!({ "queue": q, "share": max_share, "queues": queues, "packets": total }),
+            json!({ "queue": q, "share": max_share, "queues": queues, "packets": big(total) }),
         ));
     } else if max_share > 2.0 * fair {
         f.push(finding(
@@ -255,7 +255,7 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
                 max_share * 100.0,
                 fair * 100.0
             ),
-            json!({ "queue": q, "share": max_share, "queues": queues, "packets": total }),
+            json!({ "queue": q, "share": max_share, "queues": queues, "packets": big(total) }),
         ));
     }
     spread
