@@ -143,8 +143,8 @@ fn a_gap_in_queue_numbers_does_not_hide_the_queues_after_it() {
         &regression("queue-gap-0-7"),
     ));
     assert_eq!(v["tx_queue_packets"].as_array().unwrap().len(), 8);
-    assert!(ids(&v).contains(&"queue_numbers_missing".to_string()));
-    assert!(ids(&v).contains(&"tx_queue_imbalance".to_string()));
+    // Said, not silent: the gap is reported and the two queues present are judged against each other.
+    assert_eq!(ids(&v), ["queue_numbers_missing"]);
 }
 
 #[test]

@@ -14,6 +14,8 @@
 //! | i40e | `tx-N.packets` (`tx-N.tx_packets` before 4.18) | `i40e_ethtool.c`: `i40e_gstrings_queue_stats` (`"%s-%u.packets"`) |
 //! | bnxt_en | `[N]: tx_ucast_packets` + `tx_mcast_packets` + `tx_bcast_packets` | `bnxt_ethtool.c`: `bnxt_get_strings` (`"[%d]: %s"`, `bnxt_ring_tx_stats_str`) |
 //! | gve | `tx_posted_desc[N]` (descriptors, no per-queue packet count) | `gve_ethtool.c`: `gve_gstrings_tx_stats` |
+//! | mlx4_en | `txN_packets` | `mlx4/en_ethtool.c`: `mlx4_en_get_strings` (`"tx%d_packets"`) |
+//! | bnx2x | `[N]: tx_ucast_packets` + `tx_mcast_packets` + `tx_bcast_packets` | `bnx2x_ethtool.c`: `bnx2x_q_stats_arr` (`"[%s]: tx_ucast_packets"`) |
 //! | veth | none (`tx_queue_N_xdp_xmit` counts XDP only) | `veth.c`: `veth_get_strings` |
 
 use schemars::JsonSchema;
@@ -59,11 +61,17 @@ pub enum Driver {
     /// Virtual ethernet pair.
     #[serde(rename = "veth")]
     Veth,
+    /// Mellanox ConnectX-3.
+    #[serde(rename = "mlx4_en")]
+    Mlx4,
+    /// Broadcom NetXtreme II 10/20G.
+    #[serde(rename = "bnx2x")]
+    Bnx2x,
 }
 
 impl Driver {
     /// Every driver, for tables and tests.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::Ena,
         Self::VirtioNet,
         Self::HvNetvsc,
@@ -75,6 +83,8 @@ impl Driver {
         Self::Bnxt,
         Self::Gve,
         Self::Veth,
+        Self::Mlx4,
+        Self::Bnx2x,
     ];
 
     /// The name `ethtool -i` prints as `driver:`.
@@ -91,6 +101,8 @@ impl Driver {
             Self::Bnxt => "bnxt_en",
             Self::Gve => "gve",
             Self::Veth => "veth",
+            Self::Mlx4 => "mlx4_en",
+            Self::Bnx2x => "bnx2x",
         }
     }
 
@@ -106,9 +118,9 @@ impl Driver {
             Self::VirtioNet | Self::HvNetvsc | Self::Ixgbe | Self::Ice | Self::Igb => {
                 Some(TxScheme::TxQueuePackets)
             }
-            Self::Mlx5 => Some(TxScheme::TxNPackets),
+            Self::Mlx5 | Self::Mlx4 => Some(TxScheme::TxNPackets),
             Self::I40e => Some(TxScheme::TxDashPackets),
-            Self::Bnxt => Some(TxScheme::BnxtRing),
+            Self::Bnxt | Self::Bnx2x => Some(TxScheme::BnxtRing),
             Self::Gve => Some(TxScheme::GvePostedDesc),
             Self::Veth => None,
         }
@@ -190,11 +202,22 @@ impl TxScheme {
     }
 }
 
-/// Infers the driver from counter names no other driver prints (`has` tells whether a name is present).
-pub fn infer(has: impl Fn(&str) -> bool) -> Option<Driver> {
+/// Infers the driver from counter names no other driver prints. `has` tells whether a name is present;
+/// `any` whether a name matching a predicate is (for excerpts that do not start at queue 0).
+pub fn infer(
+    has: impl Fn(&str) -> bool,
+    any: impl Fn(&dyn Fn(&str) -> bool) -> bool,
+) -> Option<Driver> {
+    let txn = |suffix: &'static str| {
+        move |n: &str| {
+            n.strip_prefix("tx")
+                .and_then(|r| r.strip_suffix(suffix))
+                .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()))
+        }
+    };
     if has("queue_0_tx_cnt") || has("ena_admin_q_aborted_cmd") || has("bw_in_allowance_exceeded") {
         Some(Driver::Ena)
-    } else if has("tx_queue_0_kicks") || has("tx0_kicks") {
+    } else if has("tx_queue_0_kicks") || any(&txn("_kicks")) {
         Some(Driver::VirtioNet)
     } else if has("tx_queue_0_xdp_xmit") && has("tx_queue_0_packets") {
         Some(Driver::HvNetvsc)
@@ -204,11 +227,13 @@ pub fn infer(has: impl Fn(&str) -> bool) -> Option<Driver> {
         Some(Driver::Ixgbe)
     } else if has("tx_bytes.nic") || has("rx_bytes.nic") {
         Some(Driver::Ice)
-    } else if has("tx0_packets") && (has("tx0_nop") || has("tx0_xmit_more") || has("ch0_events")) {
+    } else if any(&txn("_nop")) || any(&txn("_xmit_more")) {
         Some(Driver::Mlx5)
     } else if has("tx-0.packets") || has("tx-0.tx_packets") {
         Some(Driver::I40e)
-    } else if has("[0]: tx_ucast_packets") {
+    } else if any(&|n: &str| n.starts_with('[') && n.ends_with("]: tx_exhaustion_events")) {
+        Some(Driver::Bnx2x)
+    } else if any(&|n: &str| n.starts_with('[') && n.ends_with("]: tx_ucast_packets")) {
         Some(Driver::Bnxt)
     } else if has("tx_posted_desc[0]") {
         Some(Driver::Gve)
@@ -276,7 +301,8 @@ pub enum EnaHook {
 /// Reads an ENA `ethtool -i` version such as `2.10.0g` (amzn-drivers) or `2.1.0K` (in-tree).
 pub fn ena_hook(version: &str) -> Option<EnaHook> {
     let v = version.trim();
-    if v.ends_with('K') {
+    // The in-tree driver appends K (k in older releases: `1.2.0k`).
+    if v.ends_with(['K', 'k']) {
         return Some(EnaHook::InTree);
     }
     let mut parts = v
@@ -320,6 +346,7 @@ mod tests {
     #[test]
     fn ena_versions_decide_the_hook() {
         assert_eq!(ena_hook("2.1.0K"), Some(EnaHook::InTree));
+        assert_eq!(ena_hook("1.2.0k"), Some(EnaHook::InTree));
         assert_eq!(ena_hook("2.8.9g"), Some(EnaHook::Caps));
         assert_eq!(ena_hook("2.9.0g"), Some(EnaHook::Modulo));
         assert_eq!(ena_hook("2.11.1"), Some(EnaHook::Modulo));

@@ -97,6 +97,44 @@ pub fn parse_sample<'a>(origin: &str, line: usize, text: &'a str) -> Result<Samp
     })
 }
 
+/// The `ethtool -S` name a `node_ethtool_*` metric came from. node_exporter's `buildEthtoolFQName`
+/// (collector/ethtool_linux.go) lower-cases, turns characters outside `[a-zA-Z0-9_]` into `_`, trims leading `_`
+/// and renames the words `rx`/`tx` to `received`/`transmitted`; this undoes that, and rebuilds the per-queue TX
+/// names whose punctuation was lost (`[3]: tx_ucast_packets` -> `3_transmitted_ucast_packets`,
+/// `tx-0.packets` -> `transmitted_0_packets`, `tx_posted_desc[0]` -> `transmitted_posted_desc_0_`).
+pub fn ethtool_name(metric: &str) -> String {
+    let words: Vec<&str> = metric
+        .split('_')
+        .map(|w| match w {
+            "received" => "rx",
+            "transmitted" => "tx",
+            w => w,
+        })
+        .collect();
+    let name = words.join("_");
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some((q, rest)) = name.split_once('_')
+        && digits(q)
+        && rest.starts_with("tx_")
+    {
+        return format!("[{q}]: {rest}");
+    }
+    if let Some(rest) = name.strip_prefix("tx_")
+        && let Some(q) = rest.strip_suffix("_packets")
+        && digits(q)
+    {
+        return format!("tx-{q}.packets");
+    }
+    if let Some(q) = name
+        .strip_prefix("tx_posted_desc_")
+        .and_then(|r| r.strip_suffix('_'))
+        && digits(q)
+    {
+        return format!("tx_posted_desc[{q}]");
+    }
+    name
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +157,20 @@ mod tests {
         ));
         assert!(!is_sample("queue_0_tx_cnt: 5"));
         assert!(!is_sample("  queue_0_tx_cnt: 5"));
+    }
+
+    #[test]
+    fn node_exporter_names_map_back_to_ethtool_names() {
+        for (metric, name) in [
+            ("queue_0_transmitted_cnt", "queue_0_tx_cnt"),
+            ("transmitted_queue_3_packets", "tx_queue_3_packets"),
+            ("tx0_packets", "tx0_packets"),
+            ("3_transmitted_ucast_packets", "[3]: tx_ucast_packets"),
+            ("transmitted_0_packets", "tx-0.packets"),
+            ("transmitted_posted_desc_0_", "tx_posted_desc[0]"),
+            ("bw_in_allowance_exceeded", "bw_in_allowance_exceeded"),
+        ] {
+            assert_eq!(ethtool_name(metric), name);
+        }
     }
 }

@@ -8,7 +8,7 @@ use super::driver::{Driver, DriverInfo, TxScheme, infer};
 use super::error::{Error, quote};
 use super::ethtool::EthtoolStats;
 use super::lines::for_each_line;
-use super::prometheus::{is_sample, parse_sample};
+use super::prometheus::{ethtool_name, is_sample, parse_sample};
 use super::tc::{TcEntry, TcText, parse_json};
 
 /// First line of a `txqlab collect` bundle.
@@ -55,7 +55,10 @@ impl Snapshot {
         if let Some(name) = &self.info.driver {
             return (Driver::from_name(name), DriverSource::EthtoolI);
         }
-        match infer(|n| self.ethtool.get(n).is_some()) {
+        match infer(
+            |n| self.ethtool.get(n).is_some(),
+            |p| self.ethtool.iter().any(|(n, _)| p(n)),
+        ) {
             Some(d) => (Some(d), DriverSource::CounterNames),
             None => (None, DriverSource::None),
         }
@@ -121,6 +124,15 @@ struct Reader<'a> {
     prometheus: bool,
     /// node_exporter samples by device.
     prom: BTreeMap<String, Snapshot>,
+}
+
+/// True when `t` opens a JSON document (`tc -s -j` output), not a bnxt/bnx2x counter such as `[0]: rx_bytes: 5`.
+fn starts_json(t: &str) -> bool {
+    let bracket_counter = t
+        .strip_prefix('[')
+        .and_then(|r| r.split_once("]:"))
+        .is_some_and(|(q, _)| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()));
+    t.starts_with('{') || (t.starts_with('[') && !bracket_counter)
 }
 
 fn is_info_line(t: &str) -> Option<(&str, &str)> {
@@ -214,7 +226,7 @@ impl Reader<'_> {
                     || t.starts_with('#')
                     || (col0 && is_info_line(t).is_some())
                     || (self.mode == Mode::Json && TcText::starts_block(t))
-                    || (self.mode == Mode::TcText && col0 && t.starts_with(['[', '{']));
+                    || (self.mode == Mode::TcText && col0 && starts_json(t));
                 if ends {
                     self.flush_block()?;
                 }
@@ -241,6 +253,9 @@ impl Reader<'_> {
         if t.is_empty() {
             return Ok(());
         }
+        if t.starts_with("$ ") {
+            return Ok(()); // A pasted shell prompt line (`$ ethtool -S eth0`).
+        }
         if t.starts_with('#') {
             if t.starts_with("# HELP ") || t.starts_with("# TYPE ") {
                 self.prometheus = true;
@@ -251,7 +266,7 @@ impl Reader<'_> {
             self.mode = Mode::TcText;
             return self.tc.take_line(self.origin, n, text);
         }
-        if t.starts_with(['[', '{']) {
+        if starts_json(t) {
             self.mode = Mode::Json;
             self.json_line = n;
             self.json.push_str(text);
@@ -334,7 +349,8 @@ impl Reader<'_> {
             return Ok(());
         }
         if let Some(name) = s.name.strip_prefix("node_ethtool_") {
-            snap.ethtool.insert(self.origin, n, name, v)?;
+            snap.ethtool
+                .insert(self.origin, n, &ethtool_name(name), v)?;
         }
         Ok(())
     }

@@ -208,10 +208,11 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
         ));
         return spread;
     }
-    if queues < 2 {
+    if counts.len() < 2 {
         f.push(finding(
             FindingId::PerQueueUnavailable,
-            "the TX spread check did not run: the device has one TX queue, so there is nothing to spread."
+            "the TX spread check did not run: the input has the count of one TX queue only, so there is no spread to \
+             judge."
                 .to_string(),
             json!({ "reason": "single queue" }),
         ));
@@ -234,7 +235,9 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
         .enumerate()
         .filter_map(|(q, s)| s.map(|s| (q, s)))
         .fold((0, 0.0), |a, (q, s)| if s > a.1 { (q, s) } else { a });
-    let fair = 1.0 / queues as f64;
+    // With queue numbers missing, fairness is judged over the queues present: nothing is known of the others.
+    let judged = counts.len();
+    let fair = 1.0 / judged as f64;
     if max_share >= PINNING_SHARE {
         f.push(finding(
             FindingId::TxQueuePinning,
@@ -249,7 +252,7 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
         f.push(finding(
             FindingId::TxQueueImbalance,
             format!(
-                "TX queue {q} carries {:.1}% of {total} TX packets, more than twice its fair {:.1}% of {queues} \
+                "TX queue {q} carries {:.1}% of {total} TX packets, more than twice its fair {:.1}% of {judged} \
                  queues: few flows, a skewed hash, XPS or traffic classes steer it. Check `txqlab predict` for this \
                  kernel and path.",
                 max_share * 100.0,

@@ -78,11 +78,16 @@ impl TcEntry {
         } else {
             format!(" (parent {})", self.parent)
         };
+        let handle = if self.handle.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.handle)
+        };
         match dev {
-            Some(d) => format!("{} {} {}{parent} on {d}", self.what, self.kind, self.handle),
+            Some(d) => format!("{} {}{handle}{parent} on {d}", self.what, self.kind),
             None => format!(
-                "{} {} {}{parent} on the device the tc output is of (name it with --dev)",
-                self.what, self.kind, self.handle
+                "{} {}{handle}{parent} on the device the tc output is of (name it with --dev)",
+                self.what, self.kind
             ),
         }
     }
