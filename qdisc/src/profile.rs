@@ -63,8 +63,11 @@ fn bad(reason: &'static str) -> Error {
     Error::BadRelease { reason }
 }
 
+/// `MAJOR.MINOR[.SUBLEVEL]` as written.
+type Triple = (u16, u16, Option<u16>);
+
 /// `MAJOR.MINOR[.SUBLEVEL]` at the start of `s`, and what follows it.
-fn version_prefix(s: &str) -> Result<((u16, u16, Option<u16>), &str)> {
+fn version_prefix(s: &str) -> Result<(Triple, &str)> {
     let end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());

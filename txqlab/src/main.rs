@@ -29,11 +29,16 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Predict how flows spread over TX queues on a kernel, driver and path, and which branch decides.
     Predict(PredictArgs),
-    /// Read `ethtool -S` (ENA or virtio_net) and optionally `tc -s qdisc|class show` output; report findings.
-    /// Exit status: 0 no warning, 1 a warning-level finding, 2 unreadable input.
+    /// Read `ethtool -S` (any of ten drivers), `ethtool -i`, `tc -s` (text or JSON), node_exporter text or a
+    /// `txqlab collect` bundle, or a live device; report findings.
+    #[command(after_help = DIAGNOSE_EXIT)]
     Diagnose(DiagnoseArgs),
     /// Print the kernel facts the model rests on: each commit, its first release per line, and the evidence.
     Facts(FactsArgs),
+    /// Write a bundle of a device's counters (ethtool, tc, sysfs, kernel, TCP) to attach to a ticket;
+    /// `txqlab diagnose FILE` reads it.
+    #[command(after_help = DIAGNOSE_EXIT)]
+    Collect(CollectArgs),
     /// Test the running kernel for the veth bug in throwaway network namespaces (needs CAP_NET_ADMIN and
     /// CAP_SYS_ADMIN). Exit status: 0 not affected, 1 affected, 2 could not run or inconclusive.
     Probe(ProbeArgs),
@@ -65,19 +70,47 @@ struct ProbeArgs {
     print_schema: bool,
 }
 
+const DIAGNOSE_EXIT: &str = "Exit status: 0 no warning, 1 a warning-level finding, 2 unreadable or contradictory \
+input (or the live device could not be read), 64 usage error (arguments that cannot work together).";
+
 #[derive(clap::Args)]
 struct DiagnoseArgs {
-    /// `ethtool -S` output (`-` or nothing: standard input). `tc -s` output may follow it in the same input.
+    /// Counters: `ethtool -S` output, optionally followed by `ethtool -i` and `tc -s` output, node_exporter
+    /// text, or a `txqlab collect` bundle (`-` or nothing: standard input).
     input: Option<PathBuf>,
-    /// `tc -s qdisc show` / `tc -s class show` output.
+    /// `tc -s qdisc show` / `tc -s class show` output (text or `-j` JSON).
     #[arg(long, value_name = "FILE")]
     tc: Option<PathBuf>,
-    /// An earlier `ethtool -S` snapshot: diagnose the difference.
+    /// `ethtool -i` output (driver name and version).
+    #[arg(long, value_name = "FILE")]
+    driver_info: Option<PathBuf>,
+    /// An earlier snapshot of the same device: diagnose the difference.
     #[arg(long, value_name = "FILE")]
     before: Option<PathBuf>,
-    /// JSON output.
+    /// The device the input is of: names it in findings, picks it from tc or node_exporter output of several.
+    #[arg(long, value_name = "NAME")]
+    dev: Option<String>,
+    /// Read the live device DEV instead of input: two snapshots --interval apart.
+    #[arg(long, value_name = "DEV", conflicts_with_all = ["input", "tc", "driver_info", "before"])]
+    live: Option<String>,
+    /// Seconds between the two live snapshots.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, requires = "live")]
+    interval: f64,
+    /// JSON output (schema: txqlab/schemas/diagnose.schema.json).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+struct CollectArgs {
+    /// Network device.
+    dev: String,
+    /// Seconds between the two snapshots (0: one snapshot).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    interval: f64,
+    /// Write the bundle here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -154,11 +187,23 @@ struct SimulateArgs {
 
 fn main() -> ExitCode {
     env_logger::init();
-    let cli = Cli::parse();
+    // Usage errors exit with EX_USAGE (64), apart from unreadable input (2) and warnings (1).
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                txqlab::diagnose::EXIT_USAGE
+            } else {
+                0
+            });
+        }
+    };
     let r = match cli.cmd {
         Cmd::Simulate(a) => simulate(a),
         Cmd::Predict(a) => predict(a),
-        Cmd::Diagnose(a) => diagnose(a),
+        Cmd::Diagnose(a) => return run_diagnose(diagnose(a)),
+        Cmd::Collect(a) => return run_diagnose(collect(a)),
         Cmd::Facts(a) => facts(a),
         Cmd::Probe(a) => probe(a),
     };
@@ -266,68 +311,161 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_input(p: Option<&PathBuf>) -> Result<(String, String), String> {
+/// Ends `diagnose`/`collect` with the error's own exit status (usage 64, input 2).
+fn run_diagnose(r: Result<ExitCode, txqlab::diagnose::Error>) -> ExitCode {
+    r.unwrap_or_else(|e| {
+        eprintln!("txqlab: {e}");
+        ExitCode::from(e.exit_code())
+    })
+}
+
+/// Opens an input for streaming: a file, or standard input for `-`.
+fn open_input(
+    p: Option<&PathBuf>,
+) -> Result<(Box<dyn std::io::BufRead>, String), txqlab::diagnose::Error> {
+    use txqlab::diagnose::Error;
     match p {
-        Some(p) if p.as_os_str() != "-" => Ok((
-            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
-            p.display().to_string(),
-        )),
-        _ => {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                .map_err(|e| format!("<stdin>: {e}"))?;
-            Ok((s, "<stdin>".into()))
+        Some(p) if p.as_os_str() != "-" => {
+            let f = std::fs::File::open(p)
+                .map_err(|e| Error::input(&p.display().to_string(), format!("cannot open: {e}")))?;
+            Ok((
+                Box::new(std::io::BufReader::new(f)),
+                p.display().to_string(),
+            ))
         }
+        _ => Ok((Box::new(std::io::stdin().lock()), "<stdin>".into())),
     }
 }
 
-/// Splits pasted input into the `ethtool -S` part and a `tc -s` part that may follow it.
-fn split_tc(text: &str) -> (&str, Option<&str>) {
-    let mut off = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_start();
-        if t.starts_with("qdisc ") || t.starts_with("class ") {
-            return (&text[..off], Some(&text[off..]));
+fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
+    use txqlab::diagnose::{Context, Error, Snapshot, collect, delta, diagnose, read, render};
+    let dev = a.dev.as_deref().or(a.live.as_deref());
+    let stdin_users: Vec<&str> = [
+        (
+            "INPUT",
+            a.input.as_ref().is_none_or(|p| p.as_os_str() == "-") && a.live.is_none(),
+        ),
+        ("--tc", a.tc.as_ref().is_some_and(|p| p.as_os_str() == "-")),
+        (
+            "--before",
+            a.before.as_ref().is_some_and(|p| p.as_os_str() == "-"),
+        ),
+        (
+            "--driver-info",
+            a.driver_info.as_ref().is_some_and(|p| p.as_os_str() == "-"),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(n, uses)| uses.then_some(n))
+    .collect();
+    if stdin_users.len() > 1 {
+        return Err(Error::Usage(format!(
+            "{} all read standard input, which can be read only once: give files",
+            stdin_users.join(" and ")
+        )));
+    }
+    let mut snaps: Vec<Snapshot> = match &a.live {
+        Some(d) => {
+            if !(a.interval.is_finite() && a.interval > 0.0 && a.interval <= 3600.0) {
+                return Err(Error::Usage(format!(
+                    "--interval {} is not a number of seconds from above 0 to 3600",
+                    a.interval
+                )));
+            }
+            let text = collect::bundle(d, Some(std::time::Duration::from_secs_f64(a.interval)))?;
+            read(text.as_bytes(), &format!("live {d}"), dev)?
         }
-        off += line.len();
+        None => {
+            let (r, origin) = open_input(a.input.as_ref())?;
+            read(r, &origin, dev)?
+        }
+    };
+    for (p, what) in [(&a.tc, "--tc"), (&a.driver_info, "--driver-info")] {
+        let Some(p) = p else { continue };
+        let (r, origin) = open_input(Some(p))?;
+        let extra = read(r, &origin, dev)?;
+        let [extra] = <[Snapshot; 1]>::try_from(extra).map_err(|_| {
+            Error::Usage(format!(
+                "{what} {origin}: a bundle cannot be added to another input"
+            ))
+        })?;
+        if let Some(last) = snaps.last_mut() {
+            last.tc.extend(extra.tc);
+            if extra.info.driver.is_some() {
+                last.info = extra.info;
+            }
+            for (n, v) in extra.ethtool.iter() {
+                last.ethtool.insert(&origin, 0, n, v)?;
+            }
+        }
     }
-    (text, None)
-}
-
-fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, String> {
-    use txqlab::diagnose::{Snapshot, diagnose, parse_tc, render};
-    let (text, origin) = read_input(a.input.as_ref())?;
-    let (eth, tc_inline) = split_tc(&text);
-    let mut snap = Snapshot::parse(eth, &origin)?;
-    if let Some(b) = &a.before {
-        let (bt, bo) = read_input(Some(b))?;
-        let before = Snapshot::parse(split_tc(&bt).0, &bo)?;
-        snap = snap.delta(&before);
+    let mut ctx = Context::default();
+    let before = match &a.before {
+        Some(p) => {
+            if snaps.len() > 1 {
+                return Err(Error::Usage(
+                    "the input is a bundle of several snapshots: --before is not needed".into(),
+                ));
+            }
+            let (r, origin) = open_input(Some(p))?;
+            read(r, &origin, dev)?.pop()
+        }
+        None if snaps.len() > 1 => Some(snaps.remove(0)),
+        None => None,
+    };
+    let mut snap = snaps
+        .pop()
+        .ok_or_else(|| Error::input("input", "no snapshot"))?;
+    if let Some(b) = before {
+        let (d, decreases) = delta(&snap, &b)?;
+        if let (Some(x), Some(y)) = (snap.at_ms, b.at_ms) {
+            ctx.interval_s = Some((x - y) as f64 / 1000.0);
+        }
+        let retrans = |s: &Snapshot| {
+            s.sections
+                .get("/proc/net/snmp")
+                .and_then(|t| collect::retrans_segs(t))
+        };
+        if let (Some(x), Some(y)) = (retrans(&snap), retrans(&b)) {
+            ctx.tcp_retransmits = x.checked_sub(y);
+        }
+        ctx.decreases = decreases;
+        snap = d;
     }
-    let mut tc = Vec::new();
-    if let Some(t) = tc_inline {
-        // Line numbers in errors count from the start of the input.
-        let skipped = eth.lines().count();
-        tc.extend(parse_tc(&format!("{}{t}", "\n".repeat(skipped)), &origin)?);
-    }
-    if let Some(p) = &a.tc {
-        let (t, o) = read_input(Some(p))?;
-        tc.extend(parse_tc(&t, &o)?);
-    }
-    let report = diagnose(&snap, &tc);
+    let report = diagnose(&snap, &ctx);
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&report).map_err(|e| Error::Live(e.to_string()))?
         );
     } else {
         print!("{}", render(&report));
     }
-    Ok(if report.has_warning() {
-        ExitCode::from(1)
+    Ok(ExitCode::from(if report.has_warning() {
+        txqlab::diagnose::EXIT_WARNING
     } else {
-        ExitCode::SUCCESS
-    })
+        txqlab::diagnose::EXIT_OK
+    }))
+}
+
+fn collect(a: CollectArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
+    use txqlab::diagnose::{Error, collect};
+    if !(a.interval.is_finite() && (0.0..=3600.0).contains(&a.interval)) {
+        return Err(Error::Usage(format!(
+            "--interval {} is not a number of seconds from 0 to 3600",
+            a.interval
+        )));
+    }
+    let interval = (a.interval > 0.0).then(|| std::time::Duration::from_secs_f64(a.interval));
+    let text = collect::bundle(&a.dev, interval)?;
+    match &a.output {
+        Some(p) => {
+            std::fs::write(p, text).map_err(|e| Error::Live(format!("{}: {e}", p.display())))?;
+            eprintln!("bundle written to {}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn facts(a: FactsArgs) -> Result<ExitCode, String> {

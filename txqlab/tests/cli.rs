@@ -84,7 +84,7 @@ fn virtio_counters_from_standard_input() {
     let o = txqlab(&["diagnose", "-", "--json"], Some(&text));
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
-    assert_eq!(v["driver"], "VirtioNet");
+    assert_eq!(v["driver"], "virtio_net");
     assert_eq!(v["tx_queue_packets"][0], 1024);
     assert!(ids(&v).contains(&"tx_queue_pinning".to_string()));
 }
@@ -257,7 +257,7 @@ fn real_virtio_counters_from_a_fixed_kernel_show_no_pinning() {
         String::from_utf8_lossy(&o.stdout)
     );
     let v = json(&o);
-    assert_eq!(v["driver"], "VirtioNet");
+    assert_eq!(v["driver"], "virtio_net");
     let tx: Vec<u64> = v["tx_queue_packets"]
         .as_array()
         .unwrap()

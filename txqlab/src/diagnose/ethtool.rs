@@ -1,111 +1,217 @@
-//! Reading `ethtool -S` snapshots of ENA and virtio_net devices.
+//! `ethtool -S` counters of one device, read line by line with bounded memory.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use nic_model::ethtool::entries;
+use super::driver::{MAX_TX_QUEUES, TxScheme};
+use super::error::{Error, quote};
 
-/// Which driver printed the snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Driver {
-    /// ENA (`queue_N_tx_cnt`, the ENI allowance counters).
-    Ena,
-    /// virtio_net (`tx_queue_N_packets`).
-    VirtioNet,
-    /// Neither: only driver-independent findings apply.
-    Unknown,
+/// Most distinct counters one snapshot may have (mlx5 with 128 channels prints about 20 000).
+pub const MAX_COUNTERS: usize = 200_000;
+
+/// A value of 2^64-1: a driver's -1 printed unsigned (an unset or failed read), not a count.
+pub const INVALID: u64 = u64::MAX;
+
+/// Counters by name, each with the line it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EthtoolStats {
+    counters: BTreeMap<String, (u64, usize)>,
 }
 
-/// A snapshot: every counter with the line it was on.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    /// Counters in input order.
-    pub counters: Vec<(String, u64)>,
-    index: HashMap<String, usize>,
-    /// The driver the names point to.
-    pub driver: Driver,
-}
-
-impl Snapshot {
-    /// Parses `ethtool -S` text; `origin` names the input in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
-        let mut counters = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut lines: HashMap<String, usize> = HashMap::new();
-        for e in entries(text) {
-            let e = e.map_err(|e| format!("{origin}: {e}"))?;
-            if let Some(first) = lines.get(e.name) {
-                return Err(format!(
-                    "{origin}: line {}: counter `{}` appears twice (first on line {first})",
-                    e.line, e.name
-                ));
-            }
-            lines.insert(e.name.to_string(), e.line);
-            index.insert(e.name.to_string(), counters.len());
-            counters.push((e.name.to_string(), e.value));
+impl EthtoolStats {
+    /// Reads one `name: value` line; `Ok(false)` when the line is not a counter (blank or a header such as
+    /// `NIC statistics:`).
+    pub fn take_line(&mut self, origin: &str, line: usize, text: &str) -> Result<bool, Error> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(false);
         }
-        if counters.is_empty() {
-            return Err(format!(
-                "{origin}: no counters found (expected `ethtool -S` output: `name: value` lines)"
+        let Some((name, value)) = t.rsplit_once(':') else {
+            return Err(Error::at(
+                origin,
+                line,
+                format!("{}: expected `name: value` (ethtool -S)", quote(t)),
+            ));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if value.is_empty() {
+            return Ok(false);
+        }
+        if name.is_empty() {
+            return Err(Error::at(
+                origin,
+                line,
+                format!("{}: counter without a name", quote(t)),
             ));
         }
-        let driver = if index.contains_key("queue_0_tx_cnt") {
-            Driver::Ena
-        } else if index.contains_key("tx_queue_0_packets") {
-            Driver::VirtioNet
-        } else {
-            Driver::Unknown
-        };
-        Ok(Self {
-            counters,
-            index,
-            driver,
-        })
+        let v = value.parse::<u64>().map_err(|_| {
+            Error::at(
+                origin,
+                line,
+                format!(
+                    "{}: counter `{}` has value {} which is not an unsigned 64-bit integer",
+                    quote(t),
+                    name,
+                    quote(value)
+                ),
+            )
+        })?;
+        self.insert(origin, line, name, v)?;
+        Ok(true)
+    }
+
+    /// Adds a counter (also used for counters read from other formats).
+    pub fn insert(&mut self, origin: &str, line: usize, name: &str, v: u64) -> Result<(), Error> {
+        for s in TxScheme::ALL {
+            if let Some(q) = s.queue_of(name).filter(|q| *q >= u64::from(MAX_TX_QUEUES)) {
+                return Err(Error::at(
+                    origin,
+                    line,
+                    format!(
+                        "{}: queue {q} is beyond the {MAX_TX_QUEUES} TX queues a Linux device can have \
+                         (rtnl_create_link): not a real device's counters",
+                        quote(name)
+                    ),
+                ));
+            }
+        }
+        if let Some((_, first)) = self.counters.get(name) {
+            return Err(Error::at(
+                origin,
+                line,
+                format!(
+                    "counter {} appears twice (first on line {first}): two snapshots pasted together? \
+                     Give the earlier one with --before",
+                    quote(name)
+                ),
+            ));
+        }
+        if self.counters.len() >= MAX_COUNTERS {
+            return Err(Error::at(
+                origin,
+                line,
+                format!("more than {MAX_COUNTERS} counters: not one device's `ethtool -S`"),
+            ));
+        }
+        self.counters.insert(name.to_string(), (v, line));
+        Ok(())
+    }
+
+    /// Number of counters.
+    pub fn len(&self) -> usize {
+        self.counters.len()
+    }
+
+    /// True when no counter was read.
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty()
     }
 
     /// A counter's value.
     pub fn get(&self, name: &str) -> Option<u64> {
-        self.index.get(name).map(|i| self.counters[*i].1)
+        self.counters.get(name).map(|(v, _)| *v)
     }
 
-    /// `self - before`, counter by counter (a counter missing before counts from 0; one that went down, as
-    /// after a device reset, counts from 0 too).
-    pub fn delta(&self, before: &Self) -> Self {
-        let counters = self
-            .counters
-            .iter()
-            .map(|(n, v)| {
-                let b = before.get(n).unwrap_or(0);
-                (n.clone(), if *v >= b { v - b } else { *v })
-            })
-            .collect();
-        Self {
-            counters,
-            index: self.index.clone(),
-            driver: self.driver,
+    /// Every counter, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.counters.iter().map(|(n, (v, _))| (n.as_str(), *v))
+    }
+
+    /// Per-queue TX counts by `scheme`: queue number -> (sum of the parts, whether a part was invalid).
+    /// Sums are widened to 128 bits: three 64-bit parts cannot overflow them.
+    pub fn tx_per_queue(&self, scheme: TxScheme) -> BTreeMap<u32, (u128, bool)> {
+        let mut out: BTreeMap<u32, (u128, bool)> = BTreeMap::new();
+        for (name, v) in self.iter() {
+            if let Some(q) = scheme.queue_of(name).and_then(|q| u32::try_from(q).ok()) {
+                let e = out.entry(q).or_default();
+                if v == INVALID {
+                    e.1 = true;
+                } else {
+                    e.0 += u128::from(v);
+                }
+            }
         }
+        out
     }
 
-    /// TX packets per queue, in queue order.
-    pub fn tx_packets(&self) -> Vec<u64> {
-        let name = |q: usize| match self.driver {
-            Driver::Ena => format!("queue_{q}_tx_cnt"),
-            _ => format!("tx_queue_{q}_packets"),
-        };
-        (0..).map_while(|q| self.get(&name(q))).collect()
-    }
-
-    /// Sum of a per-queue ENA counter over all queues, e.g. `tx_queue_stop`.
-    pub fn sum_queue(&self, suffix: &str) -> u64 {
-        self.counters
-            .iter()
-            .filter(|(n, _)| {
-                n.starts_with("queue_")
-                    && n.ends_with(suffix)
-                    && n.split('_')
-                        .nth(1)
-                        .is_some_and(|q| q.parse::<u32>().is_ok())
+    /// Sum of the counters named `queue_N_<suffix>` (ENA per-queue counters), widened to 128 bits, skipping
+    /// invalid values.
+    pub fn sum_queue(&self, suffix: &str) -> u128 {
+        self.iter()
+            .filter(|(n, v)| {
+                *v != INVALID
+                    && n.strip_prefix("queue_")
+                        .and_then(|r| r.strip_suffix(suffix))
+                        .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()))
             })
-            .map(|(_, v)| v)
+            .map(|(_, v)| u128::from(v))
             .sum()
+    }
+
+    /// Counters holding 2^64-1.
+    pub fn invalid(&self) -> Vec<&str> {
+        self.iter()
+            .filter(|(_, v)| *v == INVALID)
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// Replaces every counter by `self - before`. Returns the counters that went down (name, before,
+    /// after); those keep their value in `self` (the count since they restarted) and the caller decides.
+    pub fn subtract(&mut self, before: &Self) -> Vec<(String, u64, u64)> {
+        let mut down = Vec::new();
+        for (name, (v, _)) in self.counters.iter_mut() {
+            let Some(b) = before.get(name) else { continue };
+            if *v == INVALID || b == INVALID {
+                *v = INVALID;
+            } else if *v >= b {
+                *v -= b;
+            } else {
+                down.push((name.clone(), b, *v));
+            }
+        }
+        down
+    }
+
+    /// Counters whose value changed between `before` and `self` (for ordering checks): (went up, went down).
+    pub fn changes(&self, before: &Self) -> (usize, usize) {
+        let (mut up, mut down) = (0, 0);
+        for (name, v) in self.iter() {
+            match before.get(name) {
+                Some(b) if b < v => up += 1,
+                Some(b) if b > v => down += 1,
+                _ => {}
+            }
+        }
+        (up, down)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_quote_the_text() {
+        let mut s = EthtoolStats::default();
+        let e = s.take_line("in", 3, "  queue_0_tx_cnt: 12abc").err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some(
+                "in: line 3: `queue_0_tx_cnt: 12abc`: counter `queue_0_tx_cnt` has value `12abc` which is not \
+                 an unsigned 64-bit integer"
+            )
+        );
+    }
+
+    #[test]
+    fn queue_numbers_beyond_linux_are_refused() {
+        let mut s = EthtoolStats::default();
+        assert!(s.take_line("in", 1, "queue_4095_tx_cnt: 1").is_ok());
+        let e = s.take_line("in", 2, "queue_4096_tx_cnt: 1").err();
+        assert!(e.is_some_and(|e| e.to_string().contains("4096 TX queues")));
+        let e = s
+            .take_line("in", 3, "tx_queue_99999999999999999999999_packets: 1")
+            .err();
+        assert!(e.is_some());
     }
 }

@@ -1,86 +1,131 @@
 //! `txqlab diagnose`: real counters in, findings out.
+//!
+//! Input is any mix of what users have: `ethtool -S` of any driver whose per-queue TX counter names
+//! [`driver`] knows, `ethtool -i`, `tc -s qdisc|class show` as text or `tc -s -j` JSON, node_exporter's
+//! Prometheus text, or a `txqlab collect` bundle of two snapshots. Reading streams with bounded memory
+//! ([`lines`]); every counter sum is widened to 128 bits; a check that could not run says so.
 
-mod ethtool;
-mod tc;
+pub mod collect;
+pub mod driver;
+mod error;
+pub mod ethtool;
+pub mod finding;
+mod lines;
+pub mod prometheus;
+pub mod report;
+pub mod snapshot;
+pub mod spread;
+pub mod tc;
 
-pub use ethtool::{Driver, Snapshot};
+pub use driver::{Driver, DriverInfo, EnaHook, TxScheme};
+pub use error::{EXIT_INPUT, EXIT_OK, EXIT_USAGE, EXIT_WARNING, Error, quote};
+pub use finding::{Finding, FindingId, Severity};
+pub use report::{Report, SCHEMA_VERSION, render, schema};
+pub use snapshot::{Decrease, DriverSource, Snapshot, delta, read};
 pub use tc::TcEntry;
 
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth knowing.
-    Info,
-    /// Needs action; makes the exit status non-zero.
-    Warning,
+use finding::{big, finding, with_severity};
+
+/// What else the diagnosis knows besides the snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Seconds between two snapshots when the counters are differences.
+    pub interval_s: Option<f64>,
+    /// Counters that went down between the snapshots (the counts are then the input's own, since the reset).
+    pub decreases: Vec<Decrease>,
+    /// TCP retransmitted segments in the interval (`/proc/net/snmp` `RetransSegs`), from live snapshots.
+    pub tcp_retransmits: Option<u64>,
 }
 
-/// One finding.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    /// Stable identifier.
-    pub id: &'static str,
-    /// Severity.
-    pub severity: Severity,
-    /// What it means and what to do.
-    pub message: String,
-    /// Details for scripts.
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, Value>,
+fn rate(v: u128, ctx: &Context) -> Option<f64> {
+    ctx.interval_s.filter(|i| *i > 0.0).map(|i| v as f64 / i)
 }
 
-fn finding(id: &'static str, severity: Severity, message: String, extra: Value) -> Finding {
-    let extra = match extra {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    Finding {
-        id,
-        severity,
-        message,
-        extra,
-    }
+fn rate_text(v: u128, ctx: &Context) -> String {
+    rate(v, ctx)
+        .map(|r| format!(" ({r:.1}/s over {:.1} s)", ctx.interval_s.unwrap_or(0.0)))
+        .unwrap_or_default()
 }
 
-/// A report.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// The driver the counters came from.
-    pub driver: String,
-    /// TX packets per queue.
-    pub tx_queue_packets: Vec<u64>,
-    /// TX share per queue.
-    pub tx_queue_share: Vec<f64>,
-    /// Findings, warnings first.
-    pub findings: Vec<Finding>,
-}
-
-impl Report {
-    /// True when a warning was found (the exit status is then 1).
-    pub fn has_warning(&self) -> bool {
-        self.findings
+/// Builds the findings from a snapshot (a difference when `ctx.interval_s` or `--before` says so).
+pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
+    let mut f = Vec::new();
+    let (driver, driver_source) = s.driver();
+    let spread = spread::check(s, driver, ctx, &mut f);
+    if !ctx.decreases.is_empty() {
+        let ex: Vec<String> = ctx
+            .decreases
             .iter()
-            .any(|f| f.severity == Severity::Warning)
+            .take(5)
+            .map(|d| format!("{} {} -> {}", d.name, d.before, d.after))
+            .collect();
+        f.push(finding(
+            FindingId::CountersReset,
+            format!(
+                "{} counters went down between --before and the input ({}): the device was reset or the driver \
+                 reloaded in between. The findings use the input's own counts since that reset, not differences.",
+                ctx.decreases.len(),
+                ex.join(", ")
+            ),
+            json!({ "counters": ctx.decreases.len() }),
+        ));
+    }
+    let invalid = s.ethtool.invalid();
+    if !invalid.is_empty() {
+        f.push(finding(
+            FindingId::CounterInvalid,
+            format!(
+                "{} counters hold 2^64-1, a driver's -1 printed unsigned (an unset or failed read): {}. They are \
+                 left out of every sum and check.",
+                invalid.len(),
+                invalid
+                    .iter()
+                    .take(5)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            json!({ "counters": invalid }),
+        ));
+    }
+    if driver == Some(Driver::Ena) {
+        ena(s, ctx, &mut f);
+    }
+    tc_findings(s, ctx, &mut f);
+    if let Some(r) = ctx.tcp_retransmits.filter(|r| *r > 0) {
+        f.push(finding(
+            FindingId::TcpRetransmits,
+            format!(
+                "{r} TCP segments retransmitted{} (/proc/net/snmp RetransSegs, all interfaces): drops on the \
+                 path show here first; compare with the qdisc and allowance findings.",
+                rate_text(u128::from(r), ctx)
+            ),
+            json!({ "count": r, "rate_per_s": rate(u128::from(r), ctx) }),
+        ));
+    }
+    f.sort_by_key(|x| x.severity == Severity::Info);
+    Report {
+        schema_version: SCHEMA_VERSION,
+        device: s.device.clone().or_else(|| {
+            let mut devs = s.tc.iter().filter_map(|e| e.dev.clone());
+            let first = devs.next()?;
+            devs.all(|d| d == first).then_some(first)
+        }),
+        driver: s.driver_name(),
+        driver_version: s.info.version.clone(),
+        driver_source,
+        interval_s: ctx.interval_s,
+        per_queue_source: spread.source,
+        tx_queue_packets: spread.packets,
+        tx_queue_share: spread.share,
+        tx_queue_per_second: spread.per_second,
+        findings: f,
     }
 }
 
-/// A share at or above this on one queue is pinning.
-pub const PINNING_SHARE: f64 = 0.9;
-/// Fewer TX packets than this are too few to judge the spread.
-pub const MIN_PACKETS: u64 = 1000;
-
-const PINNING_CAUSE: &str = "Pod egress pinned to one queue is the signature of the veth rx-queue bug: kernels with \
-commit edbea9220251 and without the fix 710ad98c363a (4.19.184+, 5.11.11+, 5.12 to 5.16, Ubuntu 5.8/5.11 AWS kernels) \
-record rx queue 0 on every packet leaving a pod, and the ENA driver's old ena_select_queue (before v6.9) or \
-skb_tx_hash then put it on TX queue 0. Fix: a kernel with 710ad98c363a (v5.17+ or a patched stable kernel). \
-Workaround: reset skb->queue_mapping on the host side of the veth (Cilium does, cilium PR 18388). Confirm with \
-`txqlab predict --kernel $(uname -r) --driver ena --path veth`.";
-
-fn allowance_advice(name: &str) -> &'static str {
+fn advice(name: &str) -> &'static str {
     match name {
         "bw_in_allowance_exceeded" => {
             "inbound bandwidth exceeded the instance's allowance: packets were queued or dropped by the hypervisor. Micro-bursts trip it while one-minute averages look low. Spread the load, smooth bursts, or move to an instance with more bandwidth (network-optimised types)."
@@ -101,171 +146,156 @@ fn allowance_advice(name: &str) -> &'static str {
     }
 }
 
-/// Builds the findings from a snapshot (already a delta when `--before` was given) and optional tc output.
-pub fn diagnose(s: &Snapshot, tc: &[TcEntry]) -> Report {
-    let mut f = Vec::new();
-    let tx = s.tx_packets();
-    let total: u64 = tx.iter().sum();
-    let share: Vec<f64> = tx
-        .iter()
-        .map(|p| {
-            if total == 0 {
-                0.0
-            } else {
-                *p as f64 / total as f64
-            }
-        })
-        .collect();
-    if tx.len() >= 2 && total >= MIN_PACKETS {
-        let (q, max) = share
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, 0.0), |a, (i, v)| if v > a.1 { (i, v) } else { a });
-        let fair = 1.0 / tx.len() as f64;
-        if max >= PINNING_SHARE {
+/// ENA-only findings (`ena_ethtool.c` counter names).
+fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
+    for name in nic_model::stats::EniStats::NAMES {
+        if let Some(v) = s
+            .ethtool
+            .get(name)
+            .filter(|v| *v > 0 && *v != ethtool::INVALID)
+        {
             f.push(finding(
-                "tx_queue_pinning",
-                Severity::Warning,
-                format!("TX queue {q} carries {:.1}% of {total} TX packets on a {}-queue device. {PINNING_CAUSE}", max * 100.0, tx.len()),
-                json!({ "queue": q, "share": max, "queues": tx.len() }),
-            ));
-        } else if max > 2.0 * fair {
-            f.push(finding(
-                "tx_queue_imbalance",
-                Severity::Warning,
-                format!("TX queue {q} carries {:.1}% of TX packets, more than twice its fair {:.1}%: few flows, a skewed hash, XPS or traffic classes steer it. Check `txqlab predict` for this kernel and path.", max * 100.0, fair * 100.0),
-                json!({ "queue": q, "share": max, "queues": tx.len() }),
+                FindingId::AllowanceExceeded,
+                format!(
+                    "{name} = {v}{}: {}",
+                    rate_text(u128::from(v), ctx),
+                    advice(name)
+                ),
+                json!({ "counter": name, "value": v, "rate_per_s": rate(u128::from(v), ctx) }),
             ));
         }
-    } else if tx.len() >= 2 {
+    }
+    let stops = s.ethtool.sum_queue("_tx_queue_stop");
+    if stops > 0 {
         f.push(finding(
-            "too_few_packets",
-            Severity::Info,
+            FindingId::TxQueueStops,
             format!(
-                "only {total} TX packets: too few to judge how traffic spreads over the {} queues",
-                tx.len()
+                "TX queues stopped {stops} times{} for lack of ring descriptors (queue_N_tx_queue_stop): the device \
+                 drains slower than the stack sends in bursts; the qdisc absorbs it, watch its drops.",
+                rate_text(stops, ctx)
             ),
-            json!({ "packets": total }),
+            json!({ "stops": big(stops), "wakeups": big(s.ethtool.sum_queue("_tx_queue_wakeup")) }),
         ));
     }
-    for name in [
-        "bw_in_allowance_exceeded",
-        "bw_out_allowance_exceeded",
-        "pps_allowance_exceeded",
-        "conntrack_allowance_exceeded",
-        "linklocal_allowance_exceeded",
-    ] {
-        if let Some(v) = s.get(name).filter(|v| *v > 0) {
+    for (suffix, what) in [("_tx_bad_req_id", "TX"), ("_rx_bad_req_id", "RX")] {
+        let n = s.ethtool.sum_queue(suffix);
+        if n > 0 {
             f.push(finding(
-                "allowance_exceeded",
-                Severity::Warning,
-                format!("{name} = {v}: {}", allowance_advice(name)),
+                FindingId::BadReqId,
+                format!(
+                    "{n} {what} completions carried an invalid req_id: the driver reset the device each time \
+                     (traffic stalls). Update the ENA driver; report with `ethtool -S` and dmesg."
+                ),
+                json!({ "direction": what, "count": big(n) }),
+            ));
+        }
+    }
+    for name in ["tx_timeout", "wd_expired"] {
+        if let Some(v) = s
+            .ethtool
+            .get(name)
+            .filter(|v| *v > 0 && *v != ethtool::INVALID)
+        {
+            f.push(finding(
+                FindingId::DeviceReset,
+                format!(
+                    "{name} = {v}: the driver saw the device stall and reset it; packets queued at that moment \
+                     were lost."
+                ),
                 json!({ "counter": name, "value": v }),
             ));
         }
     }
-    if s.driver == Driver::Ena {
-        let stops = s.sum_queue("_tx_queue_stop");
-        if stops > 0 {
-            f.push(finding(
-                "tx_queue_stops",
-                Severity::Info,
-                format!("TX queues stopped {stops} times for lack of ring descriptors (queue_N_tx_queue_stop): the device drains slower than the stack sends in bursts; the qdisc absorbs it, watch its drops."),
-                json!({ "stops": stops, "wakeups": s.sum_queue("_tx_queue_wakeup") }),
-            ));
-        }
-        for (suffix, what) in [("_tx_bad_req_id", "TX"), ("_rx_bad_req_id", "RX")] {
-            let n = s.sum_queue(suffix);
-            if n > 0 {
-                f.push(finding(
-                    "bad_req_id",
-                    Severity::Warning,
-                    format!("{n} {what} completions carried an invalid req_id: the driver reset the device each time (traffic stalls). Update the ENA driver; report with `ethtool -S` and dmesg."),
-                    json!({ "direction": what, "count": n }),
-                ));
-            }
-        }
-        for name in ["tx_timeout", "wd_expired"] {
-            if let Some(v) = s.get(name).filter(|v| *v > 0) {
-                f.push(finding(
-                    "device_reset",
-                    Severity::Warning,
-                    format!("{name} = {v}: the driver saw the device stall and reset it; packets queued at that moment were lost."),
-                    json!({ "counter": name, "value": v }),
-                ));
-            }
-        }
-        let missed = s.sum_queue("_tx_missed_tx");
-        if missed > 0 {
-            f.push(finding(
-                "missed_tx",
-                Severity::Warning,
-                format!("{missed} TX completions did not arrive in time (queue_N_tx_missed_tx): a starved CPU or a device problem."),
-                json!({ "count": missed }),
-            ));
-        }
+    let missed = s.ethtool.sum_queue("_tx_missed_tx");
+    if missed > 0 {
+        f.push(finding(
+            FindingId::MissedTx,
+            format!(
+                "{missed} TX completions did not arrive in time (queue_N_tx_missed_tx): a starved CPU or a device \
+                 problem."
+            ),
+            json!({ "count": big(missed) }),
+        ));
     }
-    for e in tc {
+    if let Some(v) = &s.info.version {
+        let (sev, text) = match driver::ena_hook(v) {
+            Some(EnaHook::Modulo) => (
+                Severity::Warning,
+                "is an amzn-drivers release from 2.9.0 to 2.11.x: its ena_select_queue reduces a recorded rx queue \
+                 modulo the queue count, so behind the veth bug every pod packet lands on TX queue 0 even with XPS \
+                 set. Upgrade to amzn-drivers 2.12.0 or later (hook removed) or to a kernel with the veth fix \
+                 710ad98c363a.",
+            ),
+            Some(EnaHook::Caps) => (
+                Severity::Info,
+                "is an amzn-drivers release before 2.9.0: its ena_select_queue returns a recorded rx queue \
+                 (capped by netdev_cap_txqueue) ahead of XPS and the socket's queue. Upgrade to 2.12.0 or later.",
+            ),
+            Some(EnaHook::None) => (
+                Severity::Info,
+                "is amzn-drivers 2.12.0 or later: no ena_select_queue hook, the kernel's netdev_pick_tx decides \
+                 (XPS, then a recorded rx queue, then the flow hash).",
+            ),
+            Some(EnaHook::InTree) => (
+                Severity::Info,
+                "is the in-tree driver: whether it has ena_select_queue depends on the kernel (removed in 6.9 by \
+                 78e886ba2b54 and in the March 2024 stable releases). Check with `txqlab predict --kernel \
+                 $(uname -r) --driver ena --path veth`.",
+            ),
+            None => (
+                Severity::Info,
+                "is not a version txqlab can read; `ethtool -i` prints e.g. 2.10.0g (amzn-drivers) or 2.1.0K \
+                 (in-tree).",
+            ),
+        };
+        f.push(with_severity(
+            FindingId::EnaSelectQueue,
+            sev,
+            format!("ENA driver version {v} {text}"),
+            json!({ "version": v }),
+        ));
+    }
+}
+
+fn tc_findings(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
+    let dev = s.device.as_deref();
+    for e in &s.tc {
         if e.what == "qdisc" && e.kind == "mq" {
-            continue; // The children say which queue.
+            continue; // mq only sums its children: they say which queue.
         }
         if e.dropped > 0 {
+            // Sent counts packets that left; dropped ones never did: widened so that no sum wraps.
+            let offered = u128::from(e.packets) + u128::from(e.dropped);
             f.push(finding(
-                "qdisc_drops",
-                Severity::Warning,
-                format!("{} {} {} (parent {}) dropped {} of {} packets: TCP retransmits follow (200 ms minimum RTO).", e.what, e.kind, e.handle, e.parent, e.dropped, e.packets + e.dropped),
-                json!({ "kind": e.kind, "handle": e.handle, "parent": e.parent, "dropped": e.dropped }),
+                FindingId::QdiscDrops,
+                format!(
+                    "{} dropped {} of {offered} packets{}: TCP retransmits follow (200 ms minimum RTO).",
+                    e.describe(dev),
+                    e.dropped,
+                    rate_text(u128::from(e.dropped), ctx)
+                ),
+                json!({ "device": e.dev.as_deref().or(dev), "kind": e.kind, "handle": e.handle,
+                        "parent": e.parent, "dropped": e.dropped, "offered": big(offered),
+                        "rate_per_s": rate(u128::from(e.dropped), ctx) }),
             ));
         }
         if e.requeues > 0 {
             f.push(finding(
-                "qdisc_requeues",
-                Severity::Info,
-                format!("{} {} (parent {}) requeued {} packets: the driver said busy (ring full).", e.kind, e.handle, e.parent, e.requeues),
-                json!({ "kind": e.kind, "handle": e.handle, "parent": e.parent, "requeues": e.requeues }),
+                FindingId::QdiscRequeues,
+                format!(
+                    "{} requeued {} packets{}: the driver said busy (ring full).",
+                    e.describe(dev),
+                    e.requeues,
+                    rate_text(u128::from(e.requeues), ctx)
+                ),
+                json!({ "device": e.dev.as_deref().or(dev), "kind": e.kind, "handle": e.handle,
+                        "parent": e.parent, "requeues": e.requeues }),
             ));
         }
     }
-    f.sort_by_key(|x| x.severity == Severity::Info);
-    Report {
-        driver: format!("{:?}", s.driver),
-        tx_queue_packets: tx,
-        tx_queue_share: share,
-        findings: f,
-    }
 }
 
-/// Parses `tc -s` output.
-pub fn parse_tc(text: &str, origin: &str) -> Result<Vec<TcEntry>, String> {
+/// Parses `tc -s` text (kept for the fuzz target and tests).
+pub fn parse_tc(text: &str, origin: &str) -> Result<Vec<TcEntry>, Error> {
     tc::parse(text, origin)
-}
-
-/// The readable report.
-pub fn render(r: &Report) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(out, "driver: {}", r.driver);
-    if !r.tx_queue_packets.is_empty() {
-        let _ = writeln!(out, "TX packets per queue:");
-        for (q, (n, s)) in r.tx_queue_packets.iter().zip(&r.tx_queue_share).enumerate() {
-            let _ = writeln!(
-                out,
-                "  queue {q:>2} {n:>12} {:>5.1}%  {}",
-                s * 100.0,
-                "#".repeat((s * 50.0).round() as usize)
-            );
-        }
-    }
-    if r.findings.is_empty() {
-        let _ = writeln!(out, "no findings");
-    }
-    for x in &r.findings {
-        let sev = match x.severity {
-            Severity::Warning => "WARNING",
-            Severity::Info => "info",
-        };
-        let _ = writeln!(out, "{sev} {}: {}", x.id, x.message);
-    }
-    out
 }

@@ -1,6 +1,13 @@
-//! Reading `tc -s qdisc show` and `tc -s class show` output.
+//! Reading `tc -s qdisc show` and `tc -s class show` output, as text or as `tc -s -j` JSON.
 
-/// One qdisc or class with its counters.
+use serde_json::Value;
+
+use super::error::{Error, quote};
+
+/// Most qdiscs and classes one input may hold (4096 queues, a class and a child qdisc each, and a margin).
+pub const MAX_ENTRIES: usize = 16_384;
+
+/// One qdisc or class with its counters (`tc_stats` / `gnet_stats_basic` as `tc -s` prints them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TcEntry {
     /// `qdisc` or `class`.
@@ -11,6 +18,8 @@ pub struct TcEntry {
     pub handle: String,
     /// Parent (`root`, `1:1`, ...).
     pub parent: String,
+    /// Device, when the output names it (`tc` prints `dev` when not asked for one device).
+    pub dev: Option<String>,
     /// Line it starts on.
     pub line: usize,
     /// Bytes sent.
@@ -29,7 +38,62 @@ pub struct TcEntry {
     pub backlog_packets: u64,
 }
 
-fn num(s: &str, origin: &str, line: usize, what: &str) -> Result<u64, String> {
+impl TcEntry {
+    /// The TX queue an `mq` class or an `mq` child qdisc stands for: class `M:N` / parent `M:N` is queue N-1
+    /// (`mq_dump_class`: the class minor is the queue index plus one).
+    pub fn mq_queue(&self, mq_handles: &[String]) -> Option<u32> {
+        let (major, minor) = if self.what == "class" && self.kind == "mq" {
+            self.handle.split_once(':')?
+        } else if self.what == "qdisc" {
+            let (major, minor) = self.parent.split_once(':')?;
+            let root = format!("{major}:");
+            if !(mq_handles.contains(&root) || major.is_empty()) {
+                return None;
+            }
+            (major, minor)
+        } else {
+            return None;
+        };
+        let _ = major;
+        let n = u32::from_str_radix(minor, 16).ok()?;
+        n.checked_sub(1)
+    }
+
+    /// Key identifying the same qdisc or class in two snapshots.
+    pub fn key(&self) -> (String, String, String, String, Option<String>) {
+        (
+            self.what.clone(),
+            self.kind.clone(),
+            self.handle.clone(),
+            self.parent.clone(),
+            self.dev.clone(),
+        )
+    }
+
+    /// How the finding names it: `qdisc fq_codel 0: (parent :1) on eth0`.
+    pub fn describe(&self, dev: Option<&str>) -> String {
+        let dev = self.dev.as_deref().or(dev);
+        let parent = if self.parent.is_empty() {
+            String::new()
+        } else {
+            format!(" (parent {})", self.parent)
+        };
+        let handle = if self.handle.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.handle)
+        };
+        match dev {
+            Some(d) => format!("{} {}{handle}{parent} on {d}", self.what, self.kind),
+            None => format!(
+                "{} {}{handle}{parent} on the device the tc output is of (name it with --dev)",
+                self.what, self.kind
+            ),
+        }
+    }
+}
+
+fn num(s: &str, origin: &str, line: usize, what: &str) -> Result<u64, Error> {
     let t = s.trim_end_matches([',', ')', 'b', 'p']);
     // Sizes such as 12Kb or 3Mb in backlog lines.
     let (digits, mult) = match t.strip_suffix('K') {
@@ -44,122 +108,244 @@ fn num(s: &str, origin: &str, line: usize, what: &str) -> Result<u64, String> {
         .ok()
         .and_then(|v| v.checked_mul(mult))
         .ok_or_else(|| {
-            format!("{origin}: line {line}: `{s}` is not a number that fits 64 bits ({what})")
+            Error::at(
+                origin,
+                line,
+                format!("{} is not a number that fits 64 bits ({what})", quote(s)),
+            )
         })
 }
 
-/// Parses `tc -s qdisc show` / `tc -s class show` text. Lines the model has no use for (fq_codel's extra
-/// statistics, rate lines) are read but not kept; a `Sent`/`backlog` line that cannot be read is an error.
-pub fn parse(text: &str, origin: &str) -> Result<Vec<TcEntry>, String> {
-    let mut out: Vec<TcEntry> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
+/// Line-by-line reader of `tc -s` text.
+#[derive(Debug, Default)]
+pub struct TcText {
+    /// Entries read so far.
+    pub entries: Vec<TcEntry>,
+}
+
+impl TcText {
+    /// True when `text` starts a qdisc or class block.
+    pub fn starts_block(text: &str) -> bool {
+        let t = text.trim_start();
+        t.starts_with("qdisc ") || t.starts_with("class ")
+    }
+
+    /// Reads one line. Lines the model has no use for (fq_codel's extra statistics, rate lines) are read but
+    /// not kept; a `Sent`/`backlog` line that cannot be read is an error.
+    pub fn take_line(&mut self, origin: &str, line: usize, raw: &str) -> Result<(), Error> {
         let t = raw.trim();
-        if t.is_empty() {
-            continue;
-        }
         let words: Vec<&str> = t.split_whitespace().collect();
-        match words[0] {
+        let Some(first) = words.first() else {
+            return Ok(());
+        };
+        let bad = |m: &str| Error::at(origin, line, format!("{}: {m}", quote(t)));
+        match *first {
             "qdisc" | "class" => {
                 if words.len() < 3 {
-                    return Err(format!(
-                        "{origin}: line {line}: expected `{} KIND HANDLE ...`",
-                        words[0]
-                    ));
+                    return Err(bad(&format!("expected `{first} KIND HANDLE ...`")));
                 }
-                let parent = match words.iter().position(|w| *w == "parent") {
-                    Some(p) => words.get(p + 1).copied().unwrap_or("").to_string(),
+                if self.entries.len() >= MAX_ENTRIES {
+                    return Err(bad(&format!(
+                        "more than {MAX_ENTRIES} qdiscs and classes: not one device's tc output"
+                    )));
+                }
+                let after = |k: &str| {
+                    words
+                        .iter()
+                        .position(|w| *w == k)
+                        .and_then(|p| words.get(p + 1))
+                        .map(|s| s.to_string())
+                };
+                let parent = match after("parent") {
+                    Some(p) => p,
                     None if words.contains(&"root") => "root".into(),
                     None => String::new(),
                 };
-                out.push(TcEntry {
-                    what: words[0].into(),
+                self.entries.push(TcEntry {
+                    what: (*first).into(),
                     kind: words[1].into(),
                     handle: words[2].into(),
                     parent,
+                    dev: after("dev"),
                     line,
                     ..TcEntry::default()
                 });
             }
             "Sent" => {
-                let e = out.last_mut().ok_or(format!(
-                    "{origin}: line {line}: `Sent` before any qdisc or class"
-                ))?;
+                let e = self
+                    .entries
+                    .last_mut()
+                    .ok_or_else(|| bad("`Sent` before any qdisc or class"))?;
                 // Sent B bytes P pkt (dropped D, overlimits O requeues R)
                 let get = |k: &str| {
                     words
                         .iter()
                         .position(|w| w.trim_start_matches('(') == k)
                         .and_then(|p| words.get(p + 1))
+                        .ok_or_else(|| bad(&format!("no `{k}` count")))
                 };
-                e.bytes = num(
-                    words
-                        .get(1)
-                        .ok_or(format!("{origin}: line {line}: truncated `Sent` line"))?,
-                    origin,
-                    line,
-                    "bytes",
-                )?;
-                e.packets = num(
-                    words
-                        .get(3)
-                        .ok_or(format!("{origin}: line {line}: truncated `Sent` line"))?,
-                    origin,
-                    line,
-                    "packets",
-                )?;
-                e.dropped = num(
-                    get("dropped").ok_or(format!("{origin}: line {line}: no `dropped` count"))?,
-                    origin,
-                    line,
-                    "dropped",
-                )?;
-                e.overlimits = num(
-                    get("overlimits")
-                        .ok_or(format!("{origin}: line {line}: no `overlimits` count"))?,
-                    origin,
-                    line,
-                    "overlimits",
-                )?;
-                e.requeues = num(
-                    get("requeues").ok_or(format!("{origin}: line {line}: no `requeues` count"))?,
-                    origin,
-                    line,
-                    "requeues",
-                )?;
+                let trunc = || bad("truncated `Sent` line");
+                e.bytes = num(words.get(1).ok_or_else(trunc)?, origin, line, "bytes")?;
+                e.packets = num(words.get(3).ok_or_else(trunc)?, origin, line, "packets")?;
+                e.dropped = num(get("dropped")?, origin, line, "dropped")?;
+                e.overlimits = num(get("overlimits")?, origin, line, "overlimits")?;
+                e.requeues = num(get("requeues")?, origin, line, "requeues")?;
             }
             "backlog" => {
-                let e = out.last_mut().ok_or(format!(
-                    "{origin}: line {line}: `backlog` before any qdisc or class"
-                ))?;
+                let e = self
+                    .entries
+                    .last_mut()
+                    .ok_or_else(|| bad("`backlog` before any qdisc or class"))?;
+                let trunc = || bad("truncated `backlog` line");
                 e.backlog_bytes = num(
-                    words
-                        .get(1)
-                        .ok_or(format!("{origin}: line {line}: truncated `backlog` line"))?,
+                    words.get(1).ok_or_else(trunc)?,
                     origin,
                     line,
                     "backlog bytes",
                 )?;
                 e.backlog_packets = num(
-                    words
-                        .get(2)
-                        .ok_or(format!("{origin}: line {line}: truncated `backlog` line"))?,
+                    words.get(2).ok_or_else(trunc)?,
                     origin,
                     line,
                     "backlog packets",
                 )?;
             }
             _ => {
-                if out.is_empty() {
-                    return Err(format!(
-                        "{origin}: line {line}: expected a `qdisc` or `class` line, found `{t}`"
-                    ));
+                if self.entries.is_empty() {
+                    return Err(bad("expected a `qdisc` or `class` line"));
                 }
             }
         }
+        Ok(())
     }
-    if out.is_empty() {
-        return Err(format!("{origin}: no qdisc or class found"));
+}
+
+/// Parses `tc -s qdisc show` / `tc -s class show` text.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<TcEntry>, Error> {
+    let mut p = TcText::default();
+    for (i, raw) in text.lines().enumerate() {
+        p.take_line(origin, i + 1, raw)?;
+    }
+    if p.entries.is_empty() {
+        return Err(Error::input(origin, "no qdisc or class found"));
+    }
+    Ok(p.entries)
+}
+
+/// Parses `tc -s -j qdisc show` / `tc -s -j class show` output (one or more JSON arrays, as
+/// iproute2's `print_qdisc`/`print_class` emit them: `kind` or `class`, `handle`, `parent` or `root`, `dev`,
+/// `bytes`, `packets`, `drops`, `overlimits`, `requeues`, `backlog`, `qlen`).
+pub fn parse_json(text: &str, origin: &str, first_line: usize) -> Result<Vec<TcEntry>, Error> {
+    let mut out = Vec::new();
+    let stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    for v in stream {
+        let v = v.map_err(|e| {
+            Error::at(
+                origin,
+                first_line + e.line().saturating_sub(1),
+                format!("tc JSON: {e}"),
+            )
+        })?;
+        let items = match v {
+            Value::Array(a) => a,
+            other => {
+                return Err(Error::at(
+                    origin,
+                    first_line,
+                    format!(
+                        "tc JSON: expected an array of qdiscs or classes, found {}",
+                        quote(&other.to_string())
+                    ),
+                ));
+            }
+        };
+        for it in items {
+            if out.len() >= MAX_ENTRIES {
+                return Err(Error::at(
+                    origin,
+                    first_line,
+                    format!(
+                        "more than {MAX_ENTRIES} qdiscs and classes: not one device's tc output"
+                    ),
+                ));
+            }
+            let s = |k: &str| it.get(k).and_then(Value::as_str).map(str::to_string);
+            let n = |k: &str| -> Result<u64, Error> {
+                match it.get(k) {
+                    None | Some(Value::Null) => Ok(0),
+                    Some(v) => v.as_u64().ok_or_else(|| {
+                        Error::at(
+                            origin,
+                            first_line,
+                            format!(
+                                "tc JSON: `{k}` is {} (expected an unsigned 64-bit integer)",
+                                quote(&v.to_string())
+                            ),
+                        )
+                    }),
+                }
+            };
+            let (what, kind) = match (s("class"), s("kind")) {
+                (Some(c), _) => ("class", c),
+                (None, Some(k)) => ("qdisc", k),
+                (None, None) => {
+                    return Err(Error::at(
+                        origin,
+                        first_line,
+                        format!(
+                            "tc JSON: an entry without `kind` or `class`: {}",
+                            quote(&it.to_string())
+                        ),
+                    ));
+                }
+            };
+            let parent = match s("parent") {
+                Some(p) => p,
+                None if it.get("root").and_then(Value::as_bool) == Some(true) => "root".into(),
+                None => String::new(),
+            };
+            out.push(TcEntry {
+                what: what.into(),
+                kind,
+                handle: s("handle").unwrap_or_default(),
+                parent,
+                dev: s("dev"),
+                line: first_line,
+                bytes: n("bytes")?,
+                packets: n("packets")?,
+                dropped: n("drops")?,
+                overlimits: n("overlimits")?,
+                requeues: n("requeues")?,
+                backlog_bytes: n("backlog")?,
+                backlog_packets: n("qlen")?,
+            });
+        }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_from_iproute2_reads_like_text() {
+        let j = r#"[{"kind":"mq","handle":"1:","root":true,"options":{},"bytes":10,"packets":2,"drops":0,"overlimits":0,"requeues":0,"backlog":0,"qlen":0},{"kind":"pfifo_fast","handle":"0:","dev":"va","parent":"1:8","bytes":5,"packets":1,"drops":3,"overlimits":0,"requeues":1,"backlog":0,"qlen":0}]"#;
+        let e = parse_json(j, "t", 1).unwrap_or_default();
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].parent.as_str(), e[1].dropped), ("root", 3));
+        assert_eq!(e[1].mq_queue(&["1:".into()]), Some(7));
+        assert_eq!(e[1].dev.as_deref(), Some("va"));
+    }
+
+    #[test]
+    fn mq_classes_map_to_queues_in_hex() {
+        let c = TcEntry {
+            what: "class".into(),
+            kind: "mq".into(),
+            handle: "1:a".into(),
+            ..TcEntry::default()
+        };
+        assert_eq!(c.mq_queue(&[]), Some(9));
+    }
 }

@@ -1,0 +1,265 @@
+//! The spread check: how TX packets spread over the queues, from the driver's per-queue counters or, for any
+//! driver, from the `mq` qdisc's per-queue classes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use super::driver::Driver;
+use super::finding::{Finding, FindingId, big, finding};
+use super::snapshot::Snapshot;
+use super::{Context, rate};
+
+/// A share at or above this on one queue is pinning.
+pub const PINNING_SHARE: f64 = 0.9;
+/// Fewer TX packets than this are too few to judge the spread.
+pub const MIN_PACKETS: u128 = 1000;
+
+/// What the check found.
+#[derive(Debug, Default)]
+pub struct Spread {
+    /// Where the counts came from.
+    pub source: Option<String>,
+    /// Packets per queue number from 0 to the highest seen.
+    pub packets: Vec<Option<u128>>,
+    /// Shares.
+    pub share: Vec<Option<f64>>,
+    /// Packets per second.
+    pub per_second: Vec<Option<f64>>,
+}
+
+const VETH_BUG: &str = "Pod egress pinned to one queue is the signature of the veth rx-queue bug: kernels with commit \
+edbea9220251 and without the fix 710ad98c363a (4.19.184+, 5.4.109+, 5.10.27+, 5.11.11+, 5.12 to 5.16 before their \
+fixed stable releases) record rx queue 0 on every packet a pod sends through its veth, and netdev_pick_tx's \
+skb_tx_hash then returns TX queue 0 for all of them. Fix: a kernel with 710ad98c363a (5.17+, 5.15.15+, 5.10.92+, \
+5.4.172+, 4.19.226+). Workaround: reset skb->queue_mapping on the host side of the veth (Cilium does, PR 18388). \
+One elephant flow pins a queue too: check how many flows there are.";
+
+fn cause(driver: Option<Driver>) -> String {
+    let specific = match driver {
+        Some(Driver::Ena) => {
+            " On ENA the driver's own ena_select_queue (in-tree before 6.9, amzn-drivers before 2.12.0) follows the \
+             recorded queue ahead of XPS. Confirm with `txqlab predict --kernel $(uname -r) --driver ena --path veth`."
+        }
+        Some(Driver::VirtioNet) => {
+            " virtio_net sets an XPS map by CPU by default, and XPS wins over a recorded rx queue: pinning here means \
+             XPS was cleared or maps every CPU to one queue (check /sys/class/net/DEV/queues/tx-*/xps_cpus). Confirm \
+             with `txqlab predict --kernel $(uname -r) --driver virtio_net --path veth`."
+        }
+        _ => {
+            " An XPS map (/sys/class/net/DEV/queues/tx-*/xps_cpus) wins over the recorded queue when set. Confirm \
+             with `txqlab predict --kernel $(uname -r) --driver other --path veth`."
+        }
+    };
+    format!("{VETH_BUG}{specific}")
+}
+
+/// Per-queue counts from the `mq` classes (or the mq root's child qdiscs) of one device.
+/// Per-queue counts: queue -> (packets, whether a counter was invalid).
+type PerQueue = BTreeMap<u32, (u128, bool)>;
+
+fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, String> {
+    let mq_devs: BTreeSet<Option<&str>> =
+        s.tc.iter()
+            .filter(|e| e.kind == "mq")
+            .map(|e| e.dev.as_deref())
+            .collect();
+    if mq_devs.is_empty() {
+        return Ok(None);
+    }
+    if mq_devs.len() > 1 && s.device.is_none() {
+        let names: Vec<&str> = mq_devs.iter().map(|d| d.unwrap_or("?")).collect();
+        return Err(format!(
+            "the tc output has mq qdiscs on {}: choose the device with --dev",
+            names.join(", ")
+        ));
+    }
+    let dev = s.device.as_deref();
+    let mine =
+        |e: &&super::tc::TcEntry| e.dev.is_none() || e.dev.as_deref() == dev || dev.is_none();
+    let mq_handles: Vec<String> =
+        s.tc.iter()
+            .filter(mine)
+            .filter(|e| e.what == "qdisc" && e.kind == "mq")
+            .map(|e| e.handle.clone())
+            .collect();
+    let classes =
+        s.tc.iter()
+            .filter(mine)
+            .any(|e| e.what == "class" && e.kind == "mq");
+    let mut out = PerQueue::new();
+    for e in s.tc.iter().filter(mine) {
+        if classes != (e.what == "class") {
+            continue;
+        }
+        if let Some(q) = e.mq_queue(&mq_handles) {
+            out.entry(q).or_default().0 += u128::from(e.packets);
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// Runs the spread check, pushing its findings.
+pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Finding>) -> Spread {
+    let scheme = s.tx_scheme();
+    let eth = scheme
+        .map(|sc| (sc, s.ethtool.tx_per_queue(sc)))
+        .filter(|(_, m)| !m.is_empty());
+    let (source, counts) = match eth {
+        Some((sc, m)) => (format!("ethtool -S {}", sc.pattern()), m),
+        None => match from_tc(s) {
+            Ok(Some(m)) => ("tc mq classes".to_string(), m),
+            Ok(None) | Err(_) => {
+                let why = match from_tc(s) {
+                    Err(e) => e,
+                    Ok(_) => match (driver, s.ethtool.is_empty()) {
+                        (Some(Driver::Veth), _) => {
+                            "veth prints no per-queue TX packet counter (only XDP ones)".to_string()
+                        }
+                        (Some(d), false) => {
+                            format!("no {} per-queue TX counter in the input", d.name())
+                        }
+                        (None, false) => format!(
+                            "the driver ({}) is not one whose per-queue TX counter names txqlab knows",
+                            s.driver_name()
+                        ),
+                        (_, true) => {
+                            "the input has no ethtool -S counters and no mq qdisc".to_string()
+                        }
+                    },
+                };
+                f.push(finding(
+                    FindingId::PerQueueUnavailable,
+                    format!(
+                        "the TX spread check did not run: {why}. Per-queue counts for any driver come from the mq \
+                         qdisc: add `tc -s class show dev DEV` (with `tc qdisc replace dev DEV root handle 1: mq` \
+                         if the root qdisc is not mq), or run `txqlab diagnose --live DEV`."
+                    ),
+                    json!({ "reason": why }),
+                ));
+                return Spread::default();
+            }
+        },
+    };
+    let max = counts.keys().next_back().copied().unwrap_or(0);
+    let queues = max as usize + 1;
+    let missing: Vec<u32> = (0..=max).filter(|q| !counts.contains_key(q)).collect();
+    let invalid: Vec<u32> = counts
+        .iter()
+        .filter(|(_, (_, bad))| *bad)
+        .map(|(q, _)| *q)
+        .collect();
+    let total: u128 = counts
+        .values()
+        .filter(|(_, bad)| !bad)
+        .map(|(n, _)| *n)
+        .sum();
+    let packets: Vec<Option<u128>> = (0..=max)
+        .map(|q| counts.get(&q).filter(|(_, bad)| !bad).map(|(n, _)| *n))
+        .collect();
+    let share: Vec<Option<f64>> = packets
+        .iter()
+        .map(|n| {
+            n.filter(|_| invalid.is_empty()).map(|n| {
+                if total == 0 {
+                    0.0
+                } else {
+                    n as f64 / total as f64
+                }
+            })
+        })
+        .collect();
+    let per_second: Vec<Option<f64>> = match ctx.interval_s {
+        Some(_) => packets
+            .iter()
+            .map(|n| n.and_then(|n| rate(n, ctx)))
+            .collect(),
+        None => Vec::new(),
+    };
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().take(10).map(u32::to_string).collect();
+        f.push(finding(
+            FindingId::QueueNumbersMissing,
+            format!(
+                "queues {}{} have no counter although queue {max} does: an edited or truncated dump. Shares are of \
+                 the {} queues present; the device has at least {queues}.",
+                list.join(", "),
+                if missing.len() > 10 { ", ..." } else { "" },
+                counts.len()
+            ),
+            json!({ "missing": missing, "queues": queues }),
+        ));
+    }
+    let spread = Spread {
+        source: Some(source),
+        packets,
+        share,
+        per_second,
+    };
+    if !invalid.is_empty() {
+        // counter_invalid names the counters; the spread of the rest would be a guess.
+        f.push(finding(
+            FindingId::PerQueueUnavailable,
+            format!(
+                "the TX spread check did not run: the counts of queues {invalid:?} are invalid (2^64-1), so no share \
+                 can be computed."
+            ),
+            json!({ "reason": "invalid counters", "queues": invalid }),
+        ));
+        return spread;
+    }
+    if counts.len() < 2 {
+        f.push(finding(
+            FindingId::PerQueueUnavailable,
+            "the TX spread check did not run: the input has the count of one TX queue only, so there is no spread to \
+             judge."
+                .to_string(),
+            json!({ "reason": "single queue" }),
+        ));
+        return spread;
+    }
+    if total < MIN_PACKETS {
+        f.push(finding(
+            FindingId::TooFewPackets,
+            format!(
+                "only {total} TX packets: too few to judge how traffic spreads over the {queues} queues (at least \
+                 {MIN_PACKETS} needed)"
+            ),
+            json!({ "packets": big(total) }),
+        ));
+        return spread;
+    }
+    let (q, max_share) = spread
+        .share
+        .iter()
+        .enumerate()
+        .filter_map(|(q, s)| s.map(|s| (q, s)))
+        .fold((0, 0.0), |a, (q, s)| if s > a.1 { (q, s) } else { a });
+    // With queue numbers missing, fairness is judged over the queues present: nothing is known of the others.
+    let judged = counts.len();
+    let fair = 1.0 / judged as f64;
+    if max_share >= PINNING_SHARE {
+        f.push(finding(
+            FindingId::TxQueuePinning,
+            format!(
+                "TX queue {q} carries {:.1}% of {total} TX packets on a device with {queues} TX queues. {}",
+                max_share * 100.0,
+                cause(driver)
+            ),
+            json!({ "queue": q, "share": max_share, "queues": queues, "packets": big(total) }),
+        ));
+    } else if max_share > 2.0 * fair {
+        f.push(finding(
+            FindingId::TxQueueImbalance,
+            format!(
+                "TX queue {q} carries {:.1}% of {total} TX packets, more than twice its fair {:.1}% of {judged} \
+                 queues: few flows, a skewed hash, XPS or traffic classes steer it. Check `txqlab predict` for this \
+                 kernel and path.",
+                max_share * 100.0,
+                fair * 100.0
+            ),
+            json!({ "queue": q, "share": max_share, "queues": queues, "packets": big(total) }),
+        ));
+    }
+    spread
+}
