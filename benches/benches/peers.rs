@@ -88,18 +88,49 @@ mod mq_link {
         })?))
     }
 
+    /// The event core of txqlab's simulator (`txqlab/src/sim`): a binary heap ordered by (time, sequence) for
+    /// events at arbitrary times, and a lane beside it for the one fixed-delay event (the link's completion),
+    /// merged by (time, sequence). Events at the same time run in the order they were scheduled, as in ns-3.
     struct Sim {
-        heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+        /// Arrivals: `(time << 64) | (sequence << 32) | flow`, smallest first.
+        heap: BinaryHeap<Reverse<u128>>,
+        /// The link's completion, `(time, sequence)`, if the link is busy.
+        link_done: Option<(u64, u64)>,
         seq: u64,
-        link_busy: bool,
         last_queue: u16,
     }
 
     impl Sim {
-        /// Events at the same time run in the order they were scheduled, as in ns-3's scheduler.
-        fn schedule(&mut self, at: u64, ev: u32) {
+        fn schedule_arrival(&mut self, at: u64, flow: u32) {
             self.seq += 1;
-            self.heap.push(Reverse((at, self.seq, ev)));
+            self.heap.push(Reverse(
+                ((at as u128) << 64) | ((self.seq as u128) << 32) | flow as u128,
+            ));
+        }
+
+        fn schedule_link_done(&mut self, at: u64) {
+            self.seq += 1;
+            self.link_done = Some((at, self.seq));
+        }
+
+        /// The next event: `(time, flow)` or `(time, LINK_DONE)`.
+        fn next(&mut self) -> Option<(u64, u32)> {
+            let top = self.heap.peek().map(|r| r.0);
+            match (top, self.link_done) {
+                (Some(k), Some((t, seq))) if ((t as u128) << 64 | (seq as u128) << 32) < k => {
+                    self.link_done = None;
+                    Some((t, LINK_DONE))
+                }
+                (Some(k), _) => {
+                    self.heap.pop();
+                    Some(((k >> 64) as u64, k as u32))
+                }
+                (None, Some((t, _))) => {
+                    self.link_done = None;
+                    Some((t, LINK_DONE))
+                }
+                (None, None) => None,
+            }
         }
     }
 
@@ -110,7 +141,7 @@ mod mq_link {
         o: &mut Outcome,
         now: u64,
     ) -> Result<(), BoxError> {
-        if s.link_busy {
+        if s.link_done.is_some() {
             return Ok(());
         }
         for i in 1..=QUEUES {
@@ -121,8 +152,7 @@ mod mq_link {
                 o.sent += 1;
                 o.sent_per_queue[q as usize] += 1;
                 s.last_queue = q;
-                s.link_busy = true;
-                s.schedule(now + TX_NS, LINK_DONE);
+                s.schedule_link_done(now + TX_NS);
                 return Ok(());
             }
         }
@@ -138,8 +168,8 @@ mod mq_link {
         };
         let mut s = Sim {
             heap: BinaryHeap::with_capacity(FLOWS as usize + 4),
+            link_done: None,
             seq: 0,
-            link_busy: false,
             last_queue: QUEUES - 1,
         };
         let mut rng: Vec<u64> = (0..FLOWS)
@@ -147,15 +177,13 @@ mod mq_link {
             .collect();
         for f in 0..FLOWS {
             let first = next_gap(&mut rng[f as usize], flow_period(f)) % flow_period(f);
-            s.schedule(first, f);
+            s.schedule_arrival(first, f);
         }
-        while let Some(Reverse((now, _, ev))) = s.heap.pop() {
+        while let Some((now, ev)) = s.next() {
             if now >= DURATION_NS {
                 break;
             }
-            if ev == LINK_DONE {
-                s.link_busy = false;
-            } else {
+            if ev != LINK_DONE {
                 let f = ev;
                 o.arrivals += 1;
                 let pkt = QPkt {
@@ -169,7 +197,7 @@ mod mq_link {
                 mq.enqueue((f % QUEUES as u32) as u16, pkt, now, &mut |_| {});
                 let gap = next_gap(&mut rng[f as usize], flow_period(f));
                 if now + gap < DURATION_NS {
-                    s.schedule(now + gap, f);
+                    s.schedule_arrival(now + gap, f);
                 }
             }
             kick(&mut s, &mut mq, &mut o, now)?;
@@ -194,17 +222,33 @@ mod mq_link {
         sorted[rank.saturating_sub(1) as usize]
     }
 
+    /// Nanoseconds this thread has spent on a CPU (the first field of `/proc/thread-self/schedstat`): the per-core
+    /// measure, which the load of other processes does not inflate. The ns-3 program reads the same file.
+    fn on_cpu_ns() -> Result<u64, BoxError> {
+        let s = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+        Ok(s.split_whitespace()
+            .next()
+            .ok_or("/proc/thread-self/schedstat is empty")?
+            .parse()?)
+    }
+
     /// Prints the outcome and the best-of-`reps` speed as `PEERS` lines (the same method as the ns-3 program).
     pub fn report(reps: u32) -> Result<(), BoxError> {
         println!("PEERS workload {}", signature());
-        let mut best = f64::MAX;
+        let (mut best, mut best_cpu) = (f64::MAX, f64::MAX);
         let mut last = Outcome::default();
         for rep in 0..reps {
+            let c0 = on_cpu_ns()?;
             let t0 = Instant::now();
             let o = run()?;
             let secs = t0.elapsed().as_secs_f64();
+            let cpu = (on_cpu_ns()? - c0) as f64 / 1e9;
             best = best.min(secs);
-            println!("PEERS run {rep} wall_s {secs:.6} arrivals {}", o.arrivals);
+            best_cpu = best_cpu.min(cpu);
+            println!(
+                "PEERS run {rep} wall_s {secs:.6} cpu_s {cpu:.6} arrivals {}",
+                o.arrivals
+            );
             last = o;
         }
         let mut o = last;
@@ -228,6 +272,11 @@ mod mq_link {
         }
         println!("PEERS packets_per_wall_s {:.0}", o.arrivals as f64 / best);
         println!("PEERS best_wall_s {best:.6}");
+        println!(
+            "PEERS packets_per_cpu_s {:.0}",
+            o.arrivals as f64 / best_cpu
+        );
+        println!("PEERS best_cpu_s {best_cpu:.6}");
         Ok(())
     }
 }
@@ -493,7 +542,12 @@ criterion_group!(peer_benches, benches);
 fn main() {
     // The mq's children are large (a 10 248-slot pool each) and built by value: run on a thread with room.
     let worker = std::thread::Builder::new().stack_size(256 << 20).spawn(|| {
-        if let Err(e) = mq_link::report(5) {
+        // Repetitions of the mq_link run (best taken), as many as the ns-3 side runs: run.sh sets both.
+        let reps = std::env::var("PEERS_REPS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(7);
+        if let Err(e) = mq_link::report(reps) {
             eprintln!("peers: mq_link: {e}");
             std::process::exit(1);
         }
