@@ -43,8 +43,8 @@ mod mq_link {
     pub const PKT_BYTES: u32 = 1500;
     pub const LINK_BPS: u64 = 100_000_000;
     pub const TX_NS: u64 = PKT_BYTES as u64 * 8 * 1_000_000_000 / LINK_BPS;
-    pub const BASE_PERIOD_NS: u64 = 11_520_000;
-    pub const DURATION_NS: u64 = 10_000_000_000;
+    pub const BASE_PERIOD_NS: u64 = 15_710_000;
+    pub const DURATION_NS: u64 = 20_000_000_000;
     /// fq_codel's `limit` is 10240 packets; the pool needs one slot more for the packet that overflows it.
     pub const CAP: usize = 10_248;
     const LINK_DONE: u32 = u32::MAX;
@@ -512,7 +512,7 @@ fn bench_mq_link(c: &mut Criterion) -> Result<(), BoxError> {
     g.sample_size(10);
     g.throughput(Throughput::Elements(arrivals));
     let mut err = None;
-    g.bench_function("txqlab_10s_simulated", |b| {
+    g.bench_function("txqlab_20s_simulated", |b| {
         b.iter(|| match mq_link::run() {
             Ok(o) => o.arrivals,
             Err(e) => {

@@ -37,8 +37,8 @@ constexpr uint32_t FLOWS = 32;
 constexpr uint32_t PKT_BYTES = 1500;
 constexpr uint64_t LINK_BPS = 100000000;                                // 100 Mbit/s
 constexpr uint64_t TX_NS = PKT_BYTES * 8ULL * 1000000000ULL / LINK_BPS; // 120 us per packet
-constexpr uint64_t BASE_PERIOD_NS = 11520000;                           // flow f sends every BASE/(1 + f % 8)
-constexpr uint64_t DURATION_NS = 10000000000ULL;                        // 10 s simulated
+constexpr uint64_t BASE_PERIOD_NS = 15710000;                           // flow f sends every BASE/(1 + f % 8)
+constexpr uint64_t DURATION_NS = 20000000000ULL;                        // 20 s simulated
 
 uint64_t
 FlowPeriod(uint32_t f)
