@@ -124,9 +124,10 @@ print(f"admission cross-check, decisions admitted of 1 000 000: {tx.get('admissi
 print()
 
 # fq_codel outcome cross-check. Tolerances (README): arrivals and sent exact; drops within 5 %; sojourn percentiles
-# within 10 %; per-queue shares within 0.01.
+# within 10 %; per-queue shares within 0.01. The backlog left at the end is printed, not judged: it is
+# arrivals - sent - drops at one instant, so it repeats the drops' difference as a large share of a small number.
 rows = [("arrivals", "exact"), ("sent", "exact"), ("drops", 0.05), ("drops_codel", 0.05),
-        ("drops_overlimit", "exact"), ("backlog_end", 0.05),
+        ("drops_overlimit", "exact"), ("backlog_end", "info"),
         ("sojourn_p50_ns", 0.10), ("sojourn_p90_ns", 0.10), ("sojourn_p99_ns", 0.10)] + \
        [(f"share_q{q}", ("abs", 0.01)) for q in range(8)]
 bad = []
@@ -134,7 +135,9 @@ print("| fq_codel outcome | txqlab (qdisc::sched) | ns-3 | difference | toleranc
 print("|---|---|---|---|---|---|")
 for key, tol in rows:
     a, b = float(tx[key]), float(ns3[key])
-    if tol == "exact":
+    if tol == "info":
+        diff, ok, t = f"{a - b:+.0f}", True, "not judged"
+    elif tol == "exact":
         diff, ok, t = f"{a - b:+.0f}", a == b, "exact"
     elif isinstance(tol, tuple):
         diff, ok, t = f"{a - b:+.4f}", abs(a - b) <= tol[1], f"+-{tol[1]}"
@@ -143,7 +146,8 @@ for key, tol in rows:
         diff, ok, t = f"{rel*100:+.1f} %", abs(rel) <= tol, f"+-{tol*100:.0f} %"
     fmt = (lambda v: f"{v/1e6:.2f} ms") if key.startswith("sojourn") else \
           (lambda v: f"{v:.4f}") if key.startswith("share") else (lambda v: f"{v:.0f}")
-    print(f"| {key} | {fmt(a)} | {fmt(b)} | {diff} | {t} | {'yes' if ok else 'NO'} |")
+    within = "-" if tol == "info" else ("yes" if ok else "NO")
+    print(f"| {key} | {fmt(a)} | {fmt(b)} | {diff} | {t} | {within} |")
     if not ok:
         bad.append(key)
 print()
