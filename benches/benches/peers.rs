@@ -542,11 +542,13 @@ criterion_group!(peer_benches, benches);
 fn main() {
     // The mq's children are large (a 10 248-slot pool each) and built by value: run on a thread with room.
     let worker = std::thread::Builder::new().stack_size(256 << 20).spawn(|| {
-        // Repetitions of the mq_link run (best taken), as many as the ns-3 side runs: run.sh sets both.
+        // Repetitions of the mq_link run (best taken), as many as the ns-3 side runs: run.sh sets both. Under
+        // `cargo test` (no `--bench` argument, criterion's test mode) one run is enough.
+        let bench_mode = std::env::args().any(|a| a == "--bench");
         let reps = std::env::var("PEERS_REPS")
             .ok()
             .and_then(|r| r.parse().ok())
-            .unwrap_or(7);
+            .unwrap_or(if bench_mode { 7 } else { 1 });
         if let Err(e) = mq_link::report(reps) {
             eprintln!("peers: mq_link: {e}");
             std::process::exit(1);
