@@ -379,7 +379,8 @@ fn ena_round(q: &mut TxQueue<8192>, pkts: &[TxPacket; 64]) -> u64 {
 /// the mock places the used ring `len` bytes after the avail ring's start (`SplitQueueRing::end` adds the element
 /// count, not its size in bytes), so on a 256-entry queue the used ring overwrites avail entries 126 and up, and
 /// after a few rounds the device pops a used index as a chain head (`add_used` then refuses it). Its tests use
-/// few chains, so they never reach that half of the ring.
+/// few chains, so they never reach that half of the ring. Upstream: rust-vmm/vm-virtio pull request 400, moved to
+/// rust-vmm/rust-vmm pull request 149.
 struct VirtioRound<'a> {
     queue: Queue,
     mem: &'a GuestMemoryMmap,
