@@ -25,7 +25,7 @@ use governor::nanos::Nanos;
 use governor::{Quota, RateLimiter};
 use nic_model::shaper::TokenBucket;
 use nic_model::{TxPacket, TxQueue, TxQueueConfig};
-use qdisc::sched::{FqCodel, FqCodelConfig, Mq, QPkt, Qdisc};
+use qdisc::sched::{ETH_HLEN, FqCodel, FqCodelConfig, Mq, QPkt, Qdisc, psched_mtu};
 use std::sync::atomic::Ordering;
 use virtio_queue::desc::RawDescriptor;
 use virtio_queue::desc::split::{Descriptor as SplitDescriptor, VirtqUsedElem};
@@ -84,7 +84,7 @@ mod mq_link {
     /// The kernel's fq_codel defaults (`fq_codel_init`), as the ns-3 side sets them explicitly.
     pub fn build() -> Result<Box<Mq<Child, { QUEUES as usize }>>, BoxError> {
         Ok(Box::new(Mq::new(1, QUEUES, |_| {
-            Child::new(FqCodelConfig::default())
+            Child::new(FqCodelConfig::default(), psched_mtu(1500, ETH_HLEN))
         })?))
     }
 
