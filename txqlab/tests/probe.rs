@@ -99,7 +99,7 @@ fn probe_leaves_nothing_behind_when_interrupted_or_done() {
     // ran from has only its loopback device, the mounts are unchanged.
     let out = in_unshare(
         r#"before=$(cat /proc/self/mountinfo | wc -l)
-        "$BIN" probe --flows 16384 --packets 8 >/dev/null 2>&1 & p=$!
+        "$BIN" probe --flows 16384 --packets 64 >/dev/null 2>&1 & p=$!
         sleep 0.3; kill -INT $p; wait $p; echo "interrupted=$?"
         "$BIN" probe --flows 8 --packets 1 >/dev/null 2>&1; echo "done=$?"
         echo "links=$(tail -n +3 /proc/net/dev | wc -l)"

@@ -149,7 +149,7 @@ pub fn render(r: &ProbeReport) -> String {
     let _ = writeln!(
         out,
         "  {} flows x {} UDP packets from the pod (forwarded) and from the node, sender on CPU {}; egress: veth with \
-         {} TX queues + mq; XPS {}",
+         {} TX queues, mq + pfifo_fast per queue; XPS {}",
         s.flows, s.packets_per_flow, s.sender_cpu, s.egress_tx_queues, s.xps
     );
     let _ = writeln!(out);
