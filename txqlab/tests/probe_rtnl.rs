@@ -72,6 +72,25 @@ fn an_mq_veth_built_over_rtnetlink_counts_per_queue_and_refusals_name_the_reques
         let counts = per_queue_packets("a8", &stats, 1, 8)?;
         assert_eq!(counts.len(), 8);
 
+        // A link-scope route and a gateway route with a permanent neighbour, as the topology uses them.
+        nl.add_addr("a8", std::net::Ipv4Addr::new(203, 0, 113, 1), 24)?;
+        nl.add_route(std::net::Ipv4Addr::new(192, 0, 2, 0), 25, None, Some("a8"))?;
+        let gw = std::net::Ipv4Addr::new(203, 0, 113, 254);
+        nl.add_permanent_neigh("a8", gw, [2, 0, 0, 0, 0, 0xfe])?;
+        nl.add_route(
+            std::net::Ipv4Addr::new(192, 0, 2, 128),
+            25,
+            Some(gw),
+            Some("a8"),
+        )?;
+        // A dummy device where the kernel has the driver; a kernel without it is an answer, not an error.
+        if nl.add_dummy("d8", 8)? {
+            nl.set_up("d8")?;
+            eprintln!("this kernel has the dummy driver");
+        } else {
+            eprintln!("this kernel has no dummy driver (EOPNOTSUPP): the probe uses a veth");
+        }
+
         let dup = nl
             .add_veth(
                 VethEnd {

@@ -126,7 +126,7 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
 
     let pod = Netns::new("pod")?;
     let node = Netns::new("node")?;
-    topology::build(&pod, &node)?;
+    let egress_kind = topology::build(&pod, &node)?;
     let xps = xps::check_and_clear(&node, topology::EGRESS, topology::EGRESS_QUEUES)
         .unwrap_or_else(|e| xps::XpsState::NotChecked(e.to_string()));
 
@@ -176,6 +176,7 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
             packets_per_flow: opts.packets_per_flow,
             pod_veth_tx_queues: 1,
             egress_tx_queues: topology::EGRESS_QUEUES,
+            egress_kind: egress_kind.as_str().into(),
             sender_cpu: cpu,
             xps: xps.describe(),
         },

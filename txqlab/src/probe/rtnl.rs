@@ -27,6 +27,9 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use super::error::ProbeError;
 
+/// `EOPNOTSUPP` (`include/uapi/asm-generic/errno.h`).
+const EOPNOTSUPP: i32 = 95;
+
 /// One qdisc of a dump: its parent, kind and packets sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QdiscStats {
@@ -91,6 +94,20 @@ impl Rtnl {
         flags: u16,
         what: &str,
     ) -> Result<Vec<RouteNetlinkMessage>, ProbeError> {
+        match self.request_errno(msg, flags, what)? {
+            Ok(out) => Ok(out),
+            Err(e) => Err(self.fail(what, e)),
+        }
+    }
+
+    /// As [`Self::request`], with the kernel's refusal as an `io::Error` (carrying the errno) for callers that
+    /// handle some refusals.
+    fn request_errno(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        what: &str,
+    ) -> Result<Result<Vec<RouteNetlinkMessage>, std::io::Error>, ProbeError> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
@@ -117,12 +134,12 @@ impl Rtnl {
                 let len = m.header.length as usize;
                 if m.header.sequence_number == self.seq {
                     match m.payload {
-                        NetlinkPayload::Done(_) => return Ok(out),
+                        NetlinkPayload::Done(_) => return Ok(Ok(out)),
                         NetlinkPayload::Error(e) => {
-                            return match e.code {
+                            return Ok(match e.code {
                                 None => Ok(out),
-                                Some(_) => Err(self.fail(what, e.to_io())),
-                            };
+                                Some(_) => Err(e.to_io()),
+                            });
                         }
                         NetlinkPayload::InnerMessage(inner) => out.push(inner),
                         _ => {}
@@ -177,6 +194,29 @@ impl Rtnl {
         .map(drop)
     }
 
+    /// `ip link add NAME numtxqueues Q numrxqueues Q type dummy`. `Ok(false)` when the kernel has no dummy driver
+    /// (`rtnl_newlink` answers `EOPNOTSUPP` for an unknown kind once `request_module` found nothing).
+    pub fn add_dummy(&mut self, name: &str, queues: u32) -> Result<bool, ProbeError> {
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.into()));
+        m.attributes.push(LinkAttribute::NumTxQueues(queues));
+        m.attributes.push(LinkAttribute::NumRxQueues(queues));
+        m.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Dummy,
+            )]));
+        let what = format!("ip link add {name} numtxqueues {queues} type dummy");
+        match self.request_errno(
+            RouteNetlinkMessage::NewLink(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+            &what,
+        )? {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(EOPNOTSUPP) => Ok(false),
+            Err(e) => Err(self.fail(&what, e)),
+        }
+    }
+
     /// `ip link set NAME up`.
     pub fn set_up(&mut self, name: &str) -> Result<(), ProbeError> {
         let index = self.link_index(name)?;
@@ -210,12 +250,12 @@ impl Rtnl {
         .map(drop)
     }
 
-    /// `ip route add DST/PREFIX via GW [dev NAME]` in the main table.
+    /// `ip route add DST/PREFIX [via GW] [dev NAME]` in the main table (without a gateway: a link-scope route).
     pub fn add_route(
         &mut self,
         dst: Ipv4Addr,
         prefix: u8,
-        gw: Ipv4Addr,
+        gw: Option<Ipv4Addr>,
         dev: Option<&str>,
     ) -> Result<(), ProbeError> {
         let oif = dev.map(|d| self.link_index(d)).transpose()?;
@@ -224,21 +264,29 @@ impl Rtnl {
         m.header.destination_prefix_length = prefix;
         m.header.table = RouteHeader::RT_TABLE_MAIN;
         m.header.protocol = RouteProtocol::Boot;
-        m.header.scope = RouteScope::Universe;
+        m.header.scope = if gw.is_some() {
+            RouteScope::Universe
+        } else {
+            RouteScope::Link
+        };
         m.header.kind = RouteType::Unicast;
         if prefix > 0 {
             m.attributes
                 .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
         }
-        m.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+        if let Some(gw) = gw {
+            m.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+        }
         if let Some(oif) = oif {
             m.attributes.push(RouteAttribute::Oif(oif));
         }
+        let via = gw.map(|g| format!(" via {g}")).unwrap_or_default();
+        let on = dev.map(|d| format!(" dev {d}")).unwrap_or_default();
         self.request(
             RouteNetlinkMessage::NewRoute(m),
             NLM_F_CREATE | NLM_F_EXCL,
-            &format!("ip route add {dst}/{prefix} via {gw}"),
+            &format!("ip route add {dst}/{prefix}{via}{on}"),
         )
         .map(drop)
     }

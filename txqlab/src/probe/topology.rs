@@ -1,5 +1,6 @@
 //! The throwaway topology: a "pod" namespace joined by a single-queue veth to a "node" namespace that forwards
-//! out of an 8-queue veth with `mq`, the stand-in for the NIC. Everything is created inside the probe's own
+//! out of an 8-queue device with `mq`, the stand-in for the NIC: a dummy device where the kernel has the driver,
+//! else a veth (this is what the diagram shows; a dummy has no peer and drops after the qdisc). Everything is created inside the probe's own
 //! anonymous namespaces (see `netns.rs`), over rtnetlink (`rtnl.rs`); nothing on the host is read or changed.
 //!
 //! ```text
@@ -12,7 +13,7 @@
 //! The pod's veth is created with one TX queue on purpose: a veth created without `numtxqueues` gets one per
 //! possible CPU (`veth_get_num_queues`), and on an affected kernel the recorded rx queue is the pod-side TX queue,
 //! so one queue makes the affected prediction exact (queue 0, as `qdisc::veth::egress` models it). The neighbour's
-//! MAC address is not txq8p's, so txq8p's stack drops what arrives (`eth_type_trans` marks it
+//! MAC address is nobody's, so txq8p's stack drops what arrives (`eth_type_trans` marks it
 //! `PACKET_OTHERHOST`): nothing loops back. IPv6 is disabled in both namespaces before any device exists, so no
 //! router solicitation or MLD report adds packets to the counts.
 
@@ -59,7 +60,7 @@ fn no_ipv6(netns: &'static str) -> Result<(), ProbeError> {
     sysctl(netns, "net.ipv6.conf.all.disable_ipv6", "1", true)
 }
 
-/// `ip link set lo up`, the pod side: addresses and the default route, after the veth exists.
+/// The pod side, once its veth end exists: address, link up, default route via the node.
 fn pod_side(pod: &Netns) -> Result<(), ProbeError> {
     pod.run(|| {
         let mut nl = Rtnl::open(pod.name())?;
@@ -68,14 +69,33 @@ fn pod_side(pod: &Netns) -> Result<(), ProbeError> {
         nl.add_route(
             Ipv4Addr::UNSPECIFIED,
             0,
-            Ipv4Addr::new(198, 51, 100, 1),
+            Some(Ipv4Addr::new(198, 51, 100, 1)),
             None,
         )
     })
 }
 
-/// Builds the topology in `pod` and `node`.
-pub fn build(pod: &Netns, node: &Netns) -> Result<(), ProbeError> {
+/// The device standing in for the NIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EgressKind {
+    /// A dummy device (`drivers/net/dummy.c`): drops after the qdisc, no peer.
+    Dummy,
+    /// A veth pair (kernels without the dummy driver); the peer drops what it receives.
+    Veth,
+}
+
+impl EgressKind {
+    /// For the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dummy => "dummy",
+            Self::Veth => "veth",
+        }
+    }
+}
+
+/// Builds the topology in `pod` and `node`; returns the kind of egress device it could create.
+pub fn build(pod: &Netns, node: &Netns) -> Result<EgressKind, ProbeError> {
     let p = pod.name();
     let n = node.name();
     pod.run(|| {
@@ -106,22 +126,27 @@ pub fn build(pod: &Netns, node: &Netns) -> Result<(), ProbeError> {
             },
         )?;
         let q = u32::from(EGRESS_QUEUES);
-        nl.add_veth(
-            VethEnd {
-                name: EGRESS,
-                queues: q,
-                netns_fd: None,
-            },
-            VethEnd {
-                name: "txq8p",
-                queues: q,
-                netns_fd: None,
-            },
-        )?;
+        let kind = if nl.add_dummy(EGRESS, q)? {
+            EgressKind::Dummy
+        } else {
+            nl.add_veth(
+                VethEnd {
+                    name: EGRESS,
+                    queues: q,
+                    netns_fd: None,
+                },
+                VethEnd {
+                    name: "txq8p",
+                    queues: q,
+                    netns_fd: None,
+                },
+            )?;
+            nl.set_up("txq8p")?;
+            EgressKind::Veth
+        };
         nl.add_addr("veth0", Ipv4Addr::new(198, 51, 100, 1), 24)?;
         nl.set_up("veth0")?;
         nl.add_addr(EGRESS, Ipv4Addr::new(203, 0, 113, 1), 24)?;
-        nl.set_up("txq8p")?;
         nl.set_up(EGRESS)?;
         nl.replace_qdisc(
             EGRESS,
@@ -142,10 +167,18 @@ pub fn build(pod: &Netns, node: &Netns) -> Result<(), ProbeError> {
             };
             nl.replace_qdisc(EGRESS, parent, TcHandle::UNSPEC, "pfifo_fast")?;
         }
-        nl.add_permanent_neigh(EGRESS, GATEWAY, GATEWAY_MAC)?;
-        nl.add_route(Ipv4Addr::new(192, 0, 2, 0), 24, GATEWAY, Some(EGRESS))
-    })?;
-    pod_side(pod)
+        let net = Ipv4Addr::new(192, 0, 2, 0);
+        match kind {
+            // A dummy device is IFF_NOARP and swallows everything: a link-scope route is enough (no neighbour).
+            EgressKind::Dummy => nl.add_route(net, 24, None, Some(EGRESS))?,
+            EgressKind::Veth => {
+                nl.add_permanent_neigh(EGRESS, GATEWAY, GATEWAY_MAC)?;
+                nl.add_route(net, 24, Some(GATEWAY), Some(EGRESS))?;
+            }
+        }
+        Ok(kind)
+    })
+    .and_then(|kind| pod_side(pod).map(|()| kind))
 }
 
 /// The egress device's per-queue packet counts now.
