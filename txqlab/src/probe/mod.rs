@@ -2,10 +2,10 @@
 //! 710ad98c363a: `veth_xmit` records its TX queue as the skb's rx queue, and `skb_tx_hash` on the physical device
 //! then puts every forwarded pod packet on that one queue).
 //!
-//! The probe builds a pod namespace, a node namespace that forwards, and an 8-queue veth with `mq` as the NIC
-//! (`topology`, over rtnetlink: `rtnl`), all in anonymous namespaces of its own (`netns`); sends flows from the pod and from the node
-//! (`traffic`); reads the per-queue deltas (`counters`); and judges them against `qdisc::predict` for both kinds
-//! of kernel (`judge`). Version tables cannot see a distribution's backports; this can.
+//! The probe builds a pod namespace, a node namespace that forwards, and an 8-queue device with `mq` as the NIC
+//! (`topology`, over rtnetlink: `rtnl`), all in anonymous namespaces of its own (`netns`); sends flows from the
+//! pod and from the node (`traffic`); reads the per-queue deltas (`counters`); and judges them against
+//! `qdisc::predict` for both kinds of kernel (`judge`). Version tables cannot see a distribution's backports; this can.
 
 pub mod caps;
 pub mod counters;

@@ -1,7 +1,8 @@
 //! The throwaway topology: a "pod" namespace joined by a single-queue veth to a "node" namespace that forwards
 //! out of an 8-queue device with `mq`, the stand-in for the NIC: a dummy device where the kernel has the driver,
-//! else a veth (this is what the diagram shows; a dummy has no peer and drops after the qdisc). Everything is created inside the probe's own
-//! anonymous namespaces (see `netns.rs`), over rtnetlink (`rtnl.rs`); nothing on the host is read or changed.
+//! else a veth (as drawn below; a dummy has no peer and drops after the qdisc). Everything is created inside the
+//! probe's own anonymous namespaces (see `netns.rs`), over rtnetlink (`rtnl.rs`); nothing on the host is read or
+//! changed.
 //!
 //! ```text
 //!  pod netns                        node netns (ip_forward = 1)
