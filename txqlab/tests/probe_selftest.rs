@@ -109,7 +109,10 @@ fn ktap_results_become_lava_test_cases() {
     c.stdin
         .take()
         .unwrap()
-        .write_all(b"TAP version 13\n1..3\nok 1 setup\nok 2 host_traffic_spreads # SKIP why\nnot ok 3 forwarded_traffic_spreads\n# Totals: pass:1\n")
+        .write_all(
+            b"TAP version 13\n1..3\nok 1 setup\nok 2 host_traffic_spreads # SKIP why\n\
+              not ok 3 forwarded_traffic_spreads\n# Totals: pass:1\n",
+        )
         .unwrap();
     let out = c.wait_with_output().unwrap();
     assert_eq!(

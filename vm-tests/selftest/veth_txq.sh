@@ -146,9 +146,14 @@ setup() {
 	"$IP" -n "$NODE" addr add 198.51.100.1/24 dev veth0 &&
 	"$IP" -n "$NODE" link set veth0 up &&
 	"$IP" -n "$NODE" addr add 203.0.113.1/24 dev $EGRESS &&
-	"$IP" -n "$NODE" link set $EGRESS up &&
-	"$IP" -n "$NODE" neigh replace 203.0.113.254 lladdr 02:00:00:00:00:fe dev $EGRESS nud permanent &&
-	"$IP" -n "$NODE" route add 192.0.2.0/24 via 203.0.113.254 dev $EGRESS &&
+	"$IP" -n "$NODE" link set $EGRESS up || return 1
+	if [ "$egress_kind" = dummy ]; then
+		# dummy is IFF_NOARP and swallows everything: a link-scope route, no neighbour.
+		"$IP" -n "$NODE" route add 192.0.2.0/24 dev $EGRESS || return 1
+	else
+		"$IP" -n "$NODE" neigh replace 203.0.113.254 lladdr 02:00:00:00:00:fe dev $EGRESS nud permanent &&
+		"$IP" -n "$NODE" route add 192.0.2.0/24 via 203.0.113.254 dev $EGRESS || return 1
+	fi
 	"$IP" -n "$POD" addr add 198.51.100.2/24 dev eth0 &&
 	"$IP" -n "$POD" link set eth0 up &&
 	"$IP" -n "$POD" route add default via 198.51.100.1 || return 1

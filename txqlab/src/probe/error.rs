@@ -11,20 +11,13 @@ pub enum ProbeError {
         /// The capabilities missing from the effective set, e.g. `CAP_NET_ADMIN`.
         missing: Vec<&'static str>,
     },
-    /// A program the probe runs (`ip`, `tc` from iproute2) is not installed.
-    MissingTool {
-        /// The program.
-        tool: &'static str,
-        /// The Debian package that has it.
-        package: &'static str,
-    },
-    /// A command run inside one of the probe's namespaces failed.
+    /// An rtnetlink request inside one of the probe's namespaces failed.
     Command {
         /// The namespace (`pod` or `node`).
         netns: &'static str,
-        /// The command line.
+        /// The request, as the equivalent iproute2 command.
         command: String,
-        /// What it printed on standard error, or why it could not start.
+        /// The kernel's answer (an errno) or what was wrong with it.
         detail: String,
     },
     /// A system call or file access failed (namespace creation, sysctl, sysfs, sockets).
@@ -34,7 +27,7 @@ pub enum ProbeError {
         /// The error.
         detail: String,
     },
-    /// Output of `tc -s -j qdisc show` that the probe cannot read.
+    /// A qdisc dump of the egress device that the probe cannot read.
     Counters {
         /// The device.
         dev: &'static str,
@@ -57,10 +50,6 @@ impl fmt::Display for ProbeError {
                 "probe: missing {}: the probe creates its own network namespaces (CAP_SYS_ADMIN) and veth devices \
                  and qdiscs inside them (CAP_NET_ADMIN); it never touches the host's devices. {HOW_TO_RUN}",
                 missing.join(" and ")
-            ),
-            Self::MissingTool { tool, package } => write!(
-                f,
-                "probe: `{tool}` not found in PATH, /usr/sbin or /sbin: install {package} (`apt-get install {package}`)"
             ),
             Self::Command {
                 netns,

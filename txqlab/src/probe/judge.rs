@@ -130,7 +130,8 @@ pub fn judge(p: &Predictions, pod: &[u64], node: &[u64], per_flow: u32) -> Judge
     if !p.node.matches(node, per) {
         return inconclusive(format!(
             "the control failed: the node's own traffic ({} of {queues} queues used) does not fit the flow-hash \
-             prediction, so something other than veth chooses the queue here (an XPS map, a tc filter, a driver)",
+             prediction, so something other than veth chooses the queue here (an XPS map, a tc filter, a driver), \
+             or, about once in 1000 boots, chance: rerun with another --flows",
             used(node)
         ));
     }
@@ -160,7 +161,8 @@ pub fn judge(p: &Predictions, pod: &[u64], node: &[u64], per_flow: u32) -> Judge
         )),
         (false, false) => inconclusive(format!(
             "forwarded pod traffic ({} of {queues} queues used) fits neither the affected prediction (all on one \
-             queue) nor the flow-hash bands",
+             queue) nor the flow-hash bands (a hash spread leaves its 99.9 % bands about once in 1000 boots: rerun \
+             with another --flows)",
             used(pod)
         )),
     }

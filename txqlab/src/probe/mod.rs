@@ -2,10 +2,10 @@
 //! 710ad98c363a: `veth_xmit` records its TX queue as the skb's rx queue, and `skb_tx_hash` on the physical device
 //! then puts every forwarded pod packet on that one queue).
 //!
-//! The probe builds a pod namespace, a node namespace that forwards, and an 8-queue veth with `mq` as the NIC
-//! (`topology`), all in anonymous namespaces of its own (`netns`); sends flows from the pod and from the node
-//! (`traffic`); reads the per-queue deltas (`counters`); and judges them against `qdisc::predict` for both kinds
-//! of kernel (`judge`). Version tables cannot see a distribution's backports; this can.
+//! The probe builds a pod namespace, a node namespace that forwards, and an 8-queue device with `mq` as the NIC
+//! (`topology`, over rtnetlink: `rtnl`), all in anonymous namespaces of its own (`netns`); sends flows from the
+//! pod and from the node (`traffic`); reads the per-queue deltas (`counters`); and judges them against
+//! `qdisc::predict` for both kinds of kernel (`judge`). Version tables cannot see a distribution's backports; this can.
 
 pub mod caps;
 pub mod counters;
@@ -13,12 +13,11 @@ pub mod error;
 pub mod judge;
 pub mod netns;
 pub mod report;
-pub mod tools;
+pub mod rtnl;
 pub mod topology;
 pub mod traffic;
 pub mod xps;
 
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use qdisc::{KernelProfile, PickRules};
@@ -28,7 +27,6 @@ pub use judge::Verdict;
 pub use report::ProbeReport;
 
 use netns::Netns;
-use tools::Tools;
 
 /// Flows and packets.
 #[derive(Debug, Clone, Copy)]
@@ -85,17 +83,12 @@ fn release_table(kernel: &str) -> (PickRules, report::ReleaseTable) {
 
 /// Waits until the egress counters have moved by `expected` packets from `base` and stopped moving (children
 /// such as `pfifo_fast` may count at dequeue in `net_tx_action`, after the send returned), for at most 2 s.
-fn settled_delta(
-    t: &Tools,
-    node: &Netns,
-    base: &[u64],
-    expected: u64,
-) -> Result<Vec<u64>, ProbeError> {
+fn settled_delta(node: &Netns, base: &[u64], expected: u64) -> Result<Vec<u64>, ProbeError> {
     let deadline = Instant::now() + Duration::from_secs(2);
-    let mut last = counters::delta(topology::EGRESS, base, &topology::egress_counts(t, node)?)?;
+    let mut last = counters::delta(topology::EGRESS, base, &topology::egress_counts(node)?)?;
     loop {
         std::thread::sleep(Duration::from_millis(20));
-        let now = counters::delta(topology::EGRESS, base, &topology::egress_counts(t, node)?)?;
+        let now = counters::delta(topology::EGRESS, base, &topology::egress_counts(node)?)?;
         let sum: u64 = now.iter().sum();
         if (now == last && sum >= expected) || Instant::now() > deadline {
             return Ok(now);
@@ -119,7 +112,6 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
             opts.packets_per_flow
         )));
     }
-    let tools = Tools::find()?;
     caps::check()?;
     let kernel = kernel_release()?;
     let (rules, table) = release_table(&kernel);
@@ -129,15 +121,13 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
 
     let pod = Netns::new("pod")?;
     let node = Netns::new("node")?;
-    topology::build(&tools, &pod, &node)?;
+    let egress_kind = topology::build(&pod, &node)?;
     let xps = xps::check_and_clear(&node, topology::EGRESS, topology::EGRESS_QUEUES)
         .unwrap_or_else(|e| xps::XpsState::NotChecked(e.to_string()));
 
-    let dst: Ipv4Addr = topology::DST
-        .parse()
-        .map_err(|e| ProbeError::Usage(format!("{}: {e}", topology::DST)))?;
+    let dst = topology::DST;
     let expected = u64::from(opts.flows) * u64::from(opts.packets_per_flow);
-    let c0 = topology::egress_counts(&tools, &node)?;
+    let c0 = topology::egress_counts(&node)?;
     traffic::send(
         &pod,
         cpu,
@@ -146,8 +136,8 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
         opts.flows,
         opts.packets_per_flow,
     )?;
-    let pod_counts = settled_delta(&tools, &node, &c0, expected)?;
-    let c1 = topology::egress_counts(&tools, &node)?;
+    let pod_counts = settled_delta(&node, &c0, expected)?;
+    let c1 = topology::egress_counts(&node)?;
     traffic::send(
         &node,
         cpu,
@@ -156,7 +146,7 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
         opts.flows,
         opts.packets_per_flow,
     )?;
-    let node_counts = settled_delta(&tools, &node, &c1, expected)?;
+    let node_counts = settled_delta(&node, &c1, expected)?;
     // The namespaces go when `pod` and `node` are dropped (and with the process, whatever ends it).
     drop((pod, node));
 
@@ -181,6 +171,7 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
             packets_per_flow: opts.packets_per_flow,
             pod_veth_tx_queues: 1,
             egress_tx_queues: topology::EGRESS_QUEUES,
+            egress_kind: egress_kind.as_str().into(),
             sender_cpu: cpu,
             xps: xps.describe(),
         },

@@ -4,7 +4,7 @@
 //! `/run/netns`, so when the process ends, however it ends (success, error, Ctrl-C, even SIGKILL), the last
 //! reference goes and the kernel tears the namespace down with every device, address, route and qdisc in it
 //! (`net/core/net_namespace.c` `cleanup_net`). Work inside a namespace runs on a fresh scoped thread that joined
-//! it with `setns(2)`; programs it starts (`ip`, `tc`) inherit that thread's namespaces.
+//! it with `setns(2)`; sockets it opens (UDP, rtnetlink) belong to that namespace.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -55,10 +55,9 @@ impl Netns {
         self.name
     }
 
-    /// A path naming this namespace to other programs for as long as the probe runs (`ip link ... netns PATH`
-    /// opens it: iproute2's `netns_get_fd` takes a path when the argument contains a slash).
-    pub fn path(&self) -> String {
-        format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd())
+    /// The descriptor holding this namespace, for `IFLA_NET_NS_FD` (valid in this process only).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
     }
 
     /// Runs `f` on a thread inside this namespace.

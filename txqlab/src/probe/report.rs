@@ -108,8 +108,10 @@ pub struct Setup {
     pub packets_per_flow: u32,
     /// TX queues of the pod's veth.
     pub pod_veth_tx_queues: u16,
-    /// TX queues of the egress device (a veth standing in for the NIC).
+    /// TX queues of the egress device (standing in for the NIC).
     pub egress_tx_queues: u16,
+    /// The egress device: `dummy` where the kernel has the driver, else `veth`.
+    pub egress_kind: String,
     /// The CPU both senders were pinned to.
     pub sender_cpu: u16,
     /// XPS on the egress device: `none set`, `cleared (...)`, `not built`, or `not checked (...)`.
@@ -148,9 +150,9 @@ pub fn render(r: &ProbeReport) -> String {
     let s = &r.setup;
     let _ = writeln!(
         out,
-        "  {} flows x {} UDP packets from the pod (forwarded) and from the node, sender on CPU {}; egress: veth with \
-         {} TX queues + mq; XPS {}",
-        s.flows, s.packets_per_flow, s.sender_cpu, s.egress_tx_queues, s.xps
+        "  {} flows x {} UDP packets from the pod (forwarded) and from the node, sender on CPU {}; egress: {} with \
+         {} TX queues, mq + pfifo_fast per queue; XPS {}",
+        s.flows, s.packets_per_flow, s.sender_cpu, s.egress_kind, s.egress_tx_queues, s.xps
     );
     let _ = writeln!(out);
     let _ = writeln!(

@@ -1,6 +1,8 @@
 //! The throwaway topology: a "pod" namespace joined by a single-queue veth to a "node" namespace that forwards
-//! out of an 8-queue veth with `mq`, the stand-in for the NIC. Everything is created inside the probe's own
-//! anonymous namespaces (see `netns.rs`); nothing on the host is read or changed.
+//! out of an 8-queue device with `mq`, the stand-in for the NIC: a dummy device where the kernel has the driver,
+//! else a veth (as drawn below; a dummy has no peer and drops after the qdisc). Everything is created inside the
+//! probe's own anonymous namespaces (see `netns.rs`), over rtnetlink (`rtnl.rs`); nothing on the host is read or
+//! changed.
 //!
 //! ```text
 //!  pod netns                        node netns (ip_forward = 1)
@@ -12,13 +14,17 @@
 //! The pod's veth is created with one TX queue on purpose: a veth created without `numtxqueues` gets one per
 //! possible CPU (`veth_get_num_queues`), and on an affected kernel the recorded rx queue is the pod-side TX queue,
 //! so one queue makes the affected prediction exact (queue 0, as `qdisc::veth::egress` models it). The neighbour's
-//! MAC address is not txq8p's, so txq8p's stack drops what arrives (`eth_type_trans` marks it
+//! MAC address is nobody's, so txq8p's stack drops what arrives (`eth_type_trans` marks it
 //! `PACKET_OTHERHOST`): nothing loops back. IPv6 is disabled in both namespaces before any device exists, so no
 //! router solicitation or MLD report adds packets to the counts.
 
+use std::net::Ipv4Addr;
+
+use netlink_packet_route::tc::TcHandle;
+
 use super::error::ProbeError;
 use super::netns::Netns;
-use super::tools::{Tools, run};
+use super::rtnl::{Rtnl, VethEnd};
 
 /// The egress device (the NIC stand-in).
 pub const EGRESS: &str = "txq8";
@@ -27,9 +33,13 @@ pub const EGRESS_QUEUES: u16 = 8;
 /// The `mq` handle's major number on the egress device.
 pub const MQ_MAJOR: u16 = 1;
 /// Where both senders send (through the egress device).
-pub const DST: &str = "192.0.2.1";
+pub const DST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// The UDP destination port.
 pub const DST_PORT: u16 = 9000;
+/// The next hop of the route out of the egress device.
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+/// The gateway's MAC address: nobody's, so the egress peer drops what it receives.
+pub const GATEWAY_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xfe];
 
 /// Writes a sysctl of the calling thread's network namespace (`/proc/sys/net` shows the namespace of the task
 /// that looks: `net/sysctl_net.c` `net_ctl_header_lookup`). `optional` sysctls may be absent (IPv6 not built).
@@ -51,16 +61,50 @@ fn no_ipv6(netns: &'static str) -> Result<(), ProbeError> {
     sysctl(netns, "net.ipv6.conf.all.disable_ipv6", "1", true)
 }
 
-/// Builds the topology in `pod` and `node`.
-pub fn build(t: &Tools, pod: &Netns, node: &Netns) -> Result<(), ProbeError> {
+/// The pod side, once its veth end exists: address, link up, default route via the node.
+fn pod_side(pod: &Netns) -> Result<(), ProbeError> {
+    pod.run(|| {
+        let mut nl = Rtnl::open(pod.name())?;
+        nl.add_addr("eth0", Ipv4Addr::new(198, 51, 100, 2), 24)?;
+        nl.set_up("eth0")?;
+        nl.add_route(
+            Ipv4Addr::UNSPECIFIED,
+            0,
+            Some(Ipv4Addr::new(198, 51, 100, 1)),
+            None,
+        )
+    })
+}
+
+/// The device standing in for the NIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EgressKind {
+    /// A dummy device (`drivers/net/dummy.c`): drops after the qdisc, no peer.
+    Dummy,
+    /// A veth pair (kernels without the dummy driver); the peer drops what it receives.
+    Veth,
+}
+
+impl EgressKind {
+    /// For the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dummy => "dummy",
+            Self::Veth => "veth",
+        }
+    }
+}
+
+/// Builds the topology in `pod` and `node`; returns the kind of egress device it could create.
+pub fn build(pod: &Netns, node: &Netns) -> Result<EgressKind, ProbeError> {
     let p = pod.name();
     let n = node.name();
     pod.run(|| {
         no_ipv6(p)?;
         sysctl(p, "net.ipv4.ip_forward", "0", false)?;
-        run(p, &t.ip, &["link", "set", "lo", "up"]).map(drop)
+        Rtnl::open(p)?.set_up("lo")
     })?;
-    let pod_path = pod.path();
+    let pod_fd = pod.raw_fd();
     node.run(|| {
         no_ipv6(n)?;
         sysctl(n, "net.ipv4.ip_forward", "1", false)?;
@@ -68,116 +112,78 @@ pub fn build(t: &Tools, pod: &Netns, node: &Netns) -> Result<(), ProbeError> {
         // symmetric anyway, but a strict host setting must not decide the probe.
         sysctl(n, "net.ipv4.conf.all.rp_filter", "0", false)?;
         sysctl(n, "net.ipv4.conf.default.rp_filter", "0", false)?;
-        let ip = |args: &[&str]| run(n, &t.ip, args).map(drop);
-        ip(&["link", "set", "lo", "up"])?;
-        ip(&[
-            "link",
-            "add",
-            "veth0",
-            "numtxqueues",
-            "1",
-            "numrxqueues",
-            "1",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "numtxqueues",
-            "1",
-            "numrxqueues",
-            "1",
-            "netns",
-            &pod_path,
-        ])?;
-        let q = EGRESS_QUEUES.to_string();
-        ip(&[
-            "link",
-            "add",
+        let mut nl = Rtnl::open(n)?;
+        nl.set_up("lo")?;
+        nl.add_veth(
+            VethEnd {
+                name: "veth0",
+                queues: 1,
+                netns_fd: None,
+            },
+            VethEnd {
+                name: "eth0",
+                queues: 1,
+                netns_fd: Some(pod_fd),
+            },
+        )?;
+        let q = u32::from(EGRESS_QUEUES);
+        let kind = if nl.add_dummy(EGRESS, q)? {
+            EgressKind::Dummy
+        } else {
+            nl.add_veth(
+                VethEnd {
+                    name: EGRESS,
+                    queues: q,
+                    netns_fd: None,
+                },
+                VethEnd {
+                    name: "txq8p",
+                    queues: q,
+                    netns_fd: None,
+                },
+            )?;
+            nl.set_up("txq8p")?;
+            EgressKind::Veth
+        };
+        nl.add_addr("veth0", Ipv4Addr::new(198, 51, 100, 1), 24)?;
+        nl.set_up("veth0")?;
+        nl.add_addr(EGRESS, Ipv4Addr::new(203, 0, 113, 1), 24)?;
+        nl.set_up(EGRESS)?;
+        nl.replace_qdisc(
             EGRESS,
-            "numtxqueues",
-            &q,
-            "numrxqueues",
-            &q,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "txq8p",
-            "numtxqueues",
-            &q,
-            "numrxqueues",
-            &q,
-        ])?;
-        ip(&["addr", "add", "198.51.100.1/24", "dev", "veth0"])?;
-        ip(&["link", "set", "veth0", "up"])?;
-        ip(&["addr", "add", "203.0.113.1/24", "dev", EGRESS])?;
-        ip(&["link", "set", "txq8p", "up"])?;
-        ip(&["link", "set", EGRESS, "up"])?;
-        let major = format!("{MQ_MAJOR:x}:");
-        run(
-            n,
-            &t.tc,
-            &[
-                "qdisc", "replace", "dev", EGRESS, "root", "handle", &major, "mq",
-            ],
+            TcHandle::ROOT,
+            TcHandle {
+                major: MQ_MAJOR,
+                minor: 0,
+            },
+            "mq",
         )?;
         // Explicit per-queue children: `mq_init` would attach the host's `net.core.default_qdisc` (a global
         // setting: fq, fq_codel, ...); pfifo_fast is built into every kernel with mq (`sch_generic.c`) and
         // counts each packet once when it leaves.
         for q in 1..=EGRESS_QUEUES {
-            let parent = format!("{MQ_MAJOR:x}:{q:x}");
-            run(
-                n,
-                &t.tc,
-                &[
-                    "qdisc",
-                    "replace",
-                    "dev",
-                    EGRESS,
-                    "parent",
-                    &parent,
-                    "pfifo_fast",
-                ],
-            )?;
+            let parent = TcHandle {
+                major: MQ_MAJOR,
+                minor: q,
+            };
+            nl.replace_qdisc(EGRESS, parent, TcHandle::UNSPEC, "pfifo_fast")?;
         }
-        ip(&[
-            "neigh",
-            "replace",
-            "203.0.113.254",
-            "lladdr",
-            "02:00:00:00:00:fe",
-            "dev",
-            EGRESS,
-            "nud",
-            "permanent",
-        ])?;
-        ip(&[
-            "route",
-            "add",
-            "192.0.2.0/24",
-            "via",
-            "203.0.113.254",
-            "dev",
-            EGRESS,
-        ])
-    })?;
-    pod.run(|| {
-        let ip = |args: &[&str]| run(p, &t.ip, args).map(drop);
-        ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"])?;
-        ip(&["link", "set", "eth0", "up"])?;
-        ip(&["route", "add", "default", "via", "198.51.100.1"])
+        let net = Ipv4Addr::new(192, 0, 2, 0);
+        match kind {
+            // A dummy device is IFF_NOARP and swallows everything: a link-scope route is enough (no neighbour).
+            EgressKind::Dummy => nl.add_route(net, 24, None, Some(EGRESS))?,
+            EgressKind::Veth => {
+                nl.add_permanent_neigh(EGRESS, GATEWAY, GATEWAY_MAC)?;
+                nl.add_route(net, 24, Some(GATEWAY), Some(EGRESS))?;
+            }
+        }
+        Ok(kind)
     })
+    .and_then(|kind| pod_side(pod).map(|()| kind))
 }
 
 /// The egress device's per-queue packet counts now.
-pub fn egress_counts(t: &Tools, node: &Netns) -> Result<Vec<u64>, ProbeError> {
-    let json = node.run(|| {
-        run(
-            node.name(),
-            &t.tc,
-            &["-s", "-j", "qdisc", "show", "dev", EGRESS],
-        )
-    })?;
-    super::counters::per_queue_packets(EGRESS, &json, MQ_MAJOR, EGRESS_QUEUES)
+pub fn egress_counts(node: &Netns) -> Result<Vec<u64>, ProbeError> {
+    let qdiscs = node.run(|| Rtnl::open(node.name())?.qdisc_stats(EGRESS))?;
+    super::counters::per_queue_packets(EGRESS, &qdiscs, MQ_MAJOR, EGRESS_QUEUES)
 }
