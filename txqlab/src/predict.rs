@@ -4,8 +4,13 @@ use std::fmt::Write as _;
 
 use qdisc::predict::predict;
 use qdisc::veth::Path;
-use qdisc::{Confidence, DriverHook, KernelProfile, NetDev, RefSelector};
+
+use qdisc::{Branch, Confidence, DriverHook, KernelProfile, NetDev, RefSelector};
+use schemars::JsonSchema;
 use serde::Serialize;
+
+/// Version of the JSON layout of [`Answer`]; raised when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// The egress driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,9 +47,11 @@ pub struct Query {
     pub veth_records: Option<bool>,
 }
 
-/// The answer, as `--json` prints it.
-#[derive(Debug, Clone, Serialize)]
+/// The answer, as `--json` prints it (schema: txqlab/schemas/predict.schema.json).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Answer {
+    /// Version of this layout.
+    pub schema_version: u32,
     /// The kernel release.
     pub kernel: String,
     /// Whether veth records the rx queue on this kernel.
@@ -53,9 +60,12 @@ pub struct Answer {
     pub confidence: String,
     /// Why.
     pub reason: String,
-    /// The driver hook in effect.
+    /// The driver's `ndo_select_queue` in effect: `none` (the core's `netdev_pick_tx`), `ena_select_queue` or
+    /// `bond_select_queue`.
     pub driver_hook: String,
-    /// The deciding branch.
+    /// The deciding branch, by the kernel function that decides: `tc_egress_hook`, `single_queue`,
+    /// `sk_tx_queue_get`, `xps_rxqs`, `xps_cpus`, `skb_tx_hash_rx_recorded`, `skb_tx_hash`,
+    /// `ndo_select_queue_rx_recorded`, `ndo_select_queue_default`.
     pub branch: String,
     /// True when every flow lands on one known queue.
     pub exact: bool,
@@ -65,6 +75,35 @@ pub struct Answer {
     pub band: Vec<(u32, u32)>,
     /// Flows predicted.
     pub flows: u32,
+}
+
+/// The hook's name as the driver source names it.
+pub fn hook_name(h: DriverHook) -> &'static str {
+    match h {
+        DriverHook::None => "none",
+        DriverHook::EnaLegacy => "ena_select_queue",
+        DriverHook::Bonding => "bond_select_queue",
+    }
+}
+
+/// The branch's name after the kernel function that decides in it (`netdev_pick_tx` and its callees).
+pub fn branch_name(b: Branch) -> &'static str {
+    match b {
+        Branch::TcHook => "tc_egress_hook",
+        Branch::SingleQueue => "single_queue",
+        Branch::SocketCache => "sk_tx_queue_get",
+        Branch::XpsRxqs => "xps_rxqs",
+        Branch::XpsCpus => "xps_cpus",
+        Branch::RxRecorded => "skb_tx_hash_rx_recorded",
+        Branch::Hash => "skb_tx_hash",
+        Branch::DriverRxRecorded => "ndo_select_queue_rx_recorded",
+        Branch::DriverDefault => "ndo_select_queue_default",
+    }
+}
+
+/// The JSON Schema of [`Answer`], as committed in `txqlab/schemas/predict.schema.json`.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(Answer)
 }
 
 /// Runs a prediction.
@@ -85,10 +124,11 @@ pub fn run(q: &Query) -> Result<Answer, String> {
     if q.driver == Driver::Ena && profile.ena_select_queue {
         dev.driver = DriverHook::EnaLegacy;
     }
-    let hook = format!("{:?}", dev.driver);
+    let hook = hook_name(dev.driver).to_string();
     let sel = RefSelector::new(dev, profile.rules, 0x7c).map_err(|e| e.to_string())?;
     let p = predict(&sel, q.path, profile.veth_records_rx_queue, q.cpu, q.flows);
     Ok(Answer {
+        schema_version: SCHEMA_VERSION,
         kernel: q.kernel.clone(),
         veth_records_rx_queue: profile.veth_records_rx_queue,
         confidence: match profile.confidence {
@@ -99,7 +139,7 @@ pub fn run(q: &Query) -> Result<Answer, String> {
         .into(),
         reason: profile.reason.into(),
         driver_hook: hook,
-        branch: format!("{:?}", p.branch),
+        branch: branch_name(p.branch).to_string(),
         exact: p.exact,
         expected_share: p.queues.iter().map(|s| s.expected).collect(),
         band: p.queues.iter().map(|s| (s.low, s.high)).collect(),

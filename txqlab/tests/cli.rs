@@ -192,7 +192,7 @@ fn predict_names_the_branch_and_spread() {
     );
     assert_eq!(o.status.code(), Some(0));
     let v = json(&o);
-    assert_eq!(v["branch"], "DriverRxRecorded");
+    assert_eq!(v["branch"], "ndo_select_queue_rx_recorded");
     assert_eq!(v["expected_share"][0], 1.0);
     let o = txqlab(
         &[
@@ -208,7 +208,7 @@ fn predict_names_the_branch_and_spread() {
         None,
     );
     let v = json(&o);
-    assert_eq!(v["branch"], "Hash");
+    assert_eq!(v["branch"], "skb_tx_hash");
     assert_eq!(v["veth_records_rx_queue"], false);
     let o = txqlab(
         &[

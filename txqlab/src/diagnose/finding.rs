@@ -146,8 +146,9 @@ impl FindingId {
             Self::DeviceReset => "ENA tx_timeout or wd_expired: the driver reset the device",
             Self::MissedTx => "ENA queue_N_tx_missed_tx: TX completions did not arrive in time",
             Self::EnaSelectQueue => {
-                "the ENA driver version (ethtool -i) has its own ena_select_queue hook that follows a recorded rx \
-                 queue (amzn-drivers before 2.12.0; in-tree before 6.9)"
+                "what the ENA driver version (ethtool -i) says about its ena_select_queue hook: warning for \
+                 amzn-drivers 2.9.0 to 2.11.x (a recorded rx queue reduced modulo), info otherwise (before 2.9.0: \
+                 returned as is; 2.12.0 and later: no hook; in-tree: depends on the kernel, removed in 6.9)"
             }
             Self::QdiscDrops => {
                 "a qdisc or class dropped packets (TCP retransmits follow, 200 ms minimum RTO)"
