@@ -106,6 +106,12 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
         ));
     }
     f.sort_by_key(|x| x.severity == Severity::Info);
+    if let Some(release) = s.sections.get("uname -r").map(|r| r.trim()) {
+        // The advice's commands, for the kernel the snapshots were taken on.
+        for x in &mut f {
+            x.message = x.message.replace("$(uname -r)", release);
+        }
+    }
     Report {
         schema_version: SCHEMA_VERSION,
         device: s.device.clone().or_else(|| {
@@ -113,6 +119,7 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
             let first = devs.next()?;
             devs.all(|d| d == first).then_some(first)
         }),
+        kernel: kernel(s),
         driver: s.driver_name(),
         driver_version: s.info.version.clone(),
         driver_source,
@@ -123,6 +130,15 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
         tx_queue_per_second: spread.per_second,
         findings: f,
     }
+}
+
+/// `uname -r`, and the distribution's `/proc/version_signature` (Ubuntu: the upstream version it is based on).
+fn kernel(s: &Snapshot) -> Option<String> {
+    let release = s.sections.get("uname -r")?.trim().to_string();
+    Some(match s.sections.get("/proc/version_signature") {
+        Some(sig) if !sig.trim().is_empty() => format!("{release} ({})", sig.trim()),
+        _ => release,
+    })
 }
 
 fn advice(name: &str) -> &'static str {
