@@ -296,9 +296,9 @@ fn open_input(
     }
 }
 
-fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
-    use txqlab::diagnose::{Context, Error, Snapshot, collect, delta, diagnose, read, render};
-    let dev = a.dev.as_deref().or(a.live.as_deref());
+/// Refuses arguments that would read standard input more than once (`- --tc -`).
+fn stdin_once(a: &DiagnoseArgs) -> Result<(), txqlab::diagnose::Error> {
+    use txqlab::diagnose::Error;
     let stdin_users: Vec<&str> = [
         (
             "INPUT",
@@ -323,6 +323,40 @@ fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
             stdin_users.join(" and ")
         )));
     }
+    Ok(())
+}
+
+/// Adds `--tc` and `--driver-info` to the (latest) snapshot of the input.
+fn add_extras(
+    a: &DiagnoseArgs,
+    dev: Option<&str>,
+    last: &mut txqlab::diagnose::Snapshot,
+) -> Result<(), txqlab::diagnose::Error> {
+    use txqlab::diagnose::{Error, Snapshot, read};
+    for (p, what) in [(&a.tc, "--tc"), (&a.driver_info, "--driver-info")] {
+        let Some(p) = p else { continue };
+        let (r, origin) = open_input(Some(p))?;
+        let extra = read(r, &origin, dev)?;
+        let [extra] = <[Snapshot; 1]>::try_from(extra).map_err(|_| {
+            Error::Usage(format!(
+                "{what} {origin}: a bundle cannot be added to another input"
+            ))
+        })?;
+        last.tc.extend(extra.tc);
+        if extra.info.driver.is_some() {
+            last.info = extra.info;
+        }
+        for (n, v) in extra.ethtool.iter() {
+            last.ethtool.insert(&origin, 0, n, v)?;
+        }
+    }
+    Ok(())
+}
+
+fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
+    use txqlab::diagnose::{Context, Error, Snapshot, collect, delta, diagnose, read, render};
+    let dev = a.dev.as_deref().or(a.live.as_deref());
+    stdin_once(&a)?;
     let mut snaps: Vec<Snapshot> = match &a.live {
         Some(d) => {
             if !(a.interval.is_finite() && a.interval > 0.0 && a.interval <= 3600.0) {
@@ -339,24 +373,8 @@ fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
             read(r, &origin, dev)?
         }
     };
-    for (p, what) in [(&a.tc, "--tc"), (&a.driver_info, "--driver-info")] {
-        let Some(p) = p else { continue };
-        let (r, origin) = open_input(Some(p))?;
-        let extra = read(r, &origin, dev)?;
-        let [extra] = <[Snapshot; 1]>::try_from(extra).map_err(|_| {
-            Error::Usage(format!(
-                "{what} {origin}: a bundle cannot be added to another input"
-            ))
-        })?;
-        if let Some(last) = snaps.last_mut() {
-            last.tc.extend(extra.tc);
-            if extra.info.driver.is_some() {
-                last.info = extra.info;
-            }
-            for (n, v) in extra.ethtool.iter() {
-                last.ethtool.insert(&origin, 0, n, v)?;
-            }
-        }
+    if let Some(last) = snaps.last_mut() {
+        add_extras(&a, dev, last)?;
     }
     let mut ctx = Context::default();
     let before = match &a.before {

@@ -234,43 +234,49 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
         ));
     }
     if let Some(v) = &s.info.version {
-        let (sev, text) = match driver::ena_hook(v) {
-            Some(EnaHook::Modulo) => (
-                Severity::Warning,
-                "is an amzn-drivers release from 2.9.0 to 2.11.x: its ena_select_queue reduces a recorded rx queue \
-                 modulo the queue count, so behind the veth bug every pod packet lands on TX queue 0 even with XPS \
-                 set. Upgrade to amzn-drivers 2.12.0 or later (hook removed) or to a kernel with the veth fix \
-                 710ad98c363a.",
-            ),
-            Some(EnaHook::Caps) => (
-                Severity::Info,
-                "is an amzn-drivers release before 2.9.0: its ena_select_queue returns a recorded rx queue \
-                 (capped by netdev_cap_txqueue) ahead of XPS and the socket's queue. Upgrade to 2.12.0 or later.",
-            ),
-            Some(EnaHook::None) => (
-                Severity::Info,
-                "is amzn-drivers 2.12.0 or later: no ena_select_queue hook, the kernel's netdev_pick_tx decides \
-                 (XPS, then a recorded rx queue, then the flow hash).",
-            ),
-            Some(EnaHook::InTree) => (
-                Severity::Info,
-                "is the in-tree driver: whether it has ena_select_queue depends on the kernel (removed in 6.9 by \
-                 78e886ba2b54 and in the March 2024 stable releases). Check with `txqlab predict --kernel \
-                 $(uname -r) --driver ena --path veth`.",
-            ),
-            None => (
-                Severity::Info,
-                "is not a version txqlab can read; `ethtool -i` prints e.g. 2.10.0g (amzn-drivers) or 2.1.0K \
-                 (in-tree).",
-            ),
-        };
-        f.push(with_severity(
-            FindingId::EnaSelectQueue,
-            sev,
-            format!("ENA driver version {v} {text}"),
-            json!({ "version": v }),
-        ));
+        f.push(ena_select_queue(v));
     }
+}
+
+/// What the ENA driver version (`ethtool -i`) says about `ena_select_queue` (drivers/net/ethernet/amazon/ena/
+/// ena_netdev.c in amzn-drivers and in-tree before 6.9).
+fn ena_select_queue(v: &str) -> finding::Finding {
+    let (sev, text) = match driver::ena_hook(v) {
+        Some(EnaHook::Modulo) => (
+            Severity::Warning,
+            "is an amzn-drivers release from 2.9.0 to 2.11.x: its ena_select_queue reduces a recorded rx queue \
+             modulo the queue count, so behind the veth bug every pod packet lands on TX queue 0 even with XPS \
+             set. Upgrade to amzn-drivers 2.12.0 or later (hook removed) or to a kernel with the veth fix \
+             710ad98c363a.",
+        ),
+        Some(EnaHook::Caps) => (
+            Severity::Info,
+            "is an amzn-drivers release before 2.9.0: its ena_select_queue returns a recorded rx queue \
+             (capped by netdev_cap_txqueue) ahead of XPS and the socket's queue. Upgrade to 2.12.0 or later.",
+        ),
+        Some(EnaHook::None) => (
+            Severity::Info,
+            "is amzn-drivers 2.12.0 or later: no ena_select_queue hook, the kernel's netdev_pick_tx decides \
+             (XPS, then a recorded rx queue, then the flow hash).",
+        ),
+        Some(EnaHook::InTree) => (
+            Severity::Info,
+            "is the in-tree driver: whether it has ena_select_queue depends on the kernel (removed in 6.9 by \
+             78e886ba2b54 and in the March 2024 stable releases). Check with `txqlab predict --kernel \
+             $(uname -r) --driver ena --path veth`.",
+        ),
+        None => (
+            Severity::Info,
+            "is not a version txqlab can read; `ethtool -i` prints e.g. 2.10.0g (amzn-drivers) or 2.1.0K \
+             (in-tree).",
+        ),
+    };
+    with_severity(
+        FindingId::EnaSelectQueue,
+        sev,
+        format!("ENA driver version {v} {text}"),
+        json!({ "version": v }),
+    )
 }
 
 fn tc_findings(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
