@@ -29,7 +29,7 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Predict how flows spread over TX queues on a kernel, driver and path, and which branch decides.
     Predict(PredictArgs),
-    /// Read `ethtool -S` (any of ten drivers), `ethtool -i`, `tc -s` (text or JSON), node_exporter text or a
+    /// Read `ethtool -S` (13 drivers by name), `ethtool -i`, `tc -s` (text or JSON), node_exporter text or a
     /// `txqlab collect` bundle, or a live device; report findings.
     #[command(after_help = DIAGNOSE_EXIT)]
     Diagnose(DiagnoseArgs),

@@ -163,7 +163,8 @@ fn a_collect_bundle_of_two_snapshots_gives_differences_and_rates() {
         .map(|r| r.as_f64().unwrap())
         .sum();
     assert!((rate - p as f64 / i).abs() < 1e-6);
-    assert!(ids(&v).is_empty(), "{:?}", ids(&v));
+    assert_eq!(ids(&v), ["xps_map"]);
+    assert_eq!(v["findings"][0]["mapped"], serde_json::json!([]));
 }
 
 #[test]

@@ -50,11 +50,13 @@ pub enum FindingId {
     QdiscRequeues,
     /// TCP retransmitted segments in the interval.
     TcpRetransmits,
+    /// Which TX queues have an XPS map by CPU (live snapshots and bundles).
+    XpsMap,
 }
 
 impl FindingId {
     /// Every id, in the README's order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::TxQueuePinning,
         Self::TxQueueImbalance,
         Self::TooFewPackets,
@@ -71,6 +73,7 @@ impl FindingId {
         Self::QdiscDrops,
         Self::QdiscRequeues,
         Self::TcpRetransmits,
+        Self::XpsMap,
     ];
 
     /// The id as JSON and the text report print it.
@@ -92,6 +95,7 @@ impl FindingId {
             Self::QdiscDrops => "qdisc_drops",
             Self::QdiscRequeues => "qdisc_requeues",
             Self::TcpRetransmits => "tcp_retransmits",
+            Self::XpsMap => "xps_map",
         }
     }
 
@@ -156,6 +160,11 @@ impl FindingId {
             Self::QdiscRequeues => "a qdisc requeued packets: the driver reported busy (ring full)",
             Self::TcpRetransmits => {
                 "TCP retransmitted segments between two live snapshots (/proc/net/snmp RetransSegs)"
+            }
+            Self::XpsMap => {
+                "how many TX queues have an XPS map by CPU (sysfs xps_cpus, from live snapshots and bundles): with one, \
+                 netdev_pick_tx's get_xps_queue decides before a recorded rx queue; without, the recorded queue or \
+                 the flow hash does"
             }
         }
     }

@@ -105,6 +105,9 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
             json!({ "count": r, "rate_per_s": rate(u128::from(r), ctx) }),
         ));
     }
+    if let Some(x) = xps_map(s) {
+        f.push(x);
+    }
     f.sort_by_key(|x| x.severity == Severity::Info);
     if let Some(release) = s.sections.get("uname -r").map(|r| r.trim()) {
         // The advice's commands, for the kernel the snapshots were taken on.
@@ -130,6 +133,51 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
         tx_queue_per_second: spread.per_second,
         findings: f,
     }
+}
+
+/// XPS by CPU from the bundle's sysfs section (`tx-N/xps_cpus: HEXMASK`, `net/core/net-sysfs.c`
+/// `xps_cpus_show`): a queue has a map when its mask is not all zero.
+fn xps_map(s: &Snapshot) -> Option<finding::Finding> {
+    let (_, text) = s.sections.iter().find(|(k, _)| k.starts_with("sysfs "))?;
+    let masks: Vec<(&str, bool)> = text
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            let q = k.strip_suffix("/xps_cpus")?;
+            let v = v.trim();
+            // Unreadable (no CONFIG_XPS, a single-queue device): "(error)" is kept out of the count.
+            (!v.starts_with('(')).then(|| (q, v.chars().any(|c| c.is_ascii_hexdigit() && c != '0')))
+        })
+        .collect();
+    if masks.is_empty() {
+        return None;
+    }
+    let set: Vec<&str> = masks
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(q, _)| *q)
+        .collect();
+    let message = if set.is_empty() {
+        format!(
+            "no XPS map by CPU on any of the {} TX queues: netdev_pick_tx places traffic without a socket queue \
+             (forwarded pod traffic) by a recorded rx queue when there is one (the veth bug), else by the flow hash.",
+            masks.len()
+        )
+    } else {
+        format!(
+            "XPS maps CPUs to {} of the {} TX queues ({}): get_xps_queue decides before a recorded rx queue, so \
+             the veth bug cannot pin traffic sent from mapped CPUs (a driver hook such as ENA's old \
+             ena_select_queue still can).",
+            set.len(),
+            masks.len(),
+            set.join(", ")
+        )
+    };
+    Some(finding(
+        FindingId::XpsMap,
+        message,
+        json!({ "queues": masks.len(), "mapped": set }),
+    ))
 }
 
 /// `uname -r`, and the distribution's `/proc/version_signature` (Ubuntu: the upstream version it is based on).
