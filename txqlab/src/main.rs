@@ -292,7 +292,14 @@ fn open_input(
                 p.display().to_string(),
             ))
         }
-        _ => Ok((Box::new(std::io::stdin().lock()), "<stdin>".into())),
+        _ => {
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "txqlab: reading counters from standard input (end with Ctrl-D; --help for files)"
+                );
+            }
+            Ok((Box::new(std::io::stdin().lock()), "<stdin>".into()))
+        }
     }
 }
 
