@@ -29,7 +29,7 @@ enum Cmd {
     Simulate(SimulateArgs),
     /// Predict how flows spread over TX queues on a kernel, driver and path, and which branch decides.
     Predict(PredictArgs),
-    /// Read `ethtool -S` (any of ten drivers), `ethtool -i`, `tc -s` (text or JSON), node_exporter text or a
+    /// Read `ethtool -S` (13 drivers by name), `ethtool -i`, `tc -s` (text or JSON), node_exporter text or a
     /// `txqlab collect` bundle, or a live device; report findings.
     #[command(after_help = DIAGNOSE_EXIT)]
     Diagnose(DiagnoseArgs),
@@ -333,13 +333,20 @@ fn open_input(
                 p.display().to_string(),
             ))
         }
-        _ => Ok((Box::new(std::io::stdin().lock()), "<stdin>".into())),
+        _ => {
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "txqlab: reading counters from standard input (end with Ctrl-D; --help for files)"
+                );
+            }
+            Ok((Box::new(std::io::stdin().lock()), "<stdin>".into()))
+        }
     }
 }
 
-fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
-    use txqlab::diagnose::{Context, Error, Snapshot, collect, delta, diagnose, read, render};
-    let dev = a.dev.as_deref().or(a.live.as_deref());
+/// Refuses arguments that would read standard input more than once (`- --tc -`).
+fn stdin_once(a: &DiagnoseArgs) -> Result<(), txqlab::diagnose::Error> {
+    use txqlab::diagnose::Error;
     let stdin_users: Vec<&str> = [
         (
             "INPUT",
@@ -364,6 +371,40 @@ fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
             stdin_users.join(" and ")
         )));
     }
+    Ok(())
+}
+
+/// Adds `--tc` and `--driver-info` to the (latest) snapshot of the input.
+fn add_extras(
+    a: &DiagnoseArgs,
+    dev: Option<&str>,
+    last: &mut txqlab::diagnose::Snapshot,
+) -> Result<(), txqlab::diagnose::Error> {
+    use txqlab::diagnose::{Error, Snapshot, read};
+    for (p, what) in [(&a.tc, "--tc"), (&a.driver_info, "--driver-info")] {
+        let Some(p) = p else { continue };
+        let (r, origin) = open_input(Some(p))?;
+        let extra = read(r, &origin, dev)?;
+        let [extra] = <[Snapshot; 1]>::try_from(extra).map_err(|_| {
+            Error::Usage(format!(
+                "{what} {origin}: a bundle cannot be added to another input"
+            ))
+        })?;
+        last.tc.extend(extra.tc);
+        if extra.info.driver.is_some() {
+            last.info = extra.info;
+        }
+        for (n, v) in extra.ethtool.iter() {
+            last.ethtool.insert(&origin, 0, n, v)?;
+        }
+    }
+    Ok(())
+}
+
+fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
+    use txqlab::diagnose::{Context, Error, Snapshot, collect, delta, diagnose, read, render};
+    let dev = a.dev.as_deref().or(a.live.as_deref());
+    stdin_once(&a)?;
     let mut snaps: Vec<Snapshot> = match &a.live {
         Some(d) => {
             if !(a.interval.is_finite() && a.interval > 0.0 && a.interval <= 3600.0) {
@@ -380,24 +421,8 @@ fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
             read(r, &origin, dev)?
         }
     };
-    for (p, what) in [(&a.tc, "--tc"), (&a.driver_info, "--driver-info")] {
-        let Some(p) = p else { continue };
-        let (r, origin) = open_input(Some(p))?;
-        let extra = read(r, &origin, dev)?;
-        let [extra] = <[Snapshot; 1]>::try_from(extra).map_err(|_| {
-            Error::Usage(format!(
-                "{what} {origin}: a bundle cannot be added to another input"
-            ))
-        })?;
-        if let Some(last) = snaps.last_mut() {
-            last.tc.extend(extra.tc);
-            if extra.info.driver.is_some() {
-                last.info = extra.info;
-            }
-            for (n, v) in extra.ethtool.iter() {
-                last.ethtool.insert(&origin, 0, n, v)?;
-            }
-        }
+    if let Some(last) = snaps.last_mut() {
+        add_extras(&a, dev, last)?;
     }
     let mut ctx = Context::default();
     let before = match &a.before {

@@ -9,6 +9,7 @@ use qdisc::facts::{self, Behaviour};
 use qdisc::predict::predict;
 use qdisc::veth::Path;
 use qdisc::{Driver, KernelProfile};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Version of the `--json` layout; bumped when a field changes meaning or goes away.
@@ -58,8 +59,8 @@ pub struct Query {
     pub veth_records: Option<bool>,
 }
 
-/// The answer, as `--json` prints it.
-#[derive(Debug, Clone, Serialize)]
+/// The answer, as `--json` prints it (schema: txqlab/schemas/predict.schema.json).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Answer {
     /// Layout version ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
@@ -99,6 +100,11 @@ pub struct Answer {
     pub flows: u32,
     /// The commits the answer rests on, with their first release per line and how each figure is known.
     pub facts: Vec<String>,
+}
+
+/// The JSON Schema of [`Answer`], as committed in `txqlab/schemas/predict.schema.json`.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(Answer)
 }
 
 /// Why `predict` could not answer.

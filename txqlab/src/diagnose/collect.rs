@@ -118,7 +118,7 @@ pub fn snapshot(dev: &str, n: usize) -> Result<String, Error> {
                     "tc -s -j qdisc show dev",
                     ["-s", "-j", "qdisc", "show", "dev", dev],
                 ),
-                // iproute2 6.1 prints `class show` as text even with -j.
+                // iproute2 (6.1 here) prints `class show` as text even with -j.
                 (
                     "tc -s class show dev",
                     ["-s", "class", "show", "dev", dev, ""],

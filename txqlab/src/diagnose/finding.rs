@@ -50,11 +50,13 @@ pub enum FindingId {
     QdiscRequeues,
     /// TCP retransmitted segments in the interval.
     TcpRetransmits,
+    /// Which TX queues have an XPS map by CPU (live snapshots and bundles).
+    XpsMap,
 }
 
 impl FindingId {
     /// Every id, in the README's order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::TxQueuePinning,
         Self::TxQueueImbalance,
         Self::TooFewPackets,
@@ -71,6 +73,7 @@ impl FindingId {
         Self::QdiscDrops,
         Self::QdiscRequeues,
         Self::TcpRetransmits,
+        Self::XpsMap,
     ];
 
     /// The id as JSON and the text report print it.
@@ -92,6 +95,7 @@ impl FindingId {
             Self::QdiscDrops => "qdisc_drops",
             Self::QdiscRequeues => "qdisc_requeues",
             Self::TcpRetransmits => "tcp_retransmits",
+            Self::XpsMap => "xps_map",
         }
     }
 
@@ -146,8 +150,9 @@ impl FindingId {
             Self::DeviceReset => "ENA tx_timeout or wd_expired: the driver reset the device",
             Self::MissedTx => "ENA queue_N_tx_missed_tx: TX completions did not arrive in time",
             Self::EnaSelectQueue => {
-                "the ENA driver version (ethtool -i) has its own ena_select_queue hook that follows a recorded rx \
-                 queue (amzn-drivers before 2.12.0; in-tree before 6.9)"
+                "what the ENA driver version (ethtool -i) says about its ena_select_queue hook: warning for \
+                 amzn-drivers 2.9.0 to 2.11.x (a recorded rx queue reduced modulo), info otherwise (before 2.9.0: \
+                 returned as is; 2.12.0 and later: no hook; in-tree: depends on the kernel, removed in 6.9)"
             }
             Self::QdiscDrops => {
                 "a qdisc or class dropped packets (TCP retransmits follow, 200 ms minimum RTO)"
@@ -155,6 +160,11 @@ impl FindingId {
             Self::QdiscRequeues => "a qdisc requeued packets: the driver reported busy (ring full)",
             Self::TcpRetransmits => {
                 "TCP retransmitted segments between two live snapshots (/proc/net/snmp RetransSegs)"
+            }
+            Self::XpsMap => {
+                "how many TX queues have an XPS map by CPU (sysfs xps_cpus, from live snapshots and bundles): with one, \
+                 netdev_pick_tx's get_xps_queue decides before a recorded rx queue; without, the recorded queue or \
+                 the flow hash does"
             }
         }
     }

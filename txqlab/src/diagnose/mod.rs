@@ -105,7 +105,16 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
             json!({ "count": r, "rate_per_s": rate(u128::from(r), ctx) }),
         ));
     }
+    if let Some(x) = xps_map(s) {
+        f.push(x);
+    }
     f.sort_by_key(|x| x.severity == Severity::Info);
+    if let Some(release) = s.sections.get("uname -r").map(|r| r.trim()) {
+        // The advice's commands, for the kernel the snapshots were taken on.
+        for x in &mut f {
+            x.message = x.message.replace("$(uname -r)", release);
+        }
+    }
     Report {
         schema_version: SCHEMA_VERSION,
         device: s.device.clone().or_else(|| {
@@ -113,6 +122,7 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
             let first = devs.next()?;
             devs.all(|d| d == first).then_some(first)
         }),
+        kernel: kernel(s),
         driver: s.driver_name(),
         driver_version: s.info.version.clone(),
         driver_source,
@@ -123,6 +133,60 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
         tx_queue_per_second: spread.per_second,
         findings: f,
     }
+}
+
+/// XPS by CPU from the bundle's sysfs section (`tx-N/xps_cpus: HEXMASK`, `net/core/net-sysfs.c`
+/// `xps_cpus_show`): a queue has a map when its mask is not all zero.
+fn xps_map(s: &Snapshot) -> Option<finding::Finding> {
+    let (_, text) = s.sections.iter().find(|(k, _)| k.starts_with("sysfs "))?;
+    let masks: Vec<(&str, bool)> = text
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            let q = k.strip_suffix("/xps_cpus")?;
+            let v = v.trim();
+            // Unreadable (no CONFIG_XPS, a single-queue device): "(error)" is kept out of the count.
+            (!v.starts_with('(')).then(|| (q, v.chars().any(|c| c.is_ascii_hexdigit() && c != '0')))
+        })
+        .collect();
+    if masks.is_empty() {
+        return None;
+    }
+    let set: Vec<&str> = masks
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(q, _)| *q)
+        .collect();
+    let message = if set.is_empty() {
+        format!(
+            "no XPS map by CPU on any of the {} TX queues: netdev_pick_tx places traffic without a socket queue \
+             (forwarded pod traffic) by a recorded rx queue when there is one (the veth bug), else by the flow hash.",
+            masks.len()
+        )
+    } else {
+        format!(
+            "XPS maps CPUs to {} of the {} TX queues ({}): get_xps_queue decides before a recorded rx queue, so \
+             the veth bug cannot pin traffic sent from mapped CPUs (a driver hook such as ENA's old \
+             ena_select_queue still can).",
+            set.len(),
+            masks.len(),
+            set.join(", ")
+        )
+    };
+    Some(finding(
+        FindingId::XpsMap,
+        message,
+        json!({ "queues": masks.len(), "mapped": set }),
+    ))
+}
+
+/// `uname -r`, and the distribution's `/proc/version_signature` (Ubuntu: the upstream version it is based on).
+fn kernel(s: &Snapshot) -> Option<String> {
+    let release = s.sections.get("uname -r")?.trim().to_string();
+    Some(match s.sections.get("/proc/version_signature") {
+        Some(sig) if !sig.trim().is_empty() => format!("{release} ({})", sig.trim()),
+        _ => release,
+    })
 }
 
 fn advice(name: &str) -> &'static str {
@@ -218,43 +282,49 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
         ));
     }
     if let Some(v) = &s.info.version {
-        let (sev, text) = match driver::ena_hook(v) {
-            Some(EnaHook::Modulo) => (
-                Severity::Warning,
-                "is an amzn-drivers release from 2.9.0 to 2.11.x: its ena_select_queue reduces a recorded rx queue \
-                 modulo the queue count, so behind the veth bug every pod packet lands on TX queue 0 even with XPS \
-                 set. Upgrade to amzn-drivers 2.12.0 or later (hook removed) or to a kernel with the veth fix \
-                 710ad98c363a.",
-            ),
-            Some(EnaHook::Caps) => (
-                Severity::Info,
-                "is an amzn-drivers release before 2.9.0: its ena_select_queue returns a recorded rx queue \
-                 (capped by netdev_cap_txqueue) ahead of XPS and the socket's queue. Upgrade to 2.12.0 or later.",
-            ),
-            Some(EnaHook::None) => (
-                Severity::Info,
-                "is amzn-drivers 2.12.0 or later: no ena_select_queue hook, the kernel's netdev_pick_tx decides \
-                 (XPS, then a recorded rx queue, then the flow hash).",
-            ),
-            Some(EnaHook::InTree) => (
-                Severity::Info,
-                "is the in-tree driver: whether it has ena_select_queue depends on the kernel (removed in 6.9 by \
-                 78e886ba2b54 and in the March 2024 stable releases). Check with `txqlab predict --kernel \
-                 $(uname -r) --driver ena --path veth`.",
-            ),
-            None => (
-                Severity::Info,
-                "is not a version txqlab can read; `ethtool -i` prints e.g. 2.10.0g (amzn-drivers) or 2.1.0K \
-                 (in-tree).",
-            ),
-        };
-        f.push(with_severity(
-            FindingId::EnaSelectQueue,
-            sev,
-            format!("ENA driver version {v} {text}"),
-            json!({ "version": v }),
-        ));
+        f.push(ena_select_queue(v));
     }
+}
+
+/// What the ENA driver version (`ethtool -i`) says about `ena_select_queue` (drivers/net/ethernet/amazon/ena/
+/// ena_netdev.c in amzn-drivers and in-tree before 6.9).
+fn ena_select_queue(v: &str) -> finding::Finding {
+    let (sev, text) = match driver::ena_hook(v) {
+        Some(EnaHook::Modulo) => (
+            Severity::Warning,
+            "is an amzn-drivers release from 2.9.0 to 2.11.x: its ena_select_queue reduces a recorded rx queue \
+             modulo the queue count, so behind the veth bug every pod packet lands on TX queue 0 even with XPS \
+             set. Upgrade to amzn-drivers 2.12.0 or later (hook removed) or to a kernel with the veth fix \
+             710ad98c363a.",
+        ),
+        Some(EnaHook::Caps) => (
+            Severity::Info,
+            "is an amzn-drivers release before 2.9.0: its ena_select_queue returns a recorded rx queue \
+             (capped by netdev_cap_txqueue) ahead of XPS and the socket's queue. Upgrade to 2.12.0 or later.",
+        ),
+        Some(EnaHook::None) => (
+            Severity::Info,
+            "is amzn-drivers 2.12.0 or later: no ena_select_queue hook, the kernel's netdev_pick_tx decides \
+             (XPS, then a recorded rx queue, then the flow hash).",
+        ),
+        Some(EnaHook::InTree) => (
+            Severity::Info,
+            "is the in-tree driver: whether it has ena_select_queue depends on the kernel (removed in 6.9 by \
+             78e886ba2b54 and in the March 2024 stable releases). Check with `txqlab predict --kernel \
+             $(uname -r) --driver ena --path veth`.",
+        ),
+        None => (
+            Severity::Info,
+            "is not a version txqlab can read; `ethtool -i` prints e.g. 2.10.0g (amzn-drivers) or 2.1.0K \
+             (in-tree).",
+        ),
+    };
+    with_severity(
+        FindingId::EnaSelectQueue,
+        sev,
+        format!("ENA driver version {v} {text}"),
+        json!({ "version": v }),
+    )
 }
 
 fn tc_findings(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {

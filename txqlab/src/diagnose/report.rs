@@ -18,6 +18,9 @@ pub struct Report {
     pub schema_version: u32,
     /// Device name, when known.
     pub device: Option<String>,
+    /// The kernel release (`uname -r`, with `/proc/version_signature` when the distribution has one), from live
+    /// snapshots and bundles.
+    pub kernel: Option<String>,
     /// The driver as `ethtool -i` names it, or `unknown`.
     pub driver: String,
     /// The driver version from `ethtool -i`.
@@ -62,6 +65,9 @@ pub fn render(r: &Report) -> String {
         .map(|v| format!(" {v}"))
         .unwrap_or_default();
     let _ = writeln!(out, "device: {dev}   driver: {}{ver}", r.driver);
+    if let Some(k) = &r.kernel {
+        let _ = writeln!(out, "kernel: {k}");
+    }
     if let Some(i) = r.interval_s {
         let _ = writeln!(out, "interval: {i:.1} s (differences of two snapshots)");
     }

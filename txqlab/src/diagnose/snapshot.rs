@@ -176,39 +176,45 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// A bundle's `## snapshot`, `# device:` and `### source` lines; true when `t` was one.
+    fn bundle_header(&mut self, n: usize, t: &str) -> Result<bool, Error> {
+        if let Some(h) = t.strip_prefix("## snapshot") {
+            self.new_snapshot()?;
+            self.cur.at_ms = h
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("at_unix_ms="))
+                .and_then(|v| v.parse().ok());
+            return Ok(true);
+        }
+        if let Some(d) = t.strip_prefix("# device:") {
+            self.cur.device = Some(d.trim().to_string());
+            return Ok(true);
+        }
+        if let Some(title) = t.strip_prefix("### ") {
+            self.flush_block()?;
+            let title = title.trim();
+            if title.starts_with("tc -s -j") {
+                self.mode = Mode::Json;
+                self.json_line = n + 1;
+            } else if title.starts_with("tc -s") {
+                self.mode = Mode::TcText;
+            } else if !title.starts_with("ethtool") {
+                self.mode = Mode::Raw;
+                self.raw_title = title.to_string();
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     fn line(&mut self, n: usize, text: &str) -> Result<(), Error> {
         let t = text.trim();
         if n == 1 && t == BUNDLE_MAGIC {
             self.bundle = true;
             return Ok(());
         }
-        if self.bundle {
-            if let Some(h) = t.strip_prefix("## snapshot") {
-                self.new_snapshot()?;
-                self.cur.at_ms = h
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("at_unix_ms="))
-                    .and_then(|v| v.parse().ok());
-                return Ok(());
-            }
-            if let Some(d) = t.strip_prefix("# device:") {
-                self.cur.device = Some(d.trim().to_string());
-                return Ok(());
-            }
-            if let Some(title) = t.strip_prefix("### ") {
-                self.flush_block()?;
-                let title = title.trim();
-                if title.starts_with("tc -s -j") {
-                    self.mode = Mode::Json;
-                    self.json_line = n + 1;
-                } else if title.starts_with("tc -s") {
-                    self.mode = Mode::TcText;
-                } else if !title.starts_with("ethtool") {
-                    self.mode = Mode::Raw;
-                    self.raw_title = title.to_string();
-                }
-                return Ok(());
-            }
+        if self.bundle && self.bundle_header(n, t)? {
+            return Ok(());
         }
         match self.mode {
             Mode::Raw => {
@@ -436,10 +442,8 @@ pub struct Decrease {
     pub after: u64,
 }
 
-/// `after - before`, refusing snapshots of different devices or in the wrong order. When some counters went
-/// down (a device reset between the snapshots) the result keeps `after`'s own counts, since the reset, and
-/// lists the decreases: the caller reports them, nothing is mixed silently.
-pub fn delta(after: &Snapshot, before: &Snapshot) -> Result<(Snapshot, Vec<Decrease>), Error> {
+/// Refuses two snapshots that are not of one device: names, bus addresses, drivers or TX queue sets differ.
+fn same_device(after: &Snapshot, before: &Snapshot) -> Result<(), Error> {
     let other = |what: String| {
         Error::input(
             &after.origin,
@@ -474,6 +478,14 @@ pub fn delta(after: &Snapshot, before: &Snapshot) -> Result<(Snapshot, Vec<Decre
             )));
         }
     }
+    Ok(())
+}
+
+/// `after - before`, refusing snapshots of different devices or in the wrong order. When some counters went
+/// down (a device reset between the snapshots) the result keeps `after`'s own counts, since the reset, and
+/// lists the decreases: the caller reports them, nothing is mixed silently.
+pub fn delta(after: &Snapshot, before: &Snapshot) -> Result<(Snapshot, Vec<Decrease>), Error> {
+    same_device(after, before)?;
     if let (Some(a), Some(b)) = (after.at_ms, before.at_ms)
         && a < b
     {

@@ -101,45 +101,20 @@ fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, String> {
 
 /// Runs the spread check, pushing its findings.
 pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Finding>) -> Spread {
-    let scheme = s.tx_scheme();
-    let eth = scheme
-        .map(|sc| (sc, s.ethtool.tx_per_queue(sc)))
-        .filter(|(_, m)| !m.is_empty());
-    let (source, counts) = match eth {
-        Some((sc, m)) => (format!("ethtool -S {}", sc.pattern()), m),
-        None => match from_tc(s) {
-            Ok(Some(m)) => ("tc mq classes".to_string(), m),
-            Ok(None) | Err(_) => {
-                let why = match from_tc(s) {
-                    Err(e) => e,
-                    Ok(_) => match (driver, s.ethtool.is_empty()) {
-                        (Some(Driver::Veth), _) => {
-                            "veth prints no per-queue TX packet counter (only XDP ones)".to_string()
-                        }
-                        (Some(d), false) => {
-                            format!("no {} per-queue TX counter in the input", d.name())
-                        }
-                        (None, false) => format!(
-                            "the driver ({}) is not one whose per-queue TX counter names txqlab knows",
-                            s.driver_name()
-                        ),
-                        (_, true) => {
-                            "the input has no ethtool -S counters and no mq qdisc".to_string()
-                        }
-                    },
-                };
-                f.push(finding(
-                    FindingId::PerQueueUnavailable,
-                    format!(
-                        "the TX spread check did not run: {why}. Per-queue counts for any driver come from the mq \
-                         qdisc: add `tc -s class show dev DEV` (with `tc qdisc replace dev DEV root handle 1: mq` \
-                         if the root qdisc is not mq), or run `txqlab diagnose --live DEV`."
-                    ),
-                    json!({ "reason": why }),
-                ));
-                return Spread::default();
-            }
-        },
+    let (source, counts) = match per_queue(s, driver) {
+        Ok(x) => x,
+        Err(why) => {
+            f.push(finding(
+                FindingId::PerQueueUnavailable,
+                format!(
+                    "the TX spread check did not run: {why}. Per-queue counts for any driver come from the mq \
+                     qdisc: add `tc -s class show dev DEV` (with `tc qdisc replace dev DEV root handle 1: mq` if \
+                     the root qdisc is not mq), or run `txqlab diagnose --live DEV`."
+                ),
+                json!({ "reason": why }),
+            ));
+            return Spread::default();
+        }
     };
     let max = counts.keys().next_back().copied().unwrap_or(0);
     let queues = max as usize + 1;
@@ -229,14 +204,55 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
         ));
         return spread;
     }
+    judge(&spread, judged_queues(&counts), queues, total, driver, f);
+    spread
+}
+
+/// The per-queue counts and where they came from: the driver's own counters, else the mq classes; `Err` says
+/// why neither exists.
+fn per_queue(s: &Snapshot, driver: Option<Driver>) -> Result<(String, PerQueue), String> {
+    if let Some(sc) = s.tx_scheme() {
+        let m = s.ethtool.tx_per_queue(sc);
+        if !m.is_empty() {
+            return Ok((format!("ethtool -S {}", sc.pattern()), m));
+        }
+    }
+    if let Some(m) = from_tc(s)? {
+        return Ok(("tc mq classes".to_string(), m));
+    }
+    Err(match (driver, s.ethtool.is_empty()) {
+        (Some(Driver::Veth), _) => {
+            "veth prints no per-queue TX packet counter (only XDP ones)".to_string()
+        }
+        (Some(d), false) => format!("no {} per-queue TX counter in the input", d.name()),
+        (None, false) => format!(
+            "the driver ({}) is not one whose per-queue TX counter names txqlab knows",
+            s.driver_name()
+        ),
+        (_, true) => "the input has no ethtool -S counters and no mq qdisc".to_string(),
+    })
+}
+
+/// With queue numbers missing, fairness is judged over the queues present: nothing is known of the others.
+fn judged_queues(counts: &PerQueue) -> usize {
+    counts.len()
+}
+
+/// Pinning or imbalance of a spread with enough packets.
+fn judge(
+    spread: &Spread,
+    judged: usize,
+    queues: usize,
+    total: u128,
+    driver: Option<Driver>,
+    f: &mut Vec<Finding>,
+) {
     let (q, max_share) = spread
         .share
         .iter()
         .enumerate()
         .filter_map(|(q, s)| s.map(|s| (q, s)))
         .fold((0, 0.0), |a, (q, s)| if s > a.1 { (q, s) } else { a });
-    // With queue numbers missing, fairness is judged over the queues present: nothing is known of the others.
-    let judged = counts.len();
     let fair = 1.0 / judged as f64;
     if max_share >= PINNING_SHARE {
         f.push(finding(
@@ -261,5 +277,4 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
             json!({ "queue": q, "share": max_share, "queues": queues, "packets": big(total) }),
         ));
     }
-    spread
 }
