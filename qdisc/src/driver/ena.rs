@@ -140,6 +140,12 @@ mod tests {
         assert_eq!(h("2.9.0g"), DriverHook::EnaModulo);
         assert_eq!(h("2.11.3g"), DriverHook::EnaModulo);
         assert_eq!(h("2.12.0g"), DriverHook::None);
+        assert_eq!(h("2.11.1"), DriverHook::EnaModulo, "no g suffix");
+        assert_eq!(h("1.5.0g"), DriverHook::EnaLegacy);
+        // The in-tree driver marks its version with K (k in older kernels) or reports the kernel release.
+        for in_tree in ["2.1.0K", "1.2.0k", "6.1.0-18-amd64"] {
+            assert_eq!(build_of(Some(in_tree)), EnaBuild::InTree, "{in_tree}");
+        }
         // In-tree follows the kernel.
         assert_eq!(hook(EnaBuild::InTree, &p).hook, DriverHook::None);
         let old = KernelProfile::from_release("6.1.50").unwrap();

@@ -284,39 +284,6 @@ impl DriverInfo {
     }
 }
 
-/// What an ENA driver version says about its queue-selection hook `ena_select_queue`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EnaHook {
-    /// Out-of-tree amzn-drivers before 2.9.0: a recorded rx queue is returned, capped by the kernel.
-    Caps,
-    /// amzn-drivers 2.9.0 to 2.11.x: a recorded rx queue is reduced modulo the queue count.
-    Modulo,
-    /// amzn-drivers 2.12.0 and later: no hook; the kernel's `netdev_pick_tx` decides.
-    None,
-    /// The in-tree driver (`K` suffix or a kernel-style version): the kernel release decides (hook removed in
-    /// 6.9 and in the March 2024 stable releases).
-    InTree,
-}
-
-/// Reads an ENA `ethtool -i` version such as `2.10.0g` (amzn-drivers) or `2.1.0K` (in-tree).
-pub fn ena_hook(version: &str) -> Option<EnaHook> {
-    let v = version.trim();
-    // The in-tree driver appends K (k in older releases: `1.2.0k`).
-    if v.ends_with(['K', 'k']) {
-        return Some(EnaHook::InTree);
-    }
-    let mut parts = v
-        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
-        .split('.')
-        .map(|p| p.parse::<u32>().ok());
-    let (major, minor) = (parts.next()??, parts.next()??);
-    Some(match (major, minor) {
-        (0 | 1, _) | (2, 0..=8) => EnaHook::Caps,
-        (2, 9..=11) => EnaHook::Modulo,
-        _ => EnaHook::None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,16 +308,5 @@ mod tests {
         for (s, name, q) in cases {
             assert_eq!(s.queue_of(name), q, "{name}");
         }
-    }
-
-    #[test]
-    fn ena_versions_decide_the_hook() {
-        assert_eq!(ena_hook("2.1.0K"), Some(EnaHook::InTree));
-        assert_eq!(ena_hook("1.2.0k"), Some(EnaHook::InTree));
-        assert_eq!(ena_hook("2.8.9g"), Some(EnaHook::Caps));
-        assert_eq!(ena_hook("2.9.0g"), Some(EnaHook::Modulo));
-        assert_eq!(ena_hook("2.11.1"), Some(EnaHook::Modulo));
-        assert_eq!(ena_hook("2.12.0g"), Some(EnaHook::None));
-        assert_eq!(ena_hook("garbage"), None);
     }
 }

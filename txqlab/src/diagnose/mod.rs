@@ -17,7 +17,7 @@ pub mod snapshot;
 pub mod spread;
 pub mod tc;
 
-pub use driver::{Driver, DriverInfo, EnaHook, TxScheme};
+pub use driver::{Driver, DriverInfo, TxScheme};
 pub use error::{EXIT_INPUT, EXIT_OK, EXIT_USAGE, EXIT_WARNING, Error, quote};
 pub use finding::{Finding, FindingId, Severity};
 pub use report::{Report, SCHEMA_VERSION, render, schema};
@@ -282,48 +282,85 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
         ));
     }
     if let Some(v) = &s.info.version {
-        f.push(ena_select_queue(v));
+        f.push(ena_select_queue(v, kernel_profile(s).as_ref()));
     }
 }
 
-/// What the ENA driver version (`ethtool -i`) says about `ena_select_queue` (drivers/net/ethernet/amazon/ena/
-/// ena_netdev.c in amzn-drivers and in-tree before 6.9).
-fn ena_select_queue(v: &str) -> finding::Finding {
-    let (sev, text) = match driver::ena_hook(v) {
-        Some(EnaHook::Modulo) => (
-            Severity::Warning,
-            "is an amzn-drivers release from 2.9.0 to 2.11.x: its ena_select_queue reduces a recorded rx queue \
-             modulo the queue count, so behind the veth bug every pod packet lands on TX queue 0 even with XPS \
-             set. Upgrade to amzn-drivers 2.12.0 or later (hook removed) or to a kernel with the veth fix \
-             710ad98c363a.",
-        ),
-        Some(EnaHook::Caps) => (
-            Severity::Info,
-            "is an amzn-drivers release before 2.9.0: its ena_select_queue returns a recorded rx queue \
-             (capped by netdev_cap_txqueue) ahead of XPS and the socket's queue. Upgrade to 2.12.0 or later.",
-        ),
-        Some(EnaHook::None) => (
-            Severity::Info,
-            "is amzn-drivers 2.12.0 or later: no ena_select_queue hook, the kernel's netdev_pick_tx decides \
-             (XPS, then a recorded rx queue, then the flow hash).",
-        ),
-        Some(EnaHook::InTree) => (
-            Severity::Info,
-            "is the in-tree driver: whether it has ena_select_queue depends on the kernel (removed in 6.9 by \
-             78e886ba2b54 and in the March 2024 stable releases). Check with `txqlab predict --kernel \
-             $(uname -r) --driver ena --path veth`.",
-        ),
-        None => (
-            Severity::Info,
-            "is not a version txqlab can read; `ethtool -i` prints e.g. 2.10.0g (amzn-drivers) or 2.1.0K \
-             (in-tree).",
-        ),
+/// The kernel profile of the snapshot's kernel, when the bundle names it: Ubuntu's version signature, else
+/// `uname -r` with `uname -v` (Debian's carries the upstream version), else `uname -r` alone.
+fn kernel_profile(s: &Snapshot) -> Option<qdisc::KernelProfile> {
+    let section = |k: &str| {
+        s.sections
+            .get(k)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let release = section("uname -r");
+    let candidates = [
+        section("/proc/version_signature").map(str::to_string),
+        release
+            .zip(section("uname -v"))
+            .map(|(r, v)| format!("{r} {v}")),
+        release.map(str::to_string),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find_map(|k| qdisc::KernelProfile::from_release(&k).ok())
+}
+
+/// What the ENA driver (its `ethtool -i` version, and the kernel when the bundle names it) does about
+/// `ena_select_queue`, from `qdisc::driver`.
+fn ena_select_queue(v: &str, kernel: Option<&qdisc::KernelProfile>) -> finding::Finding {
+    use qdisc::DriverHook;
+    use qdisc::driver::EnaBuild;
+    let driver = qdisc::Driver::from_ethtool_i("ena", Some(v));
+    let hook = match (driver, kernel) {
+        (qdisc::Driver::Ena(EnaBuild::InTree), None) => None,
+        (_, Some(k)) => Some(driver.hook(k)),
+        // amzn-drivers' hook follows the driver's own version, not the kernel's.
+        (_, None) => qdisc::KernelProfile::from_release("6.12.0")
+            .ok()
+            .map(|k| driver.hook(&k)),
+    };
+    let (sev, text) = match hook {
+        None => {
+            let (_, removal) = qdisc::facts::about(qdisc::facts::Behaviour::EnaSelectQueue);
+            (
+                Severity::Info,
+                format!(
+                    "is the in-tree driver: whether it has ena_select_queue depends on the kernel ({}). Give the \
+                     kernel (a `txqlab collect` bundle has it) or run `txqlab predict --kernel \"$(uname -rv)\" \
+                     --driver ena --path veth`.",
+                    removal.map(ToString::to_string).unwrap_or_default()
+                ),
+            )
+        }
+        Some(h) => {
+            let sev = if h.hook == DriverHook::EnaModulo {
+                // Modulo keeps every recorded queue in range: behind the veth bug all pod packets land on queue 0
+                // even with XPS set.
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            (
+                sev,
+                format!(
+                    "({driver}): queue-selection hook {} ({}: {}).",
+                    h.hook.name(),
+                    h.confidence.name(),
+                    h.reason
+                ),
+            )
+        }
     };
     with_severity(
         FindingId::EnaSelectQueue,
         sev,
         format!("ENA driver version {v} {text}"),
-        json!({ "version": v }),
+        json!({ "version": v, "driver": driver.to_string(),
+                "hook": hook.map(|h| h.hook.name()) }),
     )
 }
 

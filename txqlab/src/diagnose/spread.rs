@@ -28,17 +28,23 @@ pub struct Spread {
     pub per_second: Vec<Option<f64>>,
 }
 
-const VETH_BUG: &str = "Pod egress pinned to one queue is the signature of the veth rx-queue bug: kernels with commit \
-edbea9220251 and without the fix 710ad98c363a (4.19.184+, 5.4.109+, 5.10.27+, 5.11.11+, 5.12 to 5.16 before their \
-fixed stable releases) record rx queue 0 on every packet a pod sends through its veth, and netdev_pick_tx's \
-skb_tx_hash then returns TX queue 0 for all of them. Fix: a kernel with 710ad98c363a (5.17+, 5.15.15+, 5.10.92+, \
-5.4.172+, 4.19.226+). Workaround: reset skb->queue_mapping on the host side of the veth (Cilium does, PR 18388). \
-One elephant flow pins a queue too: check how many flows there are.";
+/// The veth bug's signature, its cause and its fix, written from the facts table (`qdisc::facts`).
+fn veth_bug() -> String {
+    use qdisc::facts::{VETH_FIX, VETH_RECORD};
+    format!(
+        "Pod egress pinned to one queue is the signature of the veth rx-queue bug: kernels with {VETH_RECORD} and \
+         without the fix {VETH_FIX} record rx queue 0 on every packet a pod sends through its veth, and \
+         netdev_pick_tx's skb_tx_hash then returns TX queue 0 for all of them. Fix: a kernel with {}. Workaround: \
+         reset skb->queue_mapping on the host side of the veth (Cilium does, PR 18388). One elephant flow pins a \
+         queue too: check how many flows there are.",
+        VETH_FIX.commit
+    )
+}
 
 fn cause(driver: Option<Driver>) -> String {
     let specific = match driver {
         Some(Driver::Ena) => {
-            " On ENA the driver's own ena_select_queue (in-tree before 6.9, amzn-drivers before 2.12.0) follows the \
+            " On ENA the driver's own ena_select_queue (in-tree until 78e886ba2b54, amzn-drivers before 2.12.0) follows the \
              recorded queue ahead of XPS. Confirm with `txqlab predict --kernel $(uname -r) --driver ena --path veth`."
         }
         Some(Driver::VirtioNet) => {
@@ -51,7 +57,7 @@ fn cause(driver: Option<Driver>) -> String {
              with `txqlab predict --kernel $(uname -r) --driver other --path veth`."
         }
     };
-    format!("{VETH_BUG}{specific}")
+    format!("{}{specific}", veth_bug())
 }
 
 /// Per-queue counts from the `mq` classes (or the mq root's child qdiscs) of one device.
