@@ -3,6 +3,9 @@
 //! input a campaign found stays a regression test. A target panics exactly when an invariant breaks.
 #![allow(clippy::panic)]
 
+mod ena_com_diff;
+pub use ena_com_diff::ena_com_diff;
+
 use arbitrary::{Arbitrary, Result, Unstructured};
 use nic_model::mock::{RingOp, run_ring_ops};
 use nic_model::shaper::TokenBucket;
