@@ -283,3 +283,25 @@ fn an_all_header_packet_with_a_new_meta_context_can_overrun_the_burst_budget() {
     assert_eq!((q.stats().prepare_ctx_err, q.stats().doorbells), (1, 0));
     assert!(q.reset_pending());
 }
+
+/// RX completions (honest, and rewritten by a hostile device) through nic-model's `RxQueue::poll` and through the
+/// real `ena_com_rx_pkt` with `ena_clean_rx_irq`'s checks and counters.
+#[test]
+fn rx_completions_agree() {
+    if !oracle_or_skip("ena_com_rx_pkt differential") {
+        return;
+    }
+    let mut total = ena_oracle::diff::RxReport::default();
+    for seed in 0..2000u64 {
+        let mut r = Rng::new(seed ^ 0x5258);
+        let cfg = random::rx_config(&mut r);
+        let n = 20 + r.below(200) as usize;
+        let ops: Vec<_> = (0..n).map(|_| random::rx_op(&mut r, cfg.depth)).collect();
+        match ena_oracle::diff::run_rx(&cfg, &ops) {
+            Ok(rep) => total += rep,
+            Err(e) => panic!("seed {seed}: {e}\nconfiguration: {cfg:?}"),
+        }
+    }
+    assert!(total.delivered > 20_000 && total.errors > 50, "{total:?}");
+    println!("rx differential: 2000 cases: {total:?}");
+}

@@ -70,6 +70,10 @@ pub struct RxQueue<const N: usize> {
     tail: RingPos,
     next_to_comp: u16,
     cq_head: RingPos,
+    /// `io_cq->cur_rx_pkt_cdesc_count`: completions of the unfinished packet already passed.
+    cur_rx_count: u16,
+    /// `io_cq->cur_rx_pkt_cdesc_start_idx`: where the current packet's completions start.
+    cur_rx_start: u16,
     free_ids: Deque<u16, N>,
     posted: [bool; N],
     empty_checks: u8,
@@ -103,6 +107,8 @@ impl<const N: usize> RxQueue<N> {
             tail: RingPos::default(),
             next_to_comp: 0,
             cq_head: RingPos::default(),
+            cur_rx_count: 0,
+            cur_rx_start: 0,
             free_ids,
             posted: [false; N],
             empty_checks: 0,
@@ -283,35 +289,39 @@ impl<const N: usize> RxQueue<N> {
 
     /// `ena_com_rx_pkt` (with `ena_com_cdesc_rx_pkt_get`) and the buffer check of `ena_rx_skb`. Returns the
     /// packet, its last completion (flags and hash come from there) and its first buffer's length.
+    ///
+    /// Like the kernel, each completion's phase, first and last bits are read once, as the head passes it; an
+    /// unfinished packet's completions are consumed and counted (`cur_rx_pkt_cdesc_count`) until its last one
+    /// arrives. Lengths, req_ids, flags and hash are read when the packet is complete.
     fn next_packet(&mut self) -> Result<Option<(RxDelivered, RxCdesc, u16)>> {
-        // Gather the completions up to `last`. An unfinished packet stays on the ring until its last completion
-        // arrives (the kernel consumes them and remembers the count; the packets that come out are the same).
-        let mut pos = self.cq_head;
-        let mut count: u16 = 0;
-        let last = loop {
-            let c = self.cq[pos.slot(self.mask)];
-            if c.phase() != pos.phase {
+        let mut count = self.cur_rx_count;
+        loop {
+            let c = self.cq[self.cq_head.slot(self.mask)];
+            if c.phase() != self.cq_head.phase {
+                self.cur_rx_count = count;
                 return Ok(None);
             }
+            let index = self.cq_head.counter & self.mask;
+            self.cq_head.inc(self.mask);
             if c.flags().contains(RxStatus::FIRST) && count != 0 {
-                return Err(Error::BadFirstLast {
-                    index: pos.counter & self.mask,
-                });
+                return Err(Error::BadFirstLast { index });
             }
             count = count.wrapping_add(1);
-            pos.inc(self.mask);
             if c.flags().contains(RxStatus::LAST) {
-                break c;
+                break;
             }
-        };
+        }
+        let start = self.cur_rx_start;
+        self.cur_rx_count = 0;
+        self.cur_rx_start = self.cq_head.counter;
         if count > self.cfg.max_bufs_per_pkt {
             self.stats.bad_desc_num += 1;
             return Err(Error::BadDescNum { count });
         }
+        let at = |i: u16| self.cq[(start.wrapping_add(i) & self.mask) as usize];
         let mut len = 0u32;
-        let mut pos = self.cq_head;
-        for _ in 0..count {
-            let c = self.cq[pos.slot(self.mask)];
+        for i in 0..count {
+            let c = at(i);
             let req_id = c.req_id.get();
             if req_id >= self.cfg.depth {
                 self.stats.bad_req_id += 1;
@@ -321,29 +331,25 @@ impl<const N: usize> RxQueue<N> {
                 });
             }
             len += c.length.get() as u32;
-            pos.inc(self.mask);
         }
-        let first = self.cq[self.cq_head.slot(self.mask)];
-        // `ena_rx_skb`: the buffer must be one the driver posted.
-        let mut pos = self.cq_head;
-        for _ in 0..count {
-            let id = self.cq[pos.slot(self.mask)].req_id.get();
+        let (first, last) = (at(0), at(count.wrapping_sub(1)));
+        // `ena_rx_skb`: the buffers must be ones the driver posted.
+        for i in 0..count {
+            let id = at(i).req_id.get();
             if !self.posted.get(id as usize).copied().unwrap_or(false) {
                 self.stats.bad_req_id += 1;
                 return Err(Error::ReqIdNotOutstanding { req_id: id });
             }
-            pos.inc(self.mask);
         }
-        // Consume: give the buffers back to the free list.
-        for _ in 0..count {
-            let id = self.cq[self.cq_head.slot(self.mask)].req_id.get();
+        // Give the buffers back to the free list.
+        for i in 0..count {
+            let id = at(i).req_id.get();
             if let Some(p) = self.posted.get_mut(id as usize)
                 && *p
             {
                 *p = false;
                 let _ = self.free_ids.push_back(id);
             }
-            self.cq_head.inc(self.mask);
         }
         self.next_to_comp = self.next_to_comp.wrapping_add(count);
         Ok(Some((
