@@ -1,12 +1,12 @@
-//! `ena_com_diff`: nic-model's TX path against the ENA driver's own `ena_eth_com.c` (see the `ena-oracle` crate) on
-//! an arbitrary configuration and step sequence. The target panics when the two differ in any byte of the
-//! submission queue, the doorbell, a counter, the queue state or a step's result.
+//! `ena_com_diff`: nic-model against the ENA driver's own `ena_eth_com.c` (see the `ena-oracle` crate) on an arbitrary
+//! configuration and step sequence: the TX path (three inputs in four), or RX completions. The target panics when
+//! the two differ in any byte of the submission queue, the doorbell, a counter, the queue state or a step's result.
 
 use arbitrary::{Arbitrary, Result, Unstructured};
-use ena_oracle::diff::{DiffError, PacketSpec, TxOp, run_tx};
-use nic_model::desc::TxOffload;
+use ena_oracle::diff::{DiffError, PacketSpec, RxOp, TxOp, run_rx, run_tx};
+use nic_model::desc::{RxStatus, TxOffload};
 use nic_model::llq::{LlqConfig, LlqEntrySize, Placement};
-use nic_model::{Offload, TxQueueConfig};
+use nic_model::{Offload, RxPacket, RxQueueConfig, TxQueueConfig};
 
 fn config(u: &mut Unstructured<'_>) -> Result<TxQueueConfig> {
     let depth = 1u16 << u.int_in_range(1..=7u32)?;
@@ -82,6 +82,10 @@ pub fn ena_com_diff(data: &[u8]) {
         panic!("ena_com_diff was built without the ENA oracle: {why}");
     }
     let mut u = Unstructured::new(data);
+    if let Ok(true) = u.ratio(1, 4) {
+        rx(&mut u);
+        return;
+    }
     let Ok(cfg) = config(&mut u) else { return };
     let mut ops = Vec::new();
     while !u.is_empty() && ops.len() < 512 {
@@ -91,6 +95,56 @@ pub fn ena_com_diff(data: &[u8]) {
         }
     }
     match run_tx(&cfg, &ops) {
+        Ok(_) | Err(DiffError::Config(_)) => {}
+        Err(e) => panic!("{e}\nconfiguration: {cfg:?}"),
+    }
+}
+
+fn rx_op(u: &mut Unstructured<'_>, depth: u16) -> Result<RxOp> {
+    Ok(match u.int_in_range(0..=15u8)? {
+        0..=5 => RxOp::Packet(RxPacket {
+            len: u.int_in_range(1..=9000)?,
+            hash: u.arbitrary()?,
+            l3_proto: *u.choose(&[0u8, 8, 11])?,
+            l4_proto: *u.choose(&[0u8, 1, 12, 13])?,
+            csum: RxStatus::from_bits_truncate(u.arbitrary()?)
+                & (RxStatus::L3_CSUM_ERR
+                    | RxStatus::L4_CSUM_ERR
+                    | RxStatus::IPV4_FRAG
+                    | RxStatus::L4_CSUM_CHECKED),
+        }),
+        6..=8 => RxOp::Refill(depth),
+        9..=13 => RxOp::Poll(u.int_in_range(1..=8)?),
+        _ => RxOp::Mutate {
+            back: u.int_in_range(1..=4)?,
+            status_xor: u.arbitrary()?,
+            length: u.arbitrary()?,
+            hash: u.arbitrary()?,
+            req_id_beyond: u.arbitrary()?,
+        },
+    })
+}
+
+/// RX completions: `RxQueue::poll` against `ena_com_rx_pkt` with `ena_clean_rx_irq`'s checks.
+fn rx(u: &mut Unstructured<'_>) {
+    let Ok(cfg) = (|| -> Result<RxQueueConfig> {
+        Ok(RxQueueConfig {
+            depth: 1 << u.int_in_range(2..=7u32)?,
+            buf_size: *u.choose(&[256u16, 512, 1024, 2048, 3840])?,
+            max_bufs_per_pkt: u.int_in_range(1..=19)?,
+            rx_copybreak: u.arbitrary()?,
+        })
+    })() else {
+        return;
+    };
+    let mut ops = Vec::new();
+    while !u.is_empty() && ops.len() < 512 {
+        match rx_op(u, cfg.depth) {
+            Ok(o) => ops.push(o),
+            Err(_) => break,
+        }
+    }
+    match run_rx(&cfg, &ops) {
         Ok(_) | Err(DiffError::Config(_)) => {}
         Err(e) => panic!("{e}\nconfiguration: {cfg:?}"),
     }
