@@ -460,10 +460,15 @@ void oracle_state(const struct oracle_txq *q, struct oracle_state *out)
 
 /* ena_com_rx_pkt over a completion ring the caller fills: one RX queue pair (ena_com_init_io_cq with the base
  * completion size). */
+struct oracle_rx_stats {
+	u64 cnt, bytes, rx_copybreak_pkt, csum_good, csum_bad, csum_unchecked, bad_desc_num, bad_req_id, resets;
+};
+
 struct oracle_rxq {
 	struct ena_com_dev *dev;
 	u8 *cq_mem;
 	u16 depth;
+	struct oracle_rx_stats stats;
 };
 
 struct oracle_rx_result {
@@ -561,4 +566,56 @@ void oracle_rx_pkt(struct oracle_rxq *q, u16 max_bufs, struct oracle_rx_result *
 	out->sq_next_to_comp = io_sq->next_to_comp;
 	out->cur_rx_pkt_cdesc_count = io_cq->cur_rx_pkt_cdesc_count;
 	out->cur_rx_pkt_cdesc_start_idx = io_cq->cur_rx_pkt_cdesc_start_idx;
+}
+
+/* ena_rx_checksum with NETIF_F_RXCSUM on */
+static void oracle_rx_checksum(struct oracle_rxq *q, const struct oracle_rx_result *r)
+{
+	if (r->frag)
+		return;
+	if (r->l3_proto == ENA_ETH_IO_L3_PROTO_IPV4 && r->l3_csum_err) {
+		q->stats.csum_bad++;
+		return;
+	}
+	if (r->l4_proto == ENA_ETH_IO_L4_PROTO_TCP || r->l4_proto == ENA_ETH_IO_L4_PROTO_UDP) {
+		if (r->l4_csum_err)
+			q->stats.csum_bad++;
+		else if (r->l4_csum_checked)
+			q->stats.csum_good++;
+		else
+			q->stats.csum_unchecked++;
+	}
+}
+
+/* One turn of the loop of ena_clean_rx_irq (buffers all posted, no XDP): ena_com_rx_pkt, then the counters and,
+ * on an error, the reset of its error path. Returns 1 for a packet, 0 for none, -1 for an error. */
+int oracle_clean_rx_one(struct oracle_rxq *q, u16 max_bufs, u16 rx_copybreak, struct oracle_rx_result *r)
+{
+	u32 len = 0;
+	int i;
+
+	oracle_rx_pkt(q, max_bufs, r);
+	if (unlikely(r->rc)) {
+		if (r->rc == -ENOSPC)
+			q->stats.bad_desc_num++;
+		else if (r->rc != -EFAULT)
+			q->stats.bad_req_id++;
+		q->stats.resets++;
+		return -1;
+	}
+	if (r->descs == 0)
+		return 0;
+	for (i = 0; i < r->descs && i < ORACLE_PKT_MAX_BUFS; i++)
+		len += r->lens[i];
+	oracle_rx_checksum(q, r);
+	if (r->lens[0] <= rx_copybreak)
+		q->stats.rx_copybreak_pkt++;
+	q->stats.bytes += len;
+	q->stats.cnt++;
+	return 1;
+}
+
+void oracle_rx_stats(const struct oracle_rxq *q, struct oracle_rx_stats *out)
+{
+	*out = q->stats;
 }

@@ -518,6 +518,72 @@ pub mod random {
         }
     }
 
+    /// An RX queue: small rings and buffers, so packets span buffers and rings wrap.
+    pub fn rx_config(r: &mut Rng) -> nic_model::RxQueueConfig {
+        nic_model::RxQueueConfig {
+            depth: 1 << (2 + r.below(6)),
+            buf_size: [256, 512, 1024, 2048, 4096 - 256][r.below(5) as usize],
+            max_bufs_per_pkt: 1 + r.below(19) as u16,
+            rx_copybreak: [0, 256, 1500][r.below(3) as usize],
+        }
+    }
+
+    /// An RX step: packets, refills and polls, now and then a completion rewritten by the device.
+    pub fn rx_op(r: &mut Rng, depth: u16) -> super::RxOp {
+        use super::RxOp;
+        use nic_model::desc::RxStatus;
+        match r.below(16) {
+            0..=5 => RxOp::Packet(nic_model::RxPacket {
+                len: {
+                    let max = if r.below(2) == 0 { 1600 } else { 9000 };
+                    1 + r.below(max) as u32
+                },
+                hash: r.next_u64() as u32,
+                l3_proto: [0, 8, 11][r.below(3) as usize],
+                l4_proto: [0, 1, 12, 13][r.below(4) as usize],
+                csum: RxStatus::from_bits_truncate(r.next_u64() as u32)
+                    & (RxStatus::L3_CSUM_ERR
+                        | RxStatus::L4_CSUM_ERR
+                        | RxStatus::IPV4_FRAG
+                        | RxStatus::L4_CSUM_CHECKED),
+            }),
+            6..=8 => RxOp::Refill(depth),
+            9..=13 => RxOp::Poll(1 + r.below(8) as u16),
+            _ => {
+                let bits = [
+                    1u32 << 26,
+                    1 << 27,
+                    1 << 24,
+                    1 << 13,
+                    1 << 14,
+                    1 << 15,
+                    1 << 16,
+                    0x1f,
+                    0x1f00,
+                ];
+                RxOp::Mutate {
+                    back: 1 + r.below(4) as u8,
+                    status_xor: bits[r.below(bits.len() as u64) as usize],
+                    length: if r.below(3) == 0 {
+                        r.next_u64() as u16
+                    } else {
+                        0
+                    },
+                    hash: if r.below(3) == 0 {
+                        r.next_u64() as u32
+                    } else {
+                        0
+                    },
+                    req_id_beyond: if r.below(6) == 0 {
+                        1 + r.below(200) as u8
+                    } else {
+                        0
+                    },
+                }
+            }
+        }
+    }
+
     /// A step: mostly packets, then devices and polls with small budgets, now and then a hostile completion.
     pub fn op(r: &mut Rng) -> TxOp {
         match r.below(20) {
@@ -536,4 +602,181 @@ pub mod random {
             },
         }
     }
+}
+
+/// One step of an RX differential run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxOp {
+    /// `ena_refill_rx_bufs` on the model (the oracle takes every buffer as posted).
+    Refill(u16),
+    /// A packet from the wire: the model's device places it and writes its completions.
+    Packet(nic_model::RxPacket),
+    /// A buggy or hostile device rewrites the completion `back` entries behind the device's tail: XOR into the
+    /// status word, a new length, a new hash, or a req_id beyond the ring (both rings get the same bytes).
+    Mutate {
+        /// How far behind the tail (1 = the last completion written).
+        back: u8,
+        /// XORed into the status word (first, last, phase, checksum bits, protocols).
+        status_xor: u32,
+        /// Replaces the length when non-zero.
+        length: u16,
+        /// Replaces the hash when non-zero.
+        hash: u32,
+        /// Sets the req_id to the ring depth plus this, when non-zero.
+        req_id_beyond: u8,
+    },
+    /// `ena_clean_rx_irq` with this budget.
+    Poll(u16),
+}
+
+/// What an RX differential run compared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxReport {
+    /// Steps run.
+    pub ops: u64,
+    /// Packets delivered (on both sides).
+    pub delivered: u64,
+    /// Errors both sides found.
+    pub errors: u64,
+    /// Runs ended at a buffer the model knows is not posted (see [`run_rx`]).
+    pub not_compared: u64,
+}
+
+impl core::ops::AddAssign for RxReport {
+    fn add_assign(&mut self, o: Self) {
+        self.ops += o.ops;
+        self.delivered += o.delivered;
+        self.errors += o.errors;
+        self.not_compared += o.not_compared;
+    }
+}
+
+/// RX slots of the model's queue.
+pub const RX_SLOTS: usize = 1024;
+
+/// Runs `ops` on a `nic_model::RxQueue` of `cfg` and the real `ena_com_rx_pkt`; after every poll each packet
+/// (length, hash, buffers) or error, and the RX counters, must agree. Stops comparing once both requested a reset,
+/// or when the model refuses a completion for a buffer it does not hold: the kernel's check for that
+/// (`ena_rx_skb`: `rx_info->page == NULL`) depends on page reuse, which the model does not follow.
+pub fn run_rx(cfg: &nic_model::RxQueueConfig, ops: &[RxOp]) -> Result<RxReport, DiffError> {
+    use nic_model::RxQueue;
+    use nic_model::desc::RxCdesc;
+
+    let mut model = Box::new(RxQueue::<RX_SLOTS>::new(*cfg).map_err(DiffError::Config)?);
+    let mut oracle = crate::OracleRxQueue::new(cfg.depth).map_err(DiffError::Oracle)?;
+    let depth = cfg.depth as usize;
+    let mut report = RxReport::default();
+    // Where the model's device writes its next completion: the driver cannot see it, the harness counts.
+    let mut cq_tail: usize = 0;
+    let mismatch = |i: usize, op: &RxOp, what: String| DiffError::Mismatch {
+        op: i,
+        step: format!("{op:?}"),
+        what,
+    };
+    for (i, op) in ops.iter().enumerate() {
+        report.ops += 1;
+        match op {
+            RxOp::Refill(n) => {
+                model.refill(*n);
+            }
+            RxOp::Packet(p) => {
+                let before = model.device_stats().packets;
+                let _ = model.device_receive(p);
+                if model.device_stats().packets != before {
+                    cq_tail += p.len.max(1).div_ceil(match cfg.buf_size {
+                        0 => 65536,
+                        b => b as u32,
+                    }) as usize;
+                }
+            }
+            RxOp::Mutate {
+                back,
+                status_xor,
+                length,
+                hash,
+                req_id_beyond,
+            } => {
+                let slot = (cq_tail + depth * 4 - (*back as usize).max(1)) % depth;
+                let c: &mut RxCdesc = &mut model.cq_raw_mut()[slot];
+                c.status.set(c.status.get() ^ status_xor);
+                if *length != 0 {
+                    c.length.set(*length);
+                }
+                if *hash != 0 {
+                    c.hash.set(*hash);
+                }
+                if *req_id_beyond != 0 {
+                    c.req_id
+                        .set(cfg.depth.saturating_add(*req_id_beyond as u16 - 1));
+                }
+            }
+            RxOp::Poll(budget) => {
+                let src = zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]);
+                let dst = oracle.cq_bytes_mut();
+                if dst.len() != src.len() {
+                    return Err(mismatch(i, op, "completion ring sizes differ".into()));
+                }
+                dst.copy_from_slice(src);
+                for _ in 0..*budget {
+                    let mut got = None;
+                    let m = model.poll(1, |d| got = Some(*d));
+                    let (r, o) = oracle.clean_rx_one(cfg.max_bufs_per_pkt, cfg.rx_copybreak);
+                    if let Err(nic_model::Error::ReqIdNotOutstanding { .. }) = m {
+                        // A completion for a buffer the driver does not hold (a hostile device re-exposing an old
+                        // one). `ena_rx_skb` notices only when the first buffer's page was handed to the stack;
+                        // with page reuse and copybreak the page stays and the kernel takes the buffer again. The
+                        // model refuses every such buffer: not compared.
+                        report.not_compared += 1;
+                        return Ok(report);
+                    }
+                    let agree = match (&m, r) {
+                        (Ok(1), 1) => got.is_some_and(|d| {
+                            let lens: u32 = o.lens[..(o.descs as usize).min(o.lens.len())]
+                                .iter()
+                                .map(|l| *l as u32)
+                                .sum();
+                            (d.len, d.hash, d.bufs) == (lens, o.hash, o.descs)
+                        }),
+                        (Ok(0), 0) => true,
+                        (Err(nic_model::Error::BadFirstLast { .. }), -1) => o.rc == -14,
+                        (Err(nic_model::Error::BadDescNum { .. }), -1) => o.rc == -28,
+                        (Err(nic_model::Error::BadReqId { .. }), -1) => o.rc == -5,
+                        _ => false,
+                    };
+                    if !agree {
+                        return Err(mismatch(
+                            i,
+                            op,
+                            format!("ena_clean_rx_irq: model {m:?} {got:?}, driver {r} {o:?}"),
+                        ));
+                    }
+                    let (ms, os) = (model.stats(), oracle.stats());
+                    let pairs = [
+                        ("rx_cnt", ms.cnt, os.cnt),
+                        ("rx_bytes", ms.bytes, os.bytes),
+                        ("rx_copybreak_pkt", ms.rx_copybreak_pkt, os.rx_copybreak_pkt),
+                        ("csum_good", ms.csum_good, os.csum_good),
+                        ("csum_bad", ms.csum_bad, os.csum_bad),
+                        ("csum_unchecked", ms.csum_unchecked, os.csum_unchecked),
+                        ("bad_desc_num", ms.bad_desc_num, os.bad_desc_num),
+                        ("bad_req_id", ms.bad_req_id, os.bad_req_id),
+                    ];
+                    for (name, x, y) in pairs {
+                        if x != y {
+                            return Err(mismatch(i, op, format!("{name}: model {x}, driver {y}")));
+                        }
+                    }
+                    match r {
+                        1 => report.delivered += 1,
+                        0 => break,
+                        _ => {
+                            report.errors += 1;
+                            return Ok(report);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
 }

@@ -18,7 +18,7 @@ mod tx;
 
 pub mod diff;
 
-pub use rx::{OracleRxQueue, RxPkt};
+pub use rx::{OracleRxQueue, OracleRxStats, RxPkt};
 pub use tx::{OracleState, OracleTxQueue, Xmit};
 
 /// Why the oracle was not built (no kernel source, or it did not compile); `None` when it is there.

@@ -50,6 +50,30 @@ pub struct RxPkt {
     pad3: [u8; 7],
 }
 
+/// RX counters of the oracle's `ena_clean_rx_irq` (`struct oracle_rx_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OracleRxStats {
+    /// `rx_cnt`.
+    pub cnt: u64,
+    /// `rx_bytes`.
+    pub bytes: u64,
+    /// `rx_copybreak_pkt`.
+    pub rx_copybreak_pkt: u64,
+    /// `csum_good`.
+    pub csum_good: u64,
+    /// `csum_bad`.
+    pub csum_bad: u64,
+    /// `csum_unchecked`.
+    pub csum_unchecked: u64,
+    /// `bad_desc_num`.
+    pub bad_desc_num: u64,
+    /// `bad_req_id`.
+    pub bad_req_id: u64,
+    /// Calls of `ena_reset_device`.
+    pub resets: u64,
+}
+
 #[repr(C)]
 struct Rxq {
     _opaque: [u8; 0],
@@ -61,6 +85,8 @@ unsafe extern "C" {
     fn oracle_rxq_free(q: *mut Rxq);
     fn oracle_rxq_cq_mem(q: *mut Rxq, len: *mut usize) -> *mut u8;
     fn oracle_rx_pkt(q: *mut Rxq, max_bufs: u16, out: *mut RxPkt);
+    fn oracle_clean_rx_one(q: *mut Rxq, max_bufs: u16, copybreak: u16, out: *mut RxPkt) -> i32;
+    fn oracle_rx_stats(q: *const Rxq, out: *mut OracleRxStats);
 }
 
 /// An RX completion queue of the compiled driver code.
@@ -125,6 +151,34 @@ impl OracleRxQueue {
         #[cfg(not(ena_oracle))]
         let _ = max_bufs;
         out
+    }
+}
+
+impl OracleRxQueue {
+    /// One turn of `ena_clean_rx_irq`'s loop (all buffers posted, no XDP): 1 and the packet, 0 when none is
+    /// complete, -1 after an error (counted, reset requested).
+    pub fn clean_rx_one(&mut self, max_bufs: u16, rx_copybreak: u16) -> (i32, RxPkt) {
+        let mut out = RxPkt::default();
+        #[cfg(ena_oracle)]
+        // SAFETY: the queue is live and exclusively borrowed; `out` is a valid `struct oracle_rx_result`.
+        let r = unsafe { oracle_clean_rx_one(self.q.as_ptr(), max_bufs, rx_copybreak, &mut out) };
+        #[cfg(not(ena_oracle))]
+        let r = {
+            let _ = (max_bufs, rx_copybreak);
+            -1
+        };
+        (r, out)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> OracleRxStats {
+        let mut s = OracleRxStats::default();
+        #[cfg(ena_oracle)]
+        // SAFETY: the queue is live; `s` is a valid `struct oracle_rx_stats`.
+        unsafe {
+            oracle_rx_stats(self.q.as_ptr(), &mut s)
+        };
+        s
     }
 }
 

@@ -3,9 +3,11 @@
 //! input a campaign found stays a regression test. A target panics exactly when an invariant breaks.
 #![allow(clippy::panic)]
 
+mod ena_com_diff;
 mod scenario_parse;
 mod tc_parse;
 
+pub use ena_com_diff::ena_com_diff;
 pub use scenario_parse::scenario_parse;
 pub use tc_parse::tc_parse;
 

@@ -66,11 +66,13 @@ pub enum Error {
         /// Maximum allowed.
         max: u16,
     },
-    /// The submission queue has no room for the packet (`NETDEV_TX_BUSY`).
+    /// The submission queue has no room for the packet: `ena_com_prepare_tx` wants `num_bufs + 1` free entries
+    /// (-ENOMEM). `ena_start_xmit` drops the packet and counts `prepare_ctx_err`, without a reset.
     NoSpace,
     /// The queue is stopped; the stack must not transmit on it until it is woken.
     QueueStopped,
-    /// More LLQ entries were written since the last doorbell than `max_entries_in_tx_burst` allows.
+    /// An LLQ line had to be written with the burst budget (`max_entries_in_tx_burst` since the last doorbell)
+    /// spent: `ena_com_write_bounce_buffer_to_dev` returns -ENOSPC, the packet is dropped and the driver resets.
     TxBurstExceeded,
     /// The device asked for a reset earlier; the queue refuses work until [`reset`] is called.
     ///

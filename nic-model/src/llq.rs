@@ -4,8 +4,8 @@
 //! bytes. The driver fills one entry at a time in a bounce buffer and copies it whole
 //! (`ena_com_write_bounce_buffer_to_dev`). A packet's first entry holds `descs_before_header` descriptors and
 //! then the pushed header; later entries hold `entry_size / 16` descriptors each (`ena_com_sq_update_llq_tail`).
-//! "Large LLQ" (256-byte entries) halves the default TX ring from 1024 to 512 entries
-//! (`ena_calc_io_queue_size` in `ena_netdev.c`).
+//! The 6.1 driver asks for 128-byte entries (`set_default_llq_configurations`) and keeps the default TX ring at
+//! 1024 entries whatever the entry size; halving the ring for "large LLQ" (256-byte entries) came after 6.1.
 
 use crate::defs::{DESC_SIZE, ENA_DEFAULT_RING_SIZE};
 use crate::{Error, Result};
@@ -100,12 +100,10 @@ impl LlqConfig {
         }
     }
 
-    /// The driver's default TX ring depth in entries for this layout.
+    /// The 6.1 driver's default TX ring depth in entries for this layout: `ENA_DEFAULT_RING_SIZE` whatever the
+    /// entry size (`ena_probe`; the halving for 256-byte entries came after 6.1).
     pub const fn default_tx_ring_size(&self) -> u16 {
-        match self.entry_size {
-            LlqEntrySize::B256 => ENA_DEFAULT_RING_SIZE / 2,
-            _ => ENA_DEFAULT_RING_SIZE,
-        }
+        ENA_DEFAULT_RING_SIZE
     }
 }
 
@@ -191,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn large_llq_halves_the_ring() {
+    fn large_llq_keeps_the_6_1_ring_size() {
         let l = LlqConfig {
             entry_size: LlqEntrySize::B256,
             descs_before_header: 2,
@@ -203,7 +201,7 @@ mod tests {
                 l.header_room(),
                 l.default_tx_ring_size()
             ),
-            (16, 224, 512)
+            (16, 224, 1024)
         );
     }
 

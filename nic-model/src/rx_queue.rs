@@ -55,7 +55,7 @@ pub struct RxPacket {
 pub struct RxDelivered {
     /// Total bytes.
     pub len: u32,
-    /// RSS hash from the completion (what `skb_set_hash` records).
+    /// RSS hash from the packet's last completion (`ena_com_rx_set_flags`; what `skb_set_hash` records).
     pub hash: u32,
     /// Buffers it spanned.
     pub bufs: u16,
@@ -70,6 +70,10 @@ pub struct RxQueue<const N: usize> {
     tail: RingPos,
     next_to_comp: u16,
     cq_head: RingPos,
+    /// `io_cq->cur_rx_pkt_cdesc_count`: completions of the unfinished packet already passed.
+    cur_rx_count: u16,
+    /// `io_cq->cur_rx_pkt_cdesc_start_idx`: where the current packet's completions start.
+    cur_rx_start: u16,
     free_ids: Deque<u16, N>,
     posted: [bool; N],
     empty_checks: u8,
@@ -103,6 +107,8 @@ impl<const N: usize> RxQueue<N> {
             tail: RingPos::default(),
             next_to_comp: 0,
             cq_head: RingPos::default(),
+            cur_rx_count: 0,
+            cur_rx_start: 0,
             free_ids,
             posted: [false; N],
             empty_checks: 0,
@@ -230,26 +236,24 @@ impl<const N: usize> RxQueue<N> {
     }
 
     /// `ena_clean_rx_irq`: take up to `budget` packets off the completion ring, calling `sink` for each.
-    /// A completion chain whose first bit is wrong or that is longer than a packet may be counts `bad_desc_num`;
-    /// a req_id that is out of range or not posted counts `bad_req_id`; both request a reset.
+    ///
+    /// Errors, as `ena_com_rx_pkt` and `ena_rx_skb` find them and `ena_clean_rx_irq` answers them (each requests
+    /// a reset): a first bit inside a packet ([`Error::BadFirstLast`], no counter: `RX_DESCRIPTOR_MALFORMED`),
+    /// more completions than `max_bufs_per_pkt` (`bad_desc_num`), a req_id beyond the ring or without a posted
+    /// buffer (`bad_req_id`).
     pub fn poll(&mut self, budget: u16, mut sink: impl FnMut(&RxDelivered)) -> Result<u16> {
         let mut done = 0;
         while done < budget {
             match self.next_packet() {
-                Ok(Some(p)) => {
+                Ok(Some((p, last, first_len))) => {
                     self.stats.cnt += 1;
-                    self.stats.bytes += p.0.len as u64;
-                    if p.0.len <= self.cfg.rx_copybreak as u32 {
+                    self.stats.bytes += p.len as u64;
+                    // `ena_clean_rx_irq` compares the first buffer's length with rx_copybreak.
+                    if first_len <= self.cfg.rx_copybreak {
                         self.stats.rx_copybreak_pkt += 1;
                     }
-                    if p.1.contains(RxStatus::L4_CSUM_ERR) || p.1.contains(RxStatus::L3_CSUM_ERR) {
-                        self.stats.csum_bad += 1;
-                    } else if p.1.contains(RxStatus::L4_CSUM_CHECKED) {
-                        self.stats.csum_good += 1;
-                    } else {
-                        self.stats.csum_unchecked += 1;
-                    }
-                    sink(&p.0);
+                    self.rx_checksum(&last);
+                    sink(&p);
                     done += 1;
                 }
                 Ok(None) => break,
@@ -262,60 +266,100 @@ impl<const N: usize> RxQueue<N> {
         Ok(done)
     }
 
-    fn next_packet(&mut self) -> Result<Option<(RxDelivered, RxStatus)>> {
-        // Look ahead without consuming until the chain is complete (`ena_com_cdesc_rx_pkt_get`).
-        let mut pos = self.cq_head;
-        let mut count: u16 = 0;
-        let mut len = 0u32;
-        let first = self.cq[pos.slot(self.mask)];
+    /// `ena_rx_checksum` with `NETIF_F_RXCSUM` on: the verdict of the packet's last completion.
+    fn rx_checksum(&mut self, c: &RxCdesc) {
+        let f = c.flags();
+        if f.contains(RxStatus::IPV4_FRAG) {
+            return;
+        }
+        if c.l3_proto() == defs::L3_PROTO_IPV4 && f.contains(RxStatus::L3_CSUM_ERR) {
+            self.stats.csum_bad += 1;
+            return;
+        }
+        if c.l4_proto() == defs::L4_PROTO_TCP || c.l4_proto() == defs::L4_PROTO_UDP {
+            if f.contains(RxStatus::L4_CSUM_ERR) {
+                self.stats.csum_bad += 1;
+            } else if f.contains(RxStatus::L4_CSUM_CHECKED) {
+                self.stats.csum_good += 1;
+            } else {
+                self.stats.csum_unchecked += 1;
+            }
+        }
+    }
+
+    /// `ena_com_rx_pkt` (with `ena_com_cdesc_rx_pkt_get`) and the buffer check of `ena_rx_skb`. Returns the
+    /// packet, its last completion (flags and hash come from there) and its first buffer's length.
+    ///
+    /// Like the kernel, each completion's phase, first and last bits are read once, as the head passes it; an
+    /// unfinished packet's completions are consumed and counted (`cur_rx_pkt_cdesc_count`) until its last one
+    /// arrives. Lengths, req_ids, flags and hash are read when the packet is complete.
+    fn next_packet(&mut self) -> Result<Option<(RxDelivered, RxCdesc, u16)>> {
+        let mut count = self.cur_rx_count;
         loop {
-            let c = self.cq[pos.slot(self.mask)];
-            if c.phase() != pos.phase {
+            let c = self.cq[self.cq_head.slot(self.mask)];
+            if c.phase() != self.cq_head.phase {
+                self.cur_rx_count = count;
                 return Ok(None);
             }
-            let flags = c.flags();
-            if flags.contains(RxStatus::FIRST) != (count == 0) || count >= self.cfg.max_bufs_per_pkt
-            {
-                self.stats.bad_desc_num += 1;
-                return Err(Error::BadDescNum { count: count + 1 });
+            let index = self.cq_head.counter & self.mask;
+            self.cq_head.inc(self.mask);
+            if c.flags().contains(RxStatus::FIRST) && count != 0 {
+                return Err(Error::BadFirstLast { index });
             }
-            let req_id = c.req_id.get();
-            if req_id >= self.cfg.depth || !self.posted[req_id as usize] {
-                self.stats.bad_req_id += 1;
-                return Err(if req_id >= self.cfg.depth {
-                    Error::BadReqId {
-                        req_id,
-                        depth: self.cfg.depth,
-                    }
-                } else {
-                    Error::ReqIdNotOutstanding { req_id }
-                });
-            }
-            len += c.length.get() as u32;
-            count += 1;
-            pos.inc(self.mask);
-            if flags.contains(RxStatus::LAST) {
+            count = count.wrapping_add(1);
+            if c.flags().contains(RxStatus::LAST) {
                 break;
             }
         }
-        // Consume: give the buffers back to the free list.
-        for _ in 0..count {
-            let c = self.cq[self.cq_head.slot(self.mask)];
-            let id = c.req_id.get();
-            if self.posted[id as usize] {
-                self.posted[id as usize] = false;
+        let start = self.cur_rx_start;
+        self.cur_rx_count = 0;
+        self.cur_rx_start = self.cq_head.counter;
+        if count > self.cfg.max_bufs_per_pkt {
+            self.stats.bad_desc_num += 1;
+            return Err(Error::BadDescNum { count });
+        }
+        let at = |i: u16| self.cq[(start.wrapping_add(i) & self.mask) as usize];
+        let mut len = 0u32;
+        for i in 0..count {
+            let c = at(i);
+            let req_id = c.req_id.get();
+            if req_id >= self.cfg.depth {
+                self.stats.bad_req_id += 1;
+                return Err(Error::BadReqId {
+                    req_id,
+                    depth: self.cfg.depth,
+                });
+            }
+            len += c.length.get() as u32;
+        }
+        let (first, last) = (at(0), at(count.wrapping_sub(1)));
+        // `ena_rx_skb`: the buffers must be ones the driver posted.
+        for i in 0..count {
+            let id = at(i).req_id.get();
+            if !self.posted.get(id as usize).copied().unwrap_or(false) {
+                self.stats.bad_req_id += 1;
+                return Err(Error::ReqIdNotOutstanding { req_id: id });
+            }
+        }
+        // Give the buffers back to the free list.
+        for i in 0..count {
+            let id = at(i).req_id.get();
+            if let Some(p) = self.posted.get_mut(id as usize)
+                && *p
+            {
+                *p = false;
                 let _ = self.free_ids.push_back(id);
             }
-            self.cq_head.inc(self.mask);
         }
         self.next_to_comp = self.next_to_comp.wrapping_add(count);
         Ok(Some((
             RxDelivered {
                 len,
-                hash: first.hash.get(),
+                hash: last.hash.get(),
                 bufs: count,
             },
-            first.flags(),
+            last,
+            first.length.get(),
         )))
     }
 

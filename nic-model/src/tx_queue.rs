@@ -689,8 +689,17 @@ impl<const N: usize> TxQueue<N> {
         }
         let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut self.llq.bounce[..]);
         if let Some(room) = bytes.get_mut(offset..offset + ctx.header_len as usize) {
-            for (k, b) in room.iter_mut().enumerate() {
-                *b = packet_byte(ctx.req_id, k as u16);
+            // `packet_byte` eight bytes at a time: byte k is req_id ^ k, and k < 256 never carries between bytes.
+            let splat = (ctx.req_id as u8 as u64) * 0x0101_0101_0101_0101;
+            let done = room.len() / 8 * 8;
+            let mut chunks = room.chunks_exact_mut(8);
+            let mut k = 0x0706_0504_0302_0100u64;
+            for c in &mut chunks {
+                c.copy_from_slice(&(k ^ splat).to_le_bytes());
+                k = k.wrapping_add(0x0808_0808_0808_0808);
+            }
+            for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+                *b = packet_byte(ctx.req_id, (done + i) as u16);
             }
         }
         Ok(())
@@ -782,7 +791,9 @@ impl<const N: usize> TxQueue<N> {
         ) {
             dst.copy_from_slice(src);
         }
-        self.llq.bounce.fill(TxDesc::default());
+        if let Some(b) = self.llq.bounce.get_mut(..spl) {
+            b.fill(TxDesc::default());
+        }
         self.tail.inc(self.mask);
         Ok(())
     }

@@ -99,13 +99,14 @@ fn bad_req_id_and_bad_descriptor_chains_are_counted_and_request_a_reset() {
     );
     assert_eq!(q.stats().bad_req_id, 1);
 
-    // A chain whose second descriptor claims to be first again (`ena_com_cdesc_rx_pkt_get`).
+    // A chain whose second descriptor claims to be first again: `ena_com_cdesc_rx_pkt_get` returns -EFAULT and
+    // `ena_clean_rx_irq` resets (ENA_REGS_RESET_RX_DESCRIPTOR_MALFORMED) without counting anything.
     let mut q = queue(8);
     q.refill(4);
     q.cq_raw_mut()[0] = RxCdesc::new(0, 64, 0, 8, 12, RxStatus::FIRST, 1);
     q.cq_raw_mut()[1] = RxCdesc::new(1, 64, 0, 8, 12, RxStatus::FIRST | RxStatus::LAST, 1);
-    assert_eq!(q.poll(8, |_| {}), Err(Error::BadDescNum { count: 2 }));
-    assert_eq!(q.stats().bad_desc_num, 1);
+    assert_eq!(q.poll(8, |_| {}), Err(Error::BadFirstLast { index: 1 }));
+    assert_eq!((q.stats().bad_desc_num, q.stats().bad_req_id), (0, 0));
     assert!(q.reset_pending());
     assert_eq!(q.device_receive(&pkt(64, 0)), Err(Error::ResetPending));
 }
@@ -150,4 +151,54 @@ fn impossible_configurations_are_errors() {
         })
         .is_err()
     );
+}
+
+#[test]
+fn flags_and_hash_come_from_the_last_completion_and_a_missing_first_bit_is_accepted() {
+    // `ena_com_rx_pkt` hands `ena_com_rx_set_flags` the packet's last completion; nothing checks that the first
+    // one carries the first bit.
+    let mut q = queue(8);
+    q.refill(4);
+    q.cq_raw_mut()[0] = RxCdesc::new(0, 1000, 0x1111, 0, 0, RxStatus::empty(), 1);
+    q.cq_raw_mut()[1] = RxCdesc::new(
+        1,
+        200,
+        0x2222,
+        8,
+        12,
+        RxStatus::LAST | RxStatus::L4_CSUM_CHECKED,
+        1,
+    );
+    let mut got = Vec::new();
+    assert_eq!(q.poll(8, |p| got.push(*p)), Ok(1));
+    assert_eq!(got[0].hash, 0x2222);
+    assert_eq!((got[0].len, got[0].bufs), (1200, 2));
+    assert_eq!(q.stats().csum_good, 1);
+    // rx_copybreak looks at the first buffer only (1000 > 256).
+    assert_eq!(q.stats().rx_copybreak_pkt, 0);
+}
+
+#[test]
+fn checksum_counters_follow_ena_rx_checksum() {
+    // Fragments and protocols other than TCP/UDP count nothing; an L3 error counts only for IPv4.
+    let mut q = queue(16);
+    q.refill(15);
+    let cases = [
+        (8, 12, RxStatus::IPV4_FRAG | RxStatus::L4_CSUM_ERR),
+        (11, 12, RxStatus::L3_CSUM_ERR | RxStatus::L4_CSUM_CHECKED),
+        (8, 1, RxStatus::L4_CSUM_ERR),
+        (8, 13, RxStatus::L3_CSUM_ERR),
+    ];
+    for (l3_proto, l4_proto, csum) in cases {
+        q.device_receive(&RxPacket {
+            l3_proto,
+            l4_proto,
+            csum,
+            ..pkt(64, 0)
+        })
+        .unwrap();
+    }
+    assert_eq!(q.poll(16, |_| {}), Ok(4));
+    let s = q.stats();
+    assert_eq!((s.csum_good, s.csum_bad, s.csum_unchecked), (1, 1, 0));
 }
