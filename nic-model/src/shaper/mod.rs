@@ -224,12 +224,13 @@ impl<const CT: usize> Shaper<CT> {
                 bits.saturating_mul(bw.peak.unit()),
                 bits.saturating_mul(bw.credits.unit()),
             );
-            if let (Some(l_pps), Some(l_peak), Some(l_cred)) = (
-                self.pps.level_now(now_ns),
-                bw.peak.level_now(now_ns),
-                bw.credits.level_now(now_ns),
-            ) && l_pps >= n_pps
+            // Short-circuit: a packet that must wait for the PPS bucket (the usual case when over an allowance)
+            // leaves for the slow path before the bandwidth buckets are looked at.
+            if let Some(l_pps) = self.pps.level_now(now_ns)
+                && l_pps >= n_pps
+                && let Some(l_peak) = bw.peak.level_now(now_ns)
                 && l_peak >= n_peak
+                && let Some(l_cred) = bw.credits.level_now(now_ns)
                 && l_cred >= n_cred
             {
                 self.pps.commit(now_ns, l_pps, n_pps);
