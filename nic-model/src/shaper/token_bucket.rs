@@ -163,9 +163,19 @@ impl TokenBucket {
     /// (Firecracker's rate limiter had exactly this bug class).
     #[inline(always)]
     pub fn wait_ns(&self, now_ns: u64, cost: u64) -> Option<u64> {
-        let need = cost
-            .checked_mul(self.unit)
-            .filter(|n| *n <= self.capacity)?;
+        self.units(cost).map(|need| self.wait_units(now_ns, need))
+    }
+
+    /// `cost` tokens in the bucket's units, or `None` when they exceed the burst (never conformant): the
+    /// argument of [`wait_units`](Self::wait_units) and [`take_units`](Self::take_units), computed once per packet.
+    #[inline(always)]
+    pub fn units(&self, cost: u64) -> Option<u64> {
+        cost.checked_mul(self.unit).filter(|n| *n <= self.capacity)
+    }
+
+    /// [`wait_ns`](Self::wait_ns) for a cost already in units (from [`units`](Self::units)).
+    #[inline(always)]
+    pub fn wait_units(&self, now_ns: u64, need: u64) -> u64 {
         let start = now_ns.max(self.last_ns);
         let level = self.level_at(start);
         // need <= capacity < 2^62, so need - level is in [1, 2^62) where it is divided.
@@ -174,7 +184,14 @@ impl TokenBucket {
         } else {
             self.by_per_ns.div_ceil(need - level)
         };
-        Some(start - now_ns + extra)
+        start - now_ns + extra
+    }
+
+    /// [`take`](Self::take) for a cost already in units.
+    #[inline(always)]
+    pub fn take_units(&mut self, at_ns: u64, need: u64) {
+        self.refill(at_ns);
+        self.level = self.level.saturating_sub(need);
     }
 
     /// Charges `cost` tokens at `at_ns`, the departure time [`wait_ns`](Self::wait_ns) gave (arrival plus wait).
