@@ -4,8 +4,9 @@
 //!
 //! What changes is only how: per-priority queue ranges and traffic classes are looked up instead of recomputed,
 //! the rx-recorded reduction (repeated subtraction in `skb_tx_hash`) is a table for rx queues below 64 and a
-//! remainder above, XPS maps are flattened, and a batch whose device has no hook, no XPS and no traffic classes
-//! runs a loop specialised for that case.
+//! remainder above, XPS maps are flattened, and a batch on a device without a driver hook runs a kernel
+//! specialised for the device (`batch_kernel`) that decides the common packets inline and sends the others
+//! through `select`.
 
 use heapless::Vec;
 
@@ -62,7 +63,12 @@ pub struct FastSelector {
     rx_table: [[u16; RX_TABLE]; TC_MAX],
     xps_cpus: Option<FlatXps>,
     xps_rxqs: Option<FlatXps>,
-    plain: bool,
+    /// The cpus map resolved per `(cpu, priority)`: `(start, len)` into `xps_cpus.queues` at
+    /// `[cpu.min(MAX_XPS_MAPS) * TC_MAX + priority]`, `(0, 0)` where `xps_idx` finds no map (the last row,
+    /// for CPUs beyond the table, stays empty).
+    xps_cpu_slot: [(u16, u16); (crate::netdev::MAX_XPS_MAPS + 1) * TC_MAX],
+    /// Some priority maps to a queue range other than all queues (traffic classes).
+    tc_ranges: bool,
 }
 
 impl FastSelector {
@@ -90,8 +96,21 @@ impl FastSelector {
                 rx_table[p][rx as usize] = reduce_rx(rx, prio_range[p]);
             }
         }
-        let plain =
-            dev.driver == DriverHook::None && dev.xps_cpus.is_none() && dev.xps_rxqs.is_none();
+        let xps_cpus = dev.xps_cpus.as_ref().map(FlatXps::new);
+        let mut xps_cpu_slot = [(0u16, 0u16); (crate::netdev::MAX_XPS_MAPS + 1) * TC_MAX];
+        if let Some(m) = &xps_cpus {
+            for cpu in 0..crate::netdev::MAX_XPS_MAPS as u32 {
+                for (p, tc) in prio_tc.iter().enumerate() {
+                    let tc = *tc as u32;
+                    if tc < m.num_tc
+                        && cpu < m.nr_ids
+                        && let Some(slot) = m.slots.get((cpu * m.num_tc + tc) as usize)
+                    {
+                        xps_cpu_slot[cpu as usize * TC_MAX + p] = *slot;
+                    }
+                }
+            }
+        }
         Ok(Self {
             real: dev.real_num_tx_queues,
             hook: dev.driver,
@@ -102,9 +121,10 @@ impl FastSelector {
             prio_spins,
             prio_range,
             rx_table,
-            xps_cpus: dev.xps_cpus.as_ref().map(FlatXps::new),
+            xps_cpus,
             xps_rxqs: dev.xps_rxqs.as_ref().map(FlatXps::new),
-            plain,
+            xps_cpu_slot,
+            tc_ranges: prio_range.iter().any(|r| *r != (0, dev.real_num_tx_queues)),
         })
     }
 
@@ -145,36 +165,102 @@ impl FastSelector {
         q
     }
 
-    /// Selects the queues of a batch: `out[i]` for `skbs[i]`. `out` must be at least as long as `skbs`;
-    /// extra packets are left unselected.
+    /// Selects the queues of a batch: `out[i]` for `skbs[i]`, exactly as `select` on each in turn. `out` must be
+    /// at least as long as `skbs`; extra packets are left unselected.
     #[inline]
     pub fn select_batch(&self, skbs: &mut [Skb], ctx: XmitCtx, out: &mut [u16]) {
-        if self.plain {
-            for (skb, o) in skbs.iter_mut().zip(out.iter_mut()) {
-                *o = self.select_plain(skb, ctx);
+        match (
+            self.hook == DriverHook::None && self.real != 1,
+            self.tc_ranges,
+            self.xps_cpus.is_some(),
+        ) {
+            (false, _, _) => {
+                for (skb, o) in skbs.iter_mut().zip(out.iter_mut()) {
+                    *o = self.select(skb, ctx);
+                }
             }
-        } else {
-            for (skb, o) in skbs.iter_mut().zip(out.iter_mut()) {
-                *o = self.select(skb, ctx);
-            }
+            (true, false, false) => self.batch_kernel::<false, false>(skbs, ctx, out),
+            (true, true, false) => self.batch_kernel::<true, false>(skbs, ctx, out),
+            (true, false, true) => self.batch_kernel::<false, true>(skbs, ctx, out),
+            (true, true, true) => self.batch_kernel::<true, true>(skbs, ctx, out),
         }
     }
 
-    /// No hook, no XPS: a socket-less packet with a hash and nothing recorded is one multiply away.
-    #[inline(always)]
-    fn select_plain(&self, skb: &mut Skb, ctx: XmitCtx) -> u16 {
-        if let (false, None, 0, Some(h)) = (skb.skip_txqueue, &skb.sk, skb.queue_mapping, skb.hash)
-            && self.real != 1
-        {
-            if skb.sender_cpu.wrapping_sub(1) >= self.nr_cpus {
-                skb.sender_cpu = ctx.cpu.wrapping_add(1);
-            }
-            let (off, cnt) = self.prio_range[(skb.priority & 15) as usize];
-            let q = reciprocal_scale(h, cnt as u32) as u16 + off;
-            skb.queue_mapping = q;
-            return q;
-        }
+    /// `select` out of line, for the packets the batch kernel does not decide itself: keeps the kernel's loop
+    /// small.
+    #[inline(never)]
+    fn select_cold(&self, skb: &mut Skb, ctx: XmitCtx) -> u16 {
         self.select(skb, ctx)
+    }
+
+    /// The batch on a device without a driver hook and with more than one queue, specialised on whether the
+    /// priorities map to different queue ranges (`TC`) and whether there is a cpus XPS map (`XPS`). The three
+    /// common packets are decided inline with what `select` would compute, branch by branch:
+    /// - a socket with a usable cached queue (`sk_tx_queue_get`: set, below the queue count, fresh, and the packet
+    ///   not `ooo_okay`): that queue;
+    /// - no socket, a recorded rx queue below `RX_TABLE`, no cpus XPS map: `skb_tx_hash`'s reduction, from the
+    ///   table;
+    /// - no socket, nothing recorded, a hash: the cpus XPS map of the sending CPU if it has one (the hash picks
+    ///   among its queues), else `skb_tx_hash` (`reciprocal_scale` onto the priority's queue range).
+    ///
+    /// Everything else (`skip_txqueue`, a socket to update, no hash yet, XPS with a recorded rx queue) goes
+    /// through `select`.
+    #[inline(always)]
+    fn batch_kernel<const TC: bool, const XPS: bool>(
+        &self,
+        skbs: &mut [Skb],
+        ctx: XmitCtx,
+        out: &mut [u16],
+    ) {
+        let real = self.real;
+        for (skb, o) in skbs.iter_mut().zip(out.iter_mut()) {
+            // `select` first brings sender_cpu into range.
+            let sc = if skb.sender_cpu.wrapping_sub(1) >= self.nr_cpus {
+                ctx.cpu.wrapping_add(1)
+            } else {
+                skb.sender_cpu
+            };
+            let prio = skb.priority;
+            let p = move || (prio & 15) as usize;
+            let q = match (skb.skip_txqueue, &skb.sk, skb.queue_mapping, skb.hash) {
+                (false, Some(sk), _, _)
+                    if sk.tx_queue < real
+                        && !skb.ooo_okay
+                        && !self.reselect_ns.is_some_and(|ns| {
+                            sk.full && ctx.now_ns.saturating_sub(sk.tx_queue_set_ns) > ns
+                        }) =>
+                {
+                    sk.tx_queue
+                }
+                (false, None, 0, Some(h)) => {
+                    let (off, cnt) = if TC { self.prio_range[p()] } else { (0, real) };
+                    let mut q = reciprocal_scale(h, cnt as u32) as u16 + off;
+                    if XPS && let Some(m) = &self.xps_cpus {
+                        let cpu = (sc.wrapping_sub(1) as usize).min(crate::netdev::MAX_XPS_MAPS);
+                        let (start, len) = self.xps_cpu_slot[cpu * TC_MAX + p()];
+                        if len != 0
+                            && let Some(&x) = m
+                                .queues
+                                .get(start as usize + reciprocal_scale(h, len as u32) as usize)
+                            && x < real
+                        {
+                            q = x;
+                        }
+                    }
+                    q
+                }
+                (false, None, qm, _) if !XPS && qm != 0 && ((qm - 1) as usize) < RX_TABLE => {
+                    self.rx_table[p()][(qm - 1) as usize]
+                }
+                _ => {
+                    *o = self.select_cold(skb, ctx);
+                    continue;
+                }
+            };
+            skb.sender_cpu = sc;
+            skb.queue_mapping = q;
+            *o = q;
+        }
     }
 
     #[inline(always)]

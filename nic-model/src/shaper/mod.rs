@@ -224,12 +224,13 @@ impl<const CT: usize> Shaper<CT> {
                 bits.saturating_mul(bw.peak.unit()),
                 bits.saturating_mul(bw.credits.unit()),
             );
-            if let (Some(l_pps), Some(l_peak), Some(l_cred)) = (
-                self.pps.level_now(now_ns),
-                bw.peak.level_now(now_ns),
-                bw.credits.level_now(now_ns),
-            ) && l_pps >= n_pps
+            // Short-circuit: a packet that must wait for the PPS bucket (the usual case when over an allowance)
+            // leaves for the slow path before the bandwidth buckets are looked at.
+            if let Some(l_pps) = self.pps.level_now(now_ns)
+                && l_pps >= n_pps
+                && let Some(l_peak) = bw.peak.level_now(now_ns)
                 && l_peak >= n_peak
+                && let Some(l_cred) = bw.credits.level_now(now_ns)
                 && l_cred >= n_cred
             {
                 self.pps.commit(now_ns, l_pps, n_pps);
@@ -254,11 +255,15 @@ impl<const CT: usize> Shaper<CT> {
         // Tandem greedy shapers: each sees the departure time of the one before. A packet larger than a
         // bucket's burst can never conform: it waits forever, which is to say it is dropped.
         const NEVER: u64 = u64::MAX / 4;
-        let w_pps = self.pps.wait_ns(now_ns, 1).unwrap_or(NEVER);
+        // Each cost in units once, for the wait and the take.
+        let n_pps = self.pps.units(1);
+        let n_peak = bw.peak.units(bits);
+        let n_cred = bw.credits.units(bits);
+        let w_pps = n_pps.map_or(NEVER, |n| self.pps.wait_units(now_ns, n));
         let t1 = now_ns.saturating_add(w_pps);
-        let w_peak = bw.peak.wait_ns(t1, bits).unwrap_or(NEVER);
+        let w_peak = n_peak.map_or(NEVER, |n| bw.peak.wait_units(t1, n));
         let t2 = t1.saturating_add(w_peak);
-        let w_credit = bw.credits.wait_ns(t2, bits).unwrap_or(NEVER);
+        let w_credit = n_cred.map_or(NEVER, |n| bw.credits.wait_units(t2, n));
         let mut t3 = t2.saturating_add(w_credit);
         let mut w_ll = 0;
         if link_local {
@@ -269,7 +274,8 @@ impl<const CT: usize> Shaper<CT> {
         if w_pps > 0 {
             self.stats.pps_allowance_exceeded += 1;
         }
-        if w_peak > 0 || w_credit > 0 {
+        let w_bw = w_peak.max(w_credit);
+        if w_bw > 0 {
             match bw_kind {
                 Allowance::BwOut => self.stats.bw_out_allowance_exceeded += 1,
                 _ => self.stats.bw_in_allowance_exceeded += 1,
@@ -279,20 +285,20 @@ impl<const CT: usize> Shaper<CT> {
             self.stats.linklocal_allowance_exceeded += 1;
         }
         if total > max_delay {
-            // Blame the allowance that held it back the longest.
-            let worst = [
-                (w_pps, Allowance::Pps),
-                (w_peak.max(w_credit), bw_kind),
-                (w_ll, Allowance::LinkLocal),
-            ]
-            .into_iter()
-            .max_by_key(|(w, _)| *w)
-            .map_or(bw_kind, |(_, a)| a);
-            return Verdict::Drop(worst);
+            // Blame the allowance that held it back the longest (the later one on a tie).
+            let mut worst = (w_pps, Allowance::Pps);
+            if w_bw >= worst.0 {
+                worst = (w_bw, bw_kind);
+            }
+            if w_ll >= worst.0 {
+                worst = (w_ll, Allowance::LinkLocal);
+            }
+            return Verdict::Drop(worst.1);
         }
-        self.pps.take(t1, 1);
-        bw.peak.take(t2, bits);
-        bw.credits.take(t2 + w_credit, bits);
+        // Every wait was finite, so every cost fit its bucket.
+        self.pps.take_units(t1, n_pps.unwrap_or(0));
+        bw.peak.take_units(t2, n_peak.unwrap_or(0));
+        bw.credits.take_units(t2 + w_credit, n_cred.unwrap_or(0));
         if link_local {
             self.linklocal.take(t3, 1);
         }

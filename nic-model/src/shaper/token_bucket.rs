@@ -13,6 +13,43 @@ use crate::{Error, Result};
 /// Nanoseconds per second.
 pub const NS_PER_SEC: u64 = 1_000_000_000;
 
+/// Exact division by a constant with one multiplication (Granlund and Montgomery, "Division by invariant
+/// integers using multiplication", PLDI 1994, theorem 4.2, with N = 62): for a divisor `d >= 1`, let
+/// `l = ceil(log2 d)` and `m = ceil(2^(62 + l) / d)`. Then `m * d - 2^(62 + l)` lies in `[0, d - 1]`, which is at
+/// most `2^l`, and so `floor(x / d) == floor(m * x / 2^(62 + l))` for every `x < 2^62`. `m <= 2^63` fits `u64`,
+/// `m * x < 2^125` fits `u128` and the shift is at most 126: no overflow anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ExactDiv {
+    m: u64,
+    shift: u32,
+}
+
+impl ExactDiv {
+    /// Numerators must be below `2^LIMIT_BITS`.
+    const LIMIT_BITS: u32 = 62;
+
+    const fn new(d: u64) -> Self {
+        let d = if d == 0 { 1 } else { d };
+        // ceil(log2 d): 0 for 1, 64 - leading_zeros(d - 1) otherwise.
+        let l = 64 - (d - 1).leading_zeros();
+        let shift = Self::LIMIT_BITS + l;
+        let m = (1u128 << shift).div_ceil(d as u128);
+        Self { m: m as u64, shift }
+    }
+
+    /// `floor(x / d)` for `x < 2^62`.
+    #[inline(always)]
+    const fn div(self, x: u64) -> u64 {
+        ((self.m as u128 * x as u128) >> self.shift) as u64
+    }
+
+    /// `ceil(x / d)` for `1 <= x <= 2^62`: `floor((x - 1) / d) + 1`.
+    #[inline(always)]
+    const fn div_ceil(self, x: u64) -> u64 {
+        self.div(x - 1) + 1
+    }
+}
+
 const fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
         let t = a % b;
@@ -40,6 +77,8 @@ pub struct TokenBucket {
     last_ns: u64,
     /// Nanoseconds that fill an empty bucket; longer gaps just fill it.
     fill_ns: u64,
+    /// Division by `per_ns`, exact, without a divide instruction (every level is below `2^62`).
+    by_per_ns: ExactDiv,
 }
 
 impl TokenBucket {
@@ -77,6 +116,7 @@ impl TokenBucket {
             level: capacity,
             last_ns: 0,
             fill_ns: capacity / per_ns + 1,
+            by_per_ns: ExactDiv::new(per_ns),
         })
     }
 
@@ -123,17 +163,35 @@ impl TokenBucket {
     /// (Firecracker's rate limiter had exactly this bug class).
     #[inline(always)]
     pub fn wait_ns(&self, now_ns: u64, cost: u64) -> Option<u64> {
-        let need = cost
-            .checked_mul(self.unit)
-            .filter(|n| *n <= self.capacity)?;
+        self.units(cost).map(|need| self.wait_units(now_ns, need))
+    }
+
+    /// `cost` tokens in the bucket's units, or `None` when they exceed the burst (never conformant): the
+    /// argument of [`wait_units`](Self::wait_units) and [`take_units`](Self::take_units), computed once per packet.
+    #[inline(always)]
+    pub fn units(&self, cost: u64) -> Option<u64> {
+        cost.checked_mul(self.unit).filter(|n| *n <= self.capacity)
+    }
+
+    /// [`wait_ns`](Self::wait_ns) for a cost already in units (from [`units`](Self::units)).
+    #[inline(always)]
+    pub fn wait_units(&self, now_ns: u64, need: u64) -> u64 {
         let start = now_ns.max(self.last_ns);
         let level = self.level_at(start);
+        // need <= capacity < 2^62, so need - level is in [1, 2^62) where it is divided.
         let extra = if level >= need {
             0
         } else {
-            (need - level).div_ceil(self.per_ns)
+            self.by_per_ns.div_ceil(need - level)
         };
-        Some(start - now_ns + extra)
+        start - now_ns + extra
+    }
+
+    /// [`take`](Self::take) for a cost already in units.
+    #[inline(always)]
+    pub fn take_units(&mut self, at_ns: u64, need: u64) {
+        self.refill(at_ns);
+        self.level = self.level.saturating_sub(need);
     }
 
     /// Charges `cost` tokens at `at_ns`, the departure time [`wait_ns`](Self::wait_ns) gave (arrival plus wait).
@@ -186,6 +244,52 @@ impl TokenBucket {
 mod tests {
     use super::*;
     use quickcheck::{QuickCheck, TestResult};
+
+    /// The reciprocal is the division: edge divisors and numerators exhaustively, then at random.
+    #[test]
+    fn exact_reciprocal_equals_division() {
+        let limit = 1u64 << ExactDiv::LIMIT_BITS;
+        let mut ds: Vec<u64> = vec![
+            1,
+            2,
+            3,
+            5,
+            7,
+            10,
+            25,
+            125,
+            1_000_000_007,
+            u64::MAX,
+            u64::MAX - 1,
+        ];
+        for k in 1..64 {
+            ds.extend([(1u64 << k) - 1, 1u64 << k, (1u64 << k) + 1]);
+        }
+        for &d in &ds {
+            let e = ExactDiv::new(d);
+            let mut xs: Vec<u64> = vec![0, 1, 2, limit - 1, limit - 2, limit / 2, limit / 3];
+            for q in [1u64, 2, 3, 1000] {
+                if let Some(b) = d.checked_mul(q).filter(|b| *b < limit) {
+                    xs.extend([b - 1, b, b + 1]);
+                }
+            }
+            for x in xs.into_iter().filter(|x| *x < limit) {
+                assert_eq!(e.div(x), x / d, "{x} / {d}");
+                if x >= 1 {
+                    assert_eq!(e.div_ceil(x), x.div_ceil(d), "ceil {x} / {d}");
+                }
+            }
+        }
+        fn prop(x: u64, d: u64, shift: u8) -> bool {
+            let x = x >> (2 + shift % 62);
+            let d = (d >> (shift / 4 % 64)).max(1);
+            let e = ExactDiv::new(d);
+            e.div(x) == x / d && (x == 0 || e.div_ceil(x) == x.div_ceil(d))
+        }
+        QuickCheck::new()
+            .tests(20_000)
+            .quickcheck(prop as fn(u64, u64, u8) -> bool);
+    }
 
     #[test]
     fn refill_is_exact_at_odd_rates() {

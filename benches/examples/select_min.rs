@@ -1,0 +1,137 @@
+//! Quantile timing of TX-queue selection, for a machine shared with other work: each configuration of the
+//! criterion bench `select` (same packets, same devices), 4000 samples of 16 batches of 64, and the 5th percentile
+//! per packet (less disturbed by other processes than criterion's mean). Reference, fast batch and fast single
+//! calls run in the same process, so their ratios compare like with like.
+//! `cargo run --release -p txqlab-benches --example select_min`
+
+use qdisc::{FastSelector, NetDev, PickRules, RefSelector, Skb, Sock, TcTxq, XmitCtx};
+use std::hint::black_box;
+
+const BATCH: usize = 64;
+
+fn packets(kind: &str) -> Vec<Skb> {
+    (0..BATCH as u64)
+        .map(|i| {
+            let mut s = Skb::new(1500, i);
+            s.hash = Some((i as u32).wrapping_mul(0x9e37_79b9));
+            s.sender_cpu = 1;
+            match kind {
+                "c_rx_recorded" => s.record_rx_queue(0),
+                "d_traffic_classes" => s.priority = (i % 2) as u32,
+                "e_socket_cached" => {
+                    s.sk = Some(Sock {
+                        tx_queue: (i % 8) as u16,
+                        ..Sock::connected()
+                    })
+                }
+                _ => {}
+            }
+            s
+        })
+        .collect()
+}
+
+fn device(kind: &str) -> NetDev {
+    let dev = NetDev::new(8).unwrap();
+    match kind {
+        "b_xps_cpus" => dev.with_virtio_default_xps(2).unwrap(),
+        "d_traffic_classes" => {
+            let mut d = dev;
+            d.num_tc = 2;
+            d.tc_to_txq[0] = TcTxq {
+                offset: 0,
+                count: 4,
+            };
+            d.tc_to_txq[1] = TcTxq {
+                offset: 4,
+                count: 4,
+            };
+            d.prio_tc_map[1] = 1;
+            d
+        }
+        _ => dev,
+    }
+}
+
+/// Nanoseconds since the first call (monotonic).
+fn tsc() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
+fn min_of(mut f: impl FnMut()) -> f64 {
+    let mut v = Vec::new();
+    for _ in 0..200 {
+        f();
+    }
+    for _ in 0..4000 {
+        let t = tsc();
+        for _ in 0..16 {
+            f();
+        }
+        v.push((tsc() - t) / 16);
+    }
+    v.sort();
+    v[v.len() / 20] as f64 // 5th percentile, TSC ticks
+}
+
+fn main() {
+    let ctx = XmitCtx { cpu: 0, now_ns: 0 };
+    let ghz = 1.0;
+    println!(
+        "{:<20} {:>7} {:>7} {:>7} {:>7}  (ns/pkt, 5th pct, copy subtracted) fB/ref fB/fS",
+        "cfg", "ref", "fastB", "fastS", "copy"
+    );
+    for kind in [
+        "a_hash",
+        "b_xps_cpus",
+        "c_rx_recorded",
+        "d_traffic_classes",
+        "e_socket_cached",
+    ] {
+        let r = RefSelector::new(device(kind), PickRules::default(), 7).unwrap();
+        let f = FastSelector::from_ref(&r).unwrap();
+        let template = packets(kind);
+        let mut pkts = template.clone();
+        let mut out = [0u16; BATCH];
+        let c = min_of(|| {
+            pkts.copy_from_slice(black_box(&template));
+            black_box(pkts[BATCH - 1].len);
+        });
+        let rr = min_of(|| {
+            pkts.copy_from_slice(&template);
+            let mut acc = 0u32;
+            for p in pkts.iter_mut() {
+                acc += r.select(p, ctx).queue as u32;
+            }
+            black_box(acc);
+        });
+        let fb = min_of(|| {
+            pkts.copy_from_slice(&template);
+            f.select_batch(&mut pkts, ctx, &mut out);
+            black_box(out[BATCH - 1]);
+        });
+        let fs = min_of(|| {
+            pkts.copy_from_slice(&template);
+            let mut acc = 0u32;
+            for p in pkts.iter_mut() {
+                acc += f.select(black_box(p), ctx) as u32;
+            }
+            black_box(acc);
+        });
+        let n = |x: f64| (x - c) / ghz / BATCH as f64;
+        println!(
+            "{:<20} {:>7.2} {:>7.2} {:>7.2} {:>7.2}  {:.2} {:.2}",
+            kind,
+            n(rr),
+            n(fb),
+            n(fs),
+            c / ghz / 64.0,
+            n(fb) / n(rr),
+            n(fb) / n(fs)
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! Quantile timing of the shaper, as the criterion bench `shaper` drives it (1024 packets per sample, 3000
+//! samples): the 5th percentile and the median per packet. `cargo run --release -p txqlab-benches --example shaper_min`
+
+use nic_model::shaper::{AllowanceConfig, BandwidthConfig, Direction, OverLimit, Shaper, Verdict};
+use std::hint::black_box;
+
+fn cfg(over_limit: OverLimit) -> AllowanceConfig {
+    AllowanceConfig {
+        bw_out: BandwidthConfig {
+            baseline_bps: 5_000_000_000,
+            peak_bps: 12_500_000_000,
+            peak_burst_bits: 12_500_000,
+            credit_bits: 7_500_000_000 * 600,
+        },
+        bw_in: BandwidthConfig::flat(12_500_000_000, 12_500_000),
+        pps: 1_000_000,
+        pps_burst: 10_000,
+        linklocal_pps: 1024,
+        linklocal_burst: 1024,
+        conntrack_max: 1024,
+        conntrack_idle_timeout_ns: 432_000_000_000_000,
+        over_limit,
+    }
+}
+
+/// Nanoseconds since the first call (monotonic).
+fn tsc() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
+fn main() {
+    const N: u64 = 1024;
+    for (name, over, gap) in [
+        ("admit_under_allowance", OverLimit::Drop, 2_000u64),
+        (
+            "admit_over_allowance_queued",
+            OverLimit::Queue {
+                max_delay_ns: 10_000_000,
+            },
+            200,
+        ),
+    ] {
+        let mut s = Box::new(Shaper::<1024>::new(cfg(over)).unwrap());
+        let mut now = 0u64;
+        let mut v = Vec::new();
+        for _ in 0..3000 {
+            let t = tsc();
+            let mut passed = 0u32;
+            for _ in 0..N {
+                now += gap;
+                if let Verdict::Pass { .. } =
+                    s.shape(now, Direction::Egress, black_box(1500), false)
+                {
+                    passed += 1;
+                }
+            }
+            black_box(passed);
+            v.push(tsc() - t);
+        }
+        v.sort();
+        println!(
+            "{name}: {:.2} ns/pkt (5th pct), {:.2} median",
+            v[v.len() / 20] as f64 / N as f64,
+            v[v.len() / 2] as f64 / N as f64
+        );
+    }
+}
