@@ -19,7 +19,7 @@ use vm_tests::console::BootError;
 use vm_tests::prereq::{self, Need};
 use vm_tests::report::{KernelResult, Report, ktap, svg, table};
 use vm_tests::tree::VethState;
-use vm_tests::verdict::{Verdict, classify};
+use vm_tests::verdict::{GUEST_KERNEL, Verdict, classify_on};
 use vm_tests::{RunError, boot, checks, guest, initramfs};
 
 #[derive(Parser)]
@@ -385,7 +385,14 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
                 _ => RunError::Error(msg),
             }
         })?;
-        let (verdict, cases) = classify(&booted.cases).map_err(|e| format!("{}: {e}", img.name))?;
+        // The selection rules of the kernel that booted (its `uname -r`), the veth behaviour from the measurement.
+        let release = if booted.kernel.is_empty() {
+            GUEST_KERNEL
+        } else {
+            booted.kernel.as_str()
+        };
+        let (verdict, cases) =
+            classify_on(&booted.cases, release).map_err(|e| format!("{}: {e}", img.name))?;
         let expected = img.variant.map(|v| match v {
             VethState::Fixed => Verdict::NotAffected,
             VethState::Buggy => Verdict::Affected,
