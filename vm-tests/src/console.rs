@@ -13,6 +13,16 @@ pub struct Case {
     pub per_queue: Vec<u64>,
 }
 
+/// The output and exit status of a program the guest ran between `TXQLAB-BEGIN-<NAME>` and
+/// `TXQLAB-END-<NAME> rc=N` (`txqlab probe --json`, the selftest `veth_txq.sh`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// Exit status.
+    pub rc: i32,
+    /// What it printed (stdout and stderr).
+    pub text: String,
+}
+
 /// What a boot produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Boot {
@@ -20,7 +30,14 @@ pub struct Boot {
     pub kernel: String,
     /// The cases, in order.
     pub cases: Vec<Case>,
+    /// `txqlab probe --json` in the guest, when it ran.
+    pub probe: Option<Block>,
+    /// The selftest `vm-tests/selftest/veth_txq.sh` in the guest, when it ran.
+    pub selftest: Option<Block>,
 }
+
+/// The programs whose output the console carries as blocks.
+const BLOCKS: &[&str] = &["PROBE", "SELFTEST"];
 
 /// Why a boot gave no usable result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +96,42 @@ pub fn parse(text: &str, timed_out: Option<u64>) -> Result<Boot, BootError> {
     let mut kernel = String::new();
     let mut cases = Vec::new();
     let mut done = false;
+    let (mut probe, mut selftest) = (None, None);
+    let mut open: Option<(&str, String)> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
+        if let Some((name, body)) = open.as_mut() {
+            let end = format!("TXQLAB-END-{name} rc=");
+            if let Some(pos) = raw.find(&end) {
+                let rc = raw[pos + end.len()..].trim().parse::<i32>().map_err(|_| {
+                    BootError::Malformed {
+                        line,
+                        message: format!("TXQLAB-END-{name} without a numeric rc"),
+                    }
+                })?;
+                let block = Some(Block {
+                    rc,
+                    text: std::mem::take(body),
+                });
+                if *name == "PROBE" {
+                    probe = block;
+                } else {
+                    selftest = block;
+                }
+                open = None;
+            } else {
+                body.push_str(raw);
+                body.push('\n');
+            }
+            continue;
+        }
+        if let Some(name) = BLOCKS
+            .iter()
+            .find(|n| raw.contains(&format!("TXQLAB-BEGIN-{n}")))
+        {
+            open = Some((name, String::new()));
+            continue;
+        }
         // The console may prefix a line with escape sequences; find the marker anywhere.
         let Some(pos) = raw.find("TXQLAB-") else {
             continue;
@@ -134,7 +185,18 @@ pub fn parse(text: &str, timed_out: Option<u64>) -> Result<Boot, BootError> {
             tail: tail(&text, 25),
         });
     }
-    Ok(Boot { kernel, cases })
+    if let Some((name, _)) = open {
+        return Err(BootError::Guest {
+            message: format!("the guest's {name} block was never closed (no TXQLAB-END-{name})"),
+            tail: tail(&text, 25),
+        });
+    }
+    Ok(Boot {
+        kernel,
+        cases,
+        probe,
+        selftest,
+    })
 }
 
 #[cfg(test)]
@@ -156,6 +218,30 @@ mod tests {
             ),
             ("dummy", "veth", "cleared")
         );
+    }
+
+    #[test]
+    fn probe_and_selftest_blocks_are_read_with_their_exit_status() {
+        let log = format!(
+            "{OK}TXQLAB-BEGIN-PROBE\n{{\"verdict\": \"affected\"}}\nTXQLAB-END-PROBE rc=1\n\
+             TXQLAB-BEGIN-SELFTEST\nTAP version 13\nnot ok 3 forwarded_traffic_spreads\nTXQLAB-END-SELFTEST rc=1\n"
+        );
+        let b = parse(&log, None).unwrap();
+        let p = b.probe.unwrap();
+        assert_eq!(
+            (p.rc, p.text.as_str()),
+            (1, "{\"verdict\": \"affected\"}\n")
+        );
+        let s = b.selftest.unwrap();
+        assert!(s.rc == 1 && s.text.contains("not ok 3"));
+        assert!(parse(OK, None).unwrap().probe.is_none());
+        let open = "TXQLAB-BEGIN-SELFTEST\nTAP version 13\nTXQLAB-DONE\n";
+        assert!(matches!(parse(open, None), Err(BootError::Guest { .. })));
+        let bad = "TXQLAB-BEGIN-PROBE\n{}\nTXQLAB-END-PROBE rc=x\nTXQLAB-DONE\n";
+        assert!(matches!(
+            parse(bad, None),
+            Err(BootError::Malformed { line: 3, .. })
+        ));
     }
 
     #[test]

@@ -6,6 +6,21 @@ pub const FLOWS: u32 = 256;
 /// Packets per flow.
 pub const PACKETS: u32 = 4;
 
+/// The selftest, put into every initramfs as `/bin/veth_txq.sh`.
+pub const SELFTEST: &str = include_str!("../selftest/veth_txq.sh");
+
+/// The other judges the guest runs after the matrix, each in namespaces of its own (nothing of the matrix's
+/// devices is in them): `txqlab probe --json` when the initramfs has `/bin/txqlab`, and the selftest with our
+/// traffic generator. Their output goes to the console between `TXQLAB-BEGIN-*` and `TXQLAB-END-* rc=N`.
+const OTHER_JUDGES: &str = r#"
+if [ -x /bin/txqlab ]; then
+  /bin/txqlab probe --json > /tmp/probe.out 2>&1; rc=$?
+  echo TXQLAB-BEGIN-PROBE; cat /tmp/probe.out; echo "TXQLAB-END-PROBE rc=$rc"
+fi
+TXGEN=/bin/txgen sh /bin/veth_txq.sh > /tmp/selftest.out 2>&1; rc=$?
+echo TXQLAB-BEGIN-SELFTEST; cat /tmp/selftest.out; echo "TXQLAB-END-SELFTEST rc=$rc"
+"#;
+
 /// The init script. `with_virtio` says whether QEMU attached the 8-queue virtio-net device.
 pub fn init_script(with_virtio: bool) -> String {
     let mut s = String::from(INIT_HEAD);
@@ -13,6 +28,7 @@ pub fn init_script(with_virtio: bool) -> String {
     if with_virtio {
         s.push_str("run_egress virtio eth0\n");
     }
+    s.push_str(OTHER_JUDGES);
     s.push_str("echo TXQLAB-DONE\npoweroff -f\n");
     s
 }
@@ -21,6 +37,9 @@ const INIT_HEAD: &str = r#"#!/bin/sh
 # txqlab vm-tests guest: results go to the console as TXQLAB-* lines.
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null; mount -t tmpfs tmp /run
 mkdir -p /run/netns
+# The tools the selftest and the probe look for: iproute2's in /sbin, busybox's applets wherever it puts them.
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+/bin/busybox --install -s 2>/dev/null
 fail() { echo "TXQLAB-ERROR $*"; echo TXQLAB-DONE; poweroff -f; }
 echo "TXQLAB-KERNEL $(cat /proc/sys/kernel/osrelease)"
 for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do
@@ -95,7 +114,14 @@ pub fn script(with_virtio: bool) -> String {
 pub fn vng_script(txgen: &std::path::Path) -> String {
     let head = INIT_HEAD
         .lines()
-        .filter(|l| !l.starts_with("mount -t proc") && !l.starts_with("mkdir -p /run/netns"))
+        // The guest boots the host's own filesystem: no busybox applets installed into it, the host's PATH.
+        .filter(|l| {
+            !l.starts_with("mount -t proc")
+                && !l.starts_with("mkdir -p /run/netns")
+                && !l.starts_with("export PATH=")
+                && !l.starts_with("/bin/busybox --install")
+                && !l.starts_with("# The tools the selftest")
+        })
         .collect::<Vec<_>>()
         .join("\n")
         .replace(

@@ -46,11 +46,19 @@ pub fn host_tool(name: &str, package: &str) -> Result<PathBuf, String> {
     })
 }
 
-/// Writes `dir/initrd.gz` for the given init script and traffic generator; returns its path.
-pub fn build(dir: &Path, init: &str, txgen: &Path) -> Result<PathBuf, String> {
+/// Writes `dir/initrd.gz` for the given init script and traffic generator, with the selftest as
+/// `/bin/veth_txq.sh` and, when given, `txqlab` as `/bin/txqlab` (for `txqlab probe`); returns its path.
+pub fn build(
+    dir: &Path,
+    init: &str,
+    txgen: &Path,
+    txqlab: Option<&Path>,
+) -> Result<PathBuf, String> {
     let root = dir.join("root");
     let _ = std::fs::remove_dir_all(&root);
-    for d in ["bin", "sbin", "proc", "sys", "dev", "run", "tmp"] {
+    for d in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "run", "tmp",
+    ] {
         std::fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
     }
     let busybox = host_tool("busybox", "busybox-static")?;
@@ -61,12 +69,15 @@ pub fn build(dir: &Path, init: &str, txgen: &Path) -> Result<PathBuf, String> {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(a))
             .map_err(|e| e.to_string())?;
     }
-    let tools = [
+    let mut tools = vec![
         (host_tool("ip", "iproute2")?, "sbin/ip"),
         (host_tool("tc", "iproute2")?, "sbin/tc"),
         (host_tool("ethtool", "ethtool")?, "sbin/ethtool"),
         (txgen.to_path_buf(), "bin/txgen"),
     ];
+    if let Some(t) = txqlab {
+        tools.push((t.to_path_buf(), "bin/txqlab"));
+    }
     for (src, dst) in &tools {
         copy(src, &root.join(dst))?;
         for l in libs(src)? {
@@ -74,9 +85,12 @@ pub fn build(dir: &Path, init: &str, txgen: &Path) -> Result<PathBuf, String> {
         }
     }
     std::fs::write(root.join("init"), init).map_err(|e| e.to_string())?;
+    std::fs::write(root.join("bin/veth_txq.sh"), crate::guest::SELFTEST)
+        .map_err(|e| e.to_string())?;
     Command::new("chmod")
         .args(["+x"])
         .arg(root.join("init"))
+        .arg(root.join("bin/veth_txq.sh"))
         .status()
         .map_err(|e| e.to_string())?;
     let out = dir.join("initrd.gz");

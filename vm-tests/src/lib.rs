@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod build;
+pub mod checks;
 pub mod console;
 pub mod guest;
 pub mod initramfs;

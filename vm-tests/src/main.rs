@@ -19,8 +19,8 @@ use vm_tests::console::BootError;
 use vm_tests::prereq::{self, Need};
 use vm_tests::report::{KernelResult, Report, ktap, svg, table};
 use vm_tests::tree::VethState;
-use vm_tests::verdict::{Verdict, classify};
-use vm_tests::{RunError, boot, guest, initramfs};
+use vm_tests::verdict::{GUEST_KERNEL, Verdict, classify_on};
+use vm_tests::{RunError, boot, checks, guest, initramfs};
 
 #[derive(Parser)]
 #[command(
@@ -84,6 +84,10 @@ struct RunArgs {
     /// cases only).
     #[arg(long, value_enum, default_value_t = Runner::Qemu)]
     runner: Runner,
+    /// The `txqlab` binary whose `probe` runs in every guest (default: the one beside this binary, as
+    /// `cargo build --release -p txqlab` leaves it). Without one the probe check is reported as skipped.
+    #[arg(long, value_name = "PATH")]
+    txqlab: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -314,10 +318,32 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
             "the vng runner boots the host's filesystem without a tap-backed virtio-net".into(),
         ),
     };
+    let txqlab = match &a.txqlab {
+        Some(p) if p.exists() => Some(p.clone()),
+        Some(p) => return Err(format!("--txqlab {}: no such file", p.display()).into()),
+        None => std::env::current_exe()
+            .ok()
+            .map(|e| e.with_file_name("txqlab"))
+            .filter(|p| p.exists()),
+    };
+    let mut not_run: Vec<String> = skip
+        .iter()
+        .map(|r| format!("virtio-net cases: {r}"))
+        .collect();
+    match a.runner {
+        Runner::Vng => not_run.push(
+            "probe and selftest: the vng runner runs the matrix's dummy cases only".into(),
+        ),
+        Runner::Qemu if txqlab.is_none() => not_run.push(
+            "probe: no txqlab binary beside vm-tests (cargo build --release -p txqlab, or --txqlab PATH)".into(),
+        ),
+        Runner::Qemu => {}
+    }
     let initrd = initramfs::build(
         &work.join("initramfs"),
         &guest::script(skip.is_none()),
         &tgen,
+        txqlab.as_deref(),
     )?;
     stage(t0, &format!("initramfs {}", initrd.display()));
     let vng_script = work.join("vng-guest.sh");
@@ -359,21 +385,34 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
                 _ => RunError::Error(msg),
             }
         })?;
-        let (verdict, cases) = classify(&booted.cases).map_err(|e| format!("{}: {e}", img.name))?;
+        // The selection rules of the kernel that booted (its `uname -r`), the veth behaviour from the measurement.
+        let release = if booted.kernel.is_empty() {
+            GUEST_KERNEL
+        } else {
+            booted.kernel.as_str()
+        };
+        let (verdict, cases) =
+            classify_on(&booted.cases, release).map_err(|e| format!("{}: {e}", img.name))?;
         let expected = img.variant.map(|v| match v {
             VethState::Fixed => Verdict::NotAffected,
             VethState::Buggy => Verdict::Affected,
         });
+        // The probe and the selftest, each judged against the matrix's verdict (itself judged against the variant).
+        let mut other = Vec::new();
+        if a.runner == Runner::Qemu {
+            if txqlab.is_some() {
+                other.push(checks::probe(booted.probe.as_ref(), verdict));
+            }
+            other.push(checks::selftest(booted.selftest.as_ref(), verdict));
+        }
         results.push(KernelResult {
             name: img.name.clone(),
             variant: img.label.clone(),
             verdict,
             expected,
             cases,
-            skipped: skip
-                .iter()
-                .map(|r| format!("virtio-net cases: {r}"))
-                .collect(),
+            checks: other,
+            skipped: not_run.clone(),
             boot_s: tb.elapsed().as_secs_f64(),
         });
         stage(

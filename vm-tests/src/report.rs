@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::checks::Check;
 use crate::verdict::{Judged, Verdict};
 
 /// One kernel's result.
@@ -20,6 +21,8 @@ pub struct KernelResult {
     pub expected: Option<Verdict>,
     /// Cases judged against the model.
     pub cases: Vec<Judged>,
+    /// `txqlab probe` and the selftest in the guest, judged against the verdict.
+    pub checks: Vec<Check>,
     /// Cases that could not run, with the reason.
     pub skipped: Vec<String>,
     /// Seconds the boot took.
@@ -29,7 +32,9 @@ pub struct KernelResult {
 impl KernelResult {
     /// Verdict as expected (or no expectation) and every case within the model.
     pub fn passed(&self) -> bool {
-        self.expected.is_none_or(|e| e == self.verdict) && self.cases.iter().all(|c| c.matches)
+        self.expected.is_none_or(|e| e == self.verdict)
+            && self.cases.iter().all(|c| c.matches)
+            && self.checks.iter().all(|c| c.matches)
     }
 }
 
@@ -90,6 +95,18 @@ pub fn table(ks: &[KernelResult]) -> String {
                 }
             );
         }
+        for c in &k.checks {
+            let _ = writeln!(
+                out,
+                "  {:<8} {} (exit {}), expected {}: {} ({})",
+                c.name,
+                c.got,
+                c.rc.map_or_else(|| "-".to_string(), |r| r.to_string()),
+                c.expected,
+                if c.matches { "match" } else { "MISMATCH" },
+                c.detail
+            );
+        }
         for s in &k.skipped {
             let _ = writeln!(out, "  skipped: {s}");
         }
@@ -104,7 +121,11 @@ pub fn ktap(ks: &[KernelResult]) -> String {
     for (i, k) in ks.iter().enumerate() {
         let _ = writeln!(out, "    KTAP version 1");
         let _ = writeln!(out, "    # Subtest: {}", k.name);
-        let _ = writeln!(out, "    1..{}", k.cases.len() + k.skipped.len());
+        let _ = writeln!(
+            out,
+            "    1..{}",
+            k.cases.len() + k.checks.len() + k.skipped.len()
+        );
         let mut n = 0;
         for c in &k.cases {
             n += 1;
@@ -118,9 +139,22 @@ pub fn ktap(ks: &[KernelResult]) -> String {
                 c.per_queue
             );
         }
+        for c in &k.checks {
+            n += 1;
+            let _ = writeln!(
+                out,
+                "    {} {n} {} # {} (expected {}): {}",
+                if c.matches { "ok" } else { "not ok" },
+                c.name,
+                c.got,
+                c.expected,
+                c.detail
+            );
+        }
         for s in &k.skipped {
             n += 1;
-            let _ = writeln!(out, "    ok {n} virtio # SKIP {s}");
+            let what = s.split(':').next().unwrap_or("case").replace(' ', "_");
+            let _ = writeln!(out, "    ok {n} {what} # SKIP {s}");
         }
         let _ = writeln!(
             out,

@@ -11,13 +11,19 @@ use crate::guest::{FLOWS, PACKETS};
 pub const GUEST_CPUS: u16 = 2;
 /// CPU the traffic is sent from.
 pub const SEND_CPU: u16 = 0;
-/// The kernel line the default regression boots (its selection rules; the veth behaviour is the variant's).
+/// The kernel line whose selection rules apply when the guest did not say which kernel it runs (the veth
+/// behaviour is the variant's); a guest's own `uname -r` is used otherwise ([`classify_on`]).
 pub const GUEST_KERNEL: &str = "6.1.192";
 
 /// The prediction for one case on a kernel whose veth records the rx queue or not: the device comes from
 /// `qdisc::driver` (dummy: no hook, no XPS; virtio_net: its `virtnet_set_affinity` XPS map unless cleared) with
 /// the kernel's selection rules and the one prediction seed every command uses.
 pub fn prediction(case: &Case, veth_records: bool) -> Result<Prediction, String> {
+    prediction_on(case, veth_records, GUEST_KERNEL)
+}
+
+/// [`prediction`] with the selection rules of `release` (the booted kernel's `uname -r`).
+pub fn prediction_on(case: &Case, veth_records: bool, release: &str) -> Result<Prediction, String> {
     let queues = case.per_queue.len() as u16;
     let driver = if case.egress == "virtio" {
         Driver::VirtioNet
@@ -25,8 +31,8 @@ pub fn prediction(case: &Case, veth_records: bool) -> Result<Prediction, String>
         Driver::Dummy
     };
     let xps = (case.xps != "default").then_some(false);
-    let profile = KernelProfile::from_release(GUEST_KERNEL)
-        .map_err(|e| e.to_string())?
+    let profile = KernelProfile::from_release(release)
+        .map_err(|e| format!("kernel release `{release}`: {e}"))?
         .with_override(veth_records);
     let sel = driver
         .selector(&profile, queues, GUEST_CPUS, xps)
@@ -65,7 +71,12 @@ pub struct Judged {
 
 /// Judges a case against the prediction for `veth_records`.
 pub fn judge(case: &Case, veth_records: bool) -> Result<Judged, String> {
-    let p = prediction(case, veth_records)?;
+    judge_on(case, veth_records, GUEST_KERNEL)
+}
+
+/// [`judge`] with the selection rules of `release`.
+pub fn judge_on(case: &Case, veth_records: bool, release: &str) -> Result<Judged, String> {
+    let p = prediction_on(case, veth_records, release)?;
     let per = PACKETS as u64;
     Ok(Judged {
         egress: case.egress.clone(),
@@ -101,11 +112,16 @@ pub enum Verdict {
 /// Classifies a kernel from its cases: the one that shows the bug is forwarded traffic out of a device with XPS
 /// cleared (dummy). Returns the verdict and every case judged against the model of that verdict.
 pub fn classify(cases: &[Case]) -> Result<(Verdict, Vec<Judged>), String> {
+    classify_on(cases, GUEST_KERNEL)
+}
+
+/// [`classify`] with the selection rules of the booted kernel's release (6.1 or 6.12 in the default run).
+pub fn classify_on(cases: &[Case], release: &str) -> Result<(Verdict, Vec<Judged>), String> {
     let probe = cases
         .iter()
         .find(|c| c.egress == "dummy" && c.path == "veth" && c.xps == "cleared")
         .ok_or("no dummy/veth/cleared case: cannot classify the kernel")?;
-    let affected = judge(probe, true)?.matches;
+    let affected = judge_on(probe, true, release)?.matches;
     let verdict = if affected {
         Verdict::Affected
     } else {
@@ -113,7 +129,7 @@ pub fn classify(cases: &[Case]) -> Result<(Verdict, Vec<Judged>), String> {
     };
     let judged = cases
         .iter()
-        .map(|c| judge(c, affected))
+        .map(|c| judge_on(c, affected, release))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((verdict, judged))
 }
@@ -129,6 +145,21 @@ mod tests {
             xps: xps.into(),
             per_queue: q.to_vec(),
         }
+    }
+
+    #[test]
+    fn the_booted_release_chooses_the_rules_and_a_bad_one_is_named() {
+        let pinned = [case(
+            "dummy",
+            "veth",
+            "cleared",
+            &[1024, 0, 0, 0, 0, 0, 0, 0],
+        )];
+        for r in ["6.1.192", "6.12.117"] {
+            assert_eq!(classify_on(&pinned, r).unwrap().0, Verdict::Affected, "{r}");
+        }
+        let e = classify_on(&pinned, "not-a-kernel").unwrap_err();
+        assert!(e.contains("`not-a-kernel`"), "{e}");
     }
 
     #[test]

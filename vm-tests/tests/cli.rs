@@ -39,6 +39,9 @@ fn the_guest_script_covers_the_whole_matrix() {
         assert!(s.contains(needle), "{needle}");
     }
     assert!(!vm_tests::guest::script(false).contains("run_egress virtio"));
+    // The probe (when the initramfs has it) and the selftest run in every guest, after the matrix.
+    assert!(s.contains("/bin/txqlab probe --json") && s.contains("sh /bin/veth_txq.sh"));
+    assert!(s.find("run_egress dummy").unwrap() < s.find("veth_txq.sh").unwrap());
 }
 
 #[test]
@@ -47,6 +50,10 @@ fn the_vng_script_runs_the_dummy_cases_with_the_host_tools() {
     assert!(s.contains("run_egress dummy dum8") && !s.contains("run_egress virtio"));
     assert!(s.contains("/cache/txqlab-txgen 192") || s.contains("/cache/txqlab-txgen $5"));
     assert!(!s.contains("mount -t proc") && !s.contains("/sbin/") && !s.contains("poweroff"));
+    assert!(
+        !s.contains("busybox --install"),
+        "never install applets into the host's filesystem"
+    );
     assert!(s.contains("TXQLAB-DONE"));
 }
 

@@ -68,3 +68,41 @@ fn a_virtme_ng_run_of_the_reverted_kernel_is_affected() {
     assert_eq!(v, Verdict::Affected);
     assert!(judged.iter().all(|j| j.matches), "{judged:?}");
 }
+
+/// Recorded from the first runs of `txqlab probe` and the selftest in the guests of Debian's 6.1.192 with and
+/// without the fix (the fix-reverted one is the first real kernel with the bug either was run on).
+#[test]
+fn probe_and_selftest_agree_with_the_matrix_on_both_kernels() {
+    use vm_tests::checks;
+    for (file, want, probe_says, selftest_says) in [
+        (
+            "console-6.1.192-fixed-probe-selftest.log",
+            Verdict::NotAffected,
+            "not_affected",
+            "pass",
+        ),
+        (
+            "console-6.1.192-fix-reverted-probe-selftest.log",
+            Verdict::Affected,
+            "affected",
+            "fail",
+        ),
+    ] {
+        let b = parse(&log(file), None).unwrap();
+        let (v, judged) = vm_tests::verdict::classify_on(&b.cases, &b.kernel).unwrap();
+        assert_eq!(v, want, "{file}");
+        assert!(judged.iter().all(|j| j.matches), "{file}");
+        let p = checks::probe(b.probe.as_ref(), v);
+        assert!(p.matches && p.got == probe_says, "{file}: {p:?}");
+        let s = checks::selftest(b.selftest.as_ref(), v);
+        assert!(s.matches && s.got == selftest_says, "{file}: {s:?}");
+        // And each would have caught a kernel that behaved the other way.
+        let other = if v == Verdict::Affected {
+            Verdict::NotAffected
+        } else {
+            Verdict::Affected
+        };
+        assert!(!checks::probe(b.probe.as_ref(), other).matches);
+        assert!(!checks::selftest(b.selftest.as_ref(), other).matches);
+    }
+}
