@@ -249,7 +249,12 @@ impl FastSelector {
                     }
                     q
                 }
-                (false, None, qm, _) if !XPS && qm != 0 && ((qm - 1) as usize) < RX_TABLE => {
+                (false, None, qm, _)
+                    if !XPS
+                        && qm != 0
+                        && ((qm - 1) as usize) < RX_TABLE
+                        && !self.prio_spins[p()] =>
+                {
                     self.rx_table[p()][(qm - 1) as usize]
                 }
                 _ => {
