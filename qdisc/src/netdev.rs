@@ -72,7 +72,7 @@ pub enum DriverHook {
     /// No hook: the core's `netdev_pick_tx` decides (virtio_net, dummy, ENA since v6.9).
     #[default]
     None,
-    /// ENA's `ena_select_queue` (in-tree until v6.9, backported removal to 6.8; amzn-drivers before r2.12.0):
+    /// ENA's `ena_select_queue` (in-tree until 78e886ba2b54, see `facts::ENA_HOOK_REMOVAL`; amzn-drivers before 2.9.0):
     /// a recorded rx queue is returned as is, otherwise `netdev_pick_tx(dev, skb, NULL)`.
     EnaLegacy,
     /// amzn-drivers' ENA from 2.9.0 to 2.11.x: a recorded rx queue modulo the real TX queue count, otherwise

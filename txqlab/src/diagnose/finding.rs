@@ -152,7 +152,7 @@ impl FindingId {
             Self::EnaSelectQueue => {
                 "what the ENA driver version (ethtool -i) says about its ena_select_queue hook: warning for \
                  amzn-drivers 2.9.0 to 2.11.x (a recorded rx queue reduced modulo), info otherwise (before 2.9.0: \
-                 returned as is; 2.12.0 and later: no hook; in-tree: depends on the kernel, removed in 6.9)"
+                 returned as is; 2.12.0 and later: no hook; in-tree: depends on the kernel, removed by 78e886ba2b54 in v6.9 and the 2024-03 stable releases, `txqlab facts`)"
             }
             Self::QdiscDrops => {
                 "a qdisc or class dropped packets (TCP retransmits follow, 200 ms minimum RTO)"
