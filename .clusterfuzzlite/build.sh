@@ -8,8 +8,16 @@ root="${TXQLAB_ROOT:-$SRC/txqlab}"
 cd "$root/fuzz"
 
 targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^txqlab-fuzz$')
-# -O: release with debug assertions off, as OSS-Fuzz builds Rust; the sanitizer comes from $SANITIZER when set.
-cargo fuzz build -O ${SANITIZER:+--sanitizer "$SANITIZER"}
+# cargo-fuzz's default profile: optimised, with debug assertions and overflow checks (an overflow is a finding
+# here: the model's arithmetic must be exact), the same build `.ci/run`'s fuzz stage uses. The sanitizer comes
+# from $SANITIZER when set (OSS-Fuzz sets it), cargo-fuzz's default (address) otherwise.
+# cargo-fuzz knows address, leak, memory and thread; for OSS-Fuzz's others (coverage, undefined) the image's
+# cargo wrapper supplies the instrumentation and cargo-fuzz adds none.
+case "${SANITIZER:-address}" in
+  address | leak | memory | thread) sanitizer="${SANITIZER:-address}" ;;
+  *) sanitizer=none ;;
+esac
+cargo fuzz build --sanitizer "$sanitizer"
 bin_dir=target/x86_64-unknown-linux-gnu/release
 
 # Which dictionary serves which target.

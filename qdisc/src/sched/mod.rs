@@ -10,7 +10,7 @@ mod fq_codel;
 mod mq;
 mod pfifo_fast;
 
-pub use codel::{CodelParams, CodelStats, CodelVars};
+pub use codel::{CodelParams, CodelQueue, CodelStats, CodelVars, codel_dequeue, codel_time};
 pub use fq_codel::{FqCodel, FqCodelConfig, FqCodelStats};
 pub use mq::Mq;
 pub use pfifo_fast::PfifoFast;
