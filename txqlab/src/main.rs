@@ -103,10 +103,10 @@ struct SimulateArgs {
     #[arg(long, conflicts_with = "csv")]
     json: bool,
     /// Print the per-second time series as CSV.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sweep")]
     csv: bool,
     /// Write a plot of p99 over time per stage to this SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "sweep")]
     plot: Option<PathBuf>,
     /// Print the scenario (the embedded one, or SCENARIO) and exit: a starting point to edit.
     #[arg(long)]
@@ -155,8 +155,8 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
         let st = sc.stage(*i).map_err(|e| e.to_string())?;
         let mut p = st.params;
         if let Some(seed) = a.seed {
-            p = override_param(&p, "seed", toml::Value::Integer(seed as i64))
-                .map_err(|e| e.to_string())?;
+            // Set directly: a TOML integer is signed and would turn seeds >= 2^63 negative.
+            p.seed = seed;
         }
         if let Some(d) = a.duration {
             p = override_param(&p, "duration_s", toml::Value::Float(d))
@@ -172,7 +172,13 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
             None => runs.last().cloned().ok_or("no stage to run")?,
         };
         let mut jobs = Vec::new();
-        for v in values.split(',').filter(|v| !v.is_empty()) {
+        let values: Vec<&str> = values.split(',').filter(|v| !v.trim().is_empty()).collect();
+        if key.is_empty() || values.is_empty() {
+            return Err(format!(
+                "--sweep `{spec}`: wants KEY=V1,V2,... with at least one value"
+            ));
+        }
+        for v in values {
             let p = override_param(&base, key, parse_value(v)).map_err(|e| e.to_string())?;
             jobs.push((format!("{name} {key}={v}"), p, v.to_string()));
         }
@@ -196,6 +202,10 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
             print!("{}", report::sweep_table(key, &rows));
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(path) = &a.plot {
+        // Fail before the run, not after it: the file must be writable.
+        std::fs::write(path, "").map_err(|e| format!("--plot {}: {e}", path.display()))?;
     }
     let results = run_all(runs.clone())?;
     if let Some(path) = &a.plot {

@@ -101,13 +101,14 @@ fn a_stage_run_twice_gives_identical_results_and_seeds_matter() {
 #[test]
 fn sweep_csv_and_plot_from_the_command_line() {
     let bin = env!("CARGO_BIN_EXE_txqlab");
+    // The swept value must change the result: on the kernel-fix stage one queue carries everything, eight share.
     let o = Command::new(bin)
         .args([
             "simulate",
             "--stage",
-            "sidecar-cpu",
+            "kernel-fix",
             "--duration",
-            "12",
+            "4",
             "--sweep",
             "nic.queues=1,8",
         ])
@@ -122,7 +123,29 @@ fn sweep_csv_and_plot_from_the_command_line() {
         "{out}"
     );
     // Stage progress lines go to stderr when it is not a terminal.
-    assert!(String::from_utf8_lossy(&o.stderr).contains("stage sidecar-cpu nic.queues=1"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stage kernel-fix nic.queues=1"));
+    let o = Command::new(bin)
+        .args([
+            "simulate",
+            "--stage",
+            "kernel-fix",
+            "--duration",
+            "4",
+            "--json",
+            "--sweep",
+            "nic.queues=1,8",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let share = |i: usize| {
+        v["rows"][i]["result"]["max_tx_queue_share"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(share(0), 1.0);
+    assert!(share(1) < 0.25, "{}", share(1));
 
     let dir = std::env::temp_dir().join(format!("txqlab-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -153,4 +176,76 @@ fn sweep_csv_and_plot_from_the_command_line() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown parameter `nic.nope`"));
+
+    // Hostile command lines of issue 10: each fails fast with the reason, or works.
+    let run = |args: &[&str]| Command::new(bin).args(args).output().unwrap();
+    // A seed >= 2^63 is a seed, not "-1".
+    let o = run(&[
+        "simulate",
+        "--stage",
+        "drain",
+        "--duration",
+        "1",
+        "--seed",
+        "9223372036854775808",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["seed"].as_u64(), Some(9223372036854775808));
+    // --sweep with --plot or --csv is refused rather than ignored.
+    for extra in [&["--csv"][..], &["--plot", "x.svg"][..]] {
+        let mut args = vec!["simulate", "--sweep", "nic.queues=1"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("cannot be used with"),
+            "{args:?}"
+        );
+    }
+    // A sweep without values runs nothing and says so.
+    let o = run(&["simulate", "--sweep", "nic.queues="]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least one value"));
+    // An optional parameter the file leaves unset can be swept.
+    let o = run(&[
+        "simulate",
+        "--stage",
+        "drain",
+        "--duration",
+        "1",
+        "--sweep",
+        "kernel.veth_records_rx_queue=true,false",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // An unwritable plot path fails before any stage runs.
+    let o = run(&["simulate", "--plot", "/nonexistent-dir/p.svg"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nonexistent-dir/p.svg") && !err.contains("stage baseline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_vanishing_request_rate_issues_no_requests() {
+    // Issue 10: steady_rps = 1e-12 used to issue 30 requests (a gap past u64 wrapped to 0).
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(4).unwrap().params;
+    p.duration_s = 5.0;
+    p.clients.steady_rps = 1e-12;
+    p.clients.rollout_rps = 1e-12;
+    let r = run_stage("x", &p, |_| {}).unwrap();
+    assert_eq!(r.requests, 0);
+}
+
+#[test]
+fn invalid_parameters_are_refused_by_run_stage_too() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(0).unwrap().params;
+    p.proxy.cores = 1e-12;
+    let e = run_stage("x", &p, |_| {}).unwrap_err();
+    assert!(e.contains("proxy.cores") && e.contains("1 ms"), "{e}");
 }

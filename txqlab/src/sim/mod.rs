@@ -42,7 +42,10 @@ const HDR_BYTES: u32 = 52 + 14;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    Arrival,
+    /// The client process: `issue` is false when the event only redraws the next arrival at a rate change.
+    Arrival {
+        issue: bool,
+    },
     ProxyDone {
         req: u32,
         inbound: bool,
@@ -170,6 +173,8 @@ pub fn run_stage(
     p: &Params,
     progress: impl FnMut(f64) + Send,
 ) -> Result<StageResult, String> {
+    // Parameters that did not come through a scenario file are checked here: nothing invalid reaches the model.
+    crate::scenario::validate(p).map_err(|e| format!("stage `{name}`: {e}"))?;
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name(format!("sim-{name}"))
@@ -189,7 +194,7 @@ fn run_stage_here(
     let mut s = Sim::new(name, p)?;
     let end = (p.duration_s * SEC as f64) as u64;
     let mut next_tick = SEC;
-    s.push(0, Kind::Arrival);
+    s.push(0, Kind::Arrival { issue: false });
     while let Some((t, kind)) = s.next_event() {
         if t > end {
             break;
@@ -209,6 +214,8 @@ struct Sim<'a> {
     name: String,
     p: &'a Params,
     now: u64,
+    /// End of the stage.
+    end: u64,
     seq: u64,
     heap: BinaryHeap<Ev>,
     /// Events scheduled a fixed delay after the moment they are scheduled (client timeouts, loss checks) arrive
@@ -317,7 +324,9 @@ impl<'a> Sim<'a> {
             pps_burst: (a.pps / 100).max(1),
             linklocal_pps: 1024,
             linklocal_burst: 1024,
-            conntrack_max: a.conntrack_max.clamp(1, 1024),
+            // Connection tracking is not modelled: the sidecar's few hundred long-lived connections are far below
+            // any instance's conntrack allowance, so the table is never consulted.
+            conntrack_max: 1024,
             conntrack_idle_timeout_ns: 432_000 * SEC,
             over_limit: OverLimit::Queue {
                 max_delay_ns: a.max_delay_ms * MS,
@@ -345,6 +354,7 @@ impl<'a> Sim<'a> {
             name: name.to_string(),
             p,
             now: 0,
+            end: (p.duration_s * SEC as f64) as u64,
             seq: 0,
             heap: BinaryHeap::with_capacity(1 << 16),
             timeout_queue: VecDeque::new(),
@@ -496,7 +506,7 @@ impl<'a> Sim<'a> {
 
     fn dispatch(&mut self, k: Kind) {
         match k {
-            Kind::Arrival => self.on_arrival(),
+            Kind::Arrival { issue } => self.on_arrival(issue),
             Kind::ProxyDone { req, inbound } => self.on_proxy_done(req, inbound),
             Kind::QueueServe(q) => self.on_queue_serve(q),
             Kind::RemoteArrive { req, attempt } => self.on_remote_arrive(req, attempt),
@@ -531,25 +541,30 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn on_arrival(&mut self) {
+    /// Poisson arrivals whose rate changes at the rollout's edges: a gap that crosses an edge is redrawn there at
+    /// the new rate (memorylessness makes that exact).
+    fn on_arrival(&mut self, issue: bool) {
         let rate = if self.in_rollout(self.now) {
             self.p.clients.rollout_rps
         } else {
             self.p.clients.steady_rps
         };
-        if rate > 0.0 {
-            let gap = -(1.0 - self.rng.random::<f64>()).ln() / rate;
-            self.push(self.now + (gap * SEC as f64) as u64 + 1, Kind::Arrival);
+        let edge = [self.p.rollout.start_s, self.p.rollout.end_s]
+            .into_iter()
+            .map(|s| s * SEC as f64)
+            .find(|&t| t > self.now as f64);
+        let gap_ns = if rate > 0.0 {
+            -(1.0 - self.rng.random::<f64>()).ln() / rate * SEC as f64
         } else {
-            let next = if self.in_rollout(self.now) {
-                self.p.rollout.end_s
-            } else {
-                self.p.rollout.start_s
-            };
-            let t = (next * SEC as f64) as u64;
-            if t > self.now {
-                self.push(t, Kind::Arrival);
-            }
+            f64::INFINITY
+        };
+        let next = self.now as f64 + gap_ns.max(1.0);
+        match edge {
+            Some(e) if next >= e => self.push(e as u64, Kind::Arrival { issue: false }),
+            _ if next < self.end as f64 => self.push(next as u64, Kind::Arrival { issue: true }),
+            _ => {}
+        }
+        if !issue {
             return;
         }
         let id = self.reqs.len() as u32;

@@ -24,8 +24,9 @@ impl Cfs {
     /// `cores` of quota per `period_ns`, consumed by `threads` parallel workers.
     pub fn new(cores: f64, period_ns: u64, threads: u64) -> Self {
         Self {
-            period_ns,
-            quota_ns: (cores * period_ns as f64) as u64,
+            // At least 1 ns, so that `run` always progresses (the scenario requires 1 ms, as the kernel does).
+            quota_ns: ((cores * period_ns as f64) as u64).max(1),
+            period_ns: period_ns.max(1),
             threads: threads.max(1),
             period_idx: 0,
             used_ns: 0,
@@ -87,5 +88,14 @@ mod tests {
         assert_eq!(c.throttled_periods, 1);
         // Jobs queue behind each other.
         assert_eq!(c.run(0, 8_000_000), 113_500_000);
+    }
+
+    #[test]
+    fn a_quota_that_rounds_to_zero_still_progresses() {
+        // Issue 10: 1e-12 cores used to round the quota to 0 ns and spin for ever (the scenario now refuses
+        // quotas below the kernel's 1 ms; the model must not hang regardless).
+        let mut c = Cfs::new(1e-12, 100_000_000, 8);
+        let t = c.run(0, 10);
+        assert!(t > 0);
     }
 }
