@@ -200,6 +200,10 @@ pub struct Remote {
     pub terminations: u32,
     /// Clients stop sending to terminating instances.
     pub drain: bool,
+    /// Requests one instance serves at once; the rest wait in FIFO order.
+    pub workers: u32,
+    /// The remote's line rate: back-to-back segments of a connection leave this fast.
+    pub line_gbps: f64,
 }
 
 /// TCP loss recovery.
@@ -208,8 +212,10 @@ pub struct Remote {
 pub struct Tcp {
     /// Minimum RTO.
     pub rto_min_ms: u64,
-    /// Dupacks for fast retransmit.
-    pub dupack_threshold: u32,
+    /// Initial congestion window, segments.
+    pub init_cwnd: u32,
+    /// Largest congestion window (the receive window), segments.
+    pub max_cwnd: u32,
 }
 
 /// The parameters of one stage (the file without its stage list).
@@ -791,12 +797,27 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         60_000,
         "ms (Linux: TCP_RTO_MIN 200 ms, TCP_RTO_MAX 120 s)",
     )?;
+    range_u("tcp.init_cwnd", p.tcp.init_cwnd as u64, 1, 1000, "segments")?;
     range_u(
-        "tcp.dupack_threshold",
-        p.tcp.dupack_threshold as u64,
+        "tcp.max_cwnd",
+        p.tcp.max_cwnd as u64,
+        p.tcp.init_cwnd as u64,
+        100_000,
+        "segments, at least init_cwnd",
+    )?;
+    range_u(
+        "remote.workers",
+        p.remote.workers as u64,
         1,
-        300,
-        "Linux: net.ipv4.tcp_max_reordering = 300",
+        100_000,
+        "requests in service per instance",
+    )?;
+    range_f(
+        "remote.line_gbps",
+        p.remote.line_gbps,
+        0.01,
+        400.0,
+        "Gbit/s",
     )?;
     Ok(())
 }

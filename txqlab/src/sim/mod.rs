@@ -5,33 +5,39 @@
 //! Time is integer nanoseconds; every random draw comes from one seeded generator, so a stage run twice gives the
 //! same result. The same seed is used for every stage (common random numbers): stages differ only by mechanism.
 //!
+//! Both directions of every connection run Linux's loss recovery (`tcp.rs`: one retransmission timer, RACK, tail
+//! loss probes, fast recovery). The client's ACKs of response data cross the node's TX path like any packet
+//! (selection, qdisc, ring, device, shaper), so a congested TX queue slows the remote's ACK clock.
+//!
 //! Simplifications, each stated where it is made: a request is one batched message (its queries share its
-//! latency); the proxy is a fluid FIFO of CPU work; the RX ring is not simulated (inbound segments are shaped by
-//! the hypervisor and then delivered); ACKs are sent for every second inbound segment and for the last, and a lost
-//! ACK costs nothing (cumulative ACKs recover); a remote instance has no capacity limit (the incident's step 1:
-//! scaling it out changed nothing).
+//! latency) sent as one GSO packet; the proxy is a fluid FIFO of CPU work; the RX ring is not simulated (inbound
+//! segments are shaped by the hypervisor and then delivered); the remote's ACKs of request data are not shaped
+//! (one 66-byte packet per request, next to 64 KB of response).
 
+mod events;
 mod proxy;
 mod result;
+pub mod tcp;
+pub mod time;
 pub mod txpath;
 
 pub use result::{AllowanceCounters, SecondPoint, StageResult};
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use hdrhistogram::Histogram;
-use nic_model::shaper::{AllowanceConfig, BandwidthConfig, Direction, OverLimit, Shaper, Verdict};
+use nic_model::shaper::{Direction, Shaper, Verdict};
 use qdisc::sched::QPkt;
-use qdisc::veth::Path;
-use qdisc::{KernelProfile, NetDev, PickRules, RefSelector, Skb, Sock, XmitCtx};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64Mcg;
 
 use crate::scenario::Params;
+use events::{Events, Kind};
 use proxy::Cfs;
-use txpath::TxPath;
+use tcp::{Actions, Payload, TcpReceiver, TcpSender};
+use time::Ns;
+use txpath::{Selection, TxPath};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -40,132 +46,48 @@ const ACK_BYTES: u32 = 66;
 /// Bytes of headers added to each data segment.
 const HDR_BYTES: u32 = 52 + 14;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// The client process: `issue` is false when the event only redraws the next arrival at a rate change.
-    Arrival {
-        issue: bool,
-    },
-    ProxyDone {
-        req: u32,
-        inbound: bool,
-    },
-    QueueServe(u16),
-    RemoteArrive {
-        req: u32,
-        attempt: u8,
-    },
-    RemoteDone {
-        req: u32,
-        attempt: u8,
-    },
-    InboundShape {
-        req: u32,
-        attempt: u8,
-        seg: u16,
-        flow: u16,
-    },
-    InboundAck {
-        flow: u16,
-    },
-    InboundResend {
-        req: u32,
-        attempt: u8,
-        seg: u16,
-        flow: u16,
-    },
-    InboundArrive {
-        req: u32,
-        attempt: u8,
-    },
-    Timeout {
-        req: u32,
-        attempt: u8,
-    },
-    LossCheck,
-    Retransmit {
-        req: u32,
-        attempt: u8,
-    },
-}
-
-#[derive(Clone, Copy, Debug)]
-struct LossCheck {
-    req: u32,
-    attempt: u8,
-    flow: u16,
-    mark: u64,
-    dropped_at: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Ev {
-    t: u64,
-    seq: u64,
-    kind: Kind,
-}
-
-impl PartialEq for Ev {
-    fn eq(&self, o: &Self) -> bool {
-        (self.t, self.seq) == (o.t, o.seq)
-    }
-}
-impl Eq for Ev {}
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Ev {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Min-heap on (time, sequence): earliest first, ties in scheduling order.
-        (o.t, o.seq).cmp(&(self.t, self.seq))
-    }
-}
-
 #[derive(Clone, Copy, Debug, Default)]
 struct Req {
     issued: u64,
+    /// When the current attempt was handed to the proxy.
+    attempt_start: u64,
     attempt: u8,
     flow: u16,
     done: bool,
     segs_got: u16,
-    losses: u8,
 }
 
+/// One upstream connection from the sidecar to a remote-cache instance: both directions' TCP state.
 struct Flow {
     hash: u32,
     queue: u16,
     instance: u32,
-    sent: u64,
-    /// The remote's sender on this connection: its congestion window, segments in flight, and the segments its
-    /// socket holds until the window opens.
-    cwnd: f64,
-    in_flight: u32,
-    backlog: VecDeque<(u32, u8, u16)>,
-    /// When the last loss recovery started, and how many RTOs in a row (the backoff).
-    recovery_at: u64,
-    rto_backoff: u8,
+    /// The client's sender (request data) and the remote's receiver of it.
+    up: TcpSender,
+    up_rx: TcpReceiver,
+    /// The remote's sender (response data) and the client's receiver of it.
+    down: TcpSender,
+    down_rx: TcpReceiver,
+    /// When the remote's NIC is done serialising this connection's previous segment.
+    remote_link_free: u64,
 }
 
-/// Largest congestion window: the receiver's window (assumption: 6 MB of socket buffer in 8949-byte segments).
-const MAX_CWND: f64 = 700.0;
-
-/// Initial congestion window (Linux TCP_INIT_CWND = 10).
-const INIT_CWND: f64 = 10.0;
-
-/// Packet tags: request id, attempt, kind.
-fn tag(req: u32, attempt: u8, ack: bool) -> u64 {
-    ((req as u64) << 9) | ((attempt as u64) << 1) | ack as u64
+/// A remote-cache instance: `workers` requests in service at once, the rest wait in FIFO order.
+#[derive(Default)]
+struct Instance {
+    busy: u32,
+    waiting: VecDeque<(u16, u32, u8)>,
 }
 
-fn untag(t: u64) -> (u32, u8, bool) {
-    ((t >> 9) as u32, ((t >> 1) & 0xff) as u8, t & 1 == 1)
+/// Egress packet tags: connection, kind (request data or ACK of response data), and a transmission index or an
+/// ACK's log position.
+const TAG_ACK: u64 = 1 << 47;
+fn tag(flow: u16, ack: bool, v: u64) -> u64 {
+    ((flow as u64) << 48) | if ack { TAG_ACK } else { 0 } | (v & (TAG_ACK - 1))
 }
-
-/// Stack of the simulation thread: the per-queue qdiscs and rings are fixed-size (the model crates do not
-/// allocate) and are built on the stack before they are boxed, which needs more than a default thread's 2 MiB.
-const SIM_STACK: usize = 64 << 20;
+fn untag(t: u64) -> (u16, bool, u64) {
+    ((t >> 48) as u16, t & TAG_ACK != 0, t & (TAG_ACK - 1))
+}
 
 /// Runs one stage. `progress` is called with the simulated fraction done, about once per simulated second.
 pub fn run_stage(
@@ -186,16 +108,21 @@ pub fn run_stage(
     })
 }
 
+/// Stack of the simulation thread: the per-queue qdiscs and rings are fixed-size (the `no_std` model crates do not
+/// allocate, and have no in-place constructors) and are built on the stack before they are boxed, which needs more
+/// than a default thread's 2 MiB.
+const SIM_STACK: usize = 64 << 20;
+
 fn run_stage_here(
     name: &str,
     p: &Params,
     mut progress: impl FnMut(f64),
 ) -> Result<StageResult, String> {
     let mut s = Sim::new(name, p)?;
-    let end = (p.duration_s * SEC as f64) as u64;
+    let end = s.end;
     let mut next_tick = SEC;
-    s.push(0, Kind::Arrival { issue: false });
-    while let Some((t, kind)) = s.next_event() {
+    s.ev.push(0, Kind::Arrival { issue: false });
+    while let Some((t, kind)) = s.ev.pop() {
         if t > end {
             break;
         }
@@ -216,16 +143,10 @@ struct Sim<'a> {
     now: u64,
     /// End of the stage.
     end: u64,
-    seq: u64,
-    heap: BinaryHeap<Ev>,
-    /// Events scheduled a fixed delay after the moment they are scheduled (client timeouts, loss checks) arrive
-    /// in time order: FIFOs hold them, merged with the heap by (time, sequence), which keeps the heap small.
-    timeout_queue: VecDeque<Ev>,
-    lanes: [VecDeque<Ev>; 3],
+    ev: Events,
     /// Reused for the packets a qdisc drops during one call (no allocation per packet).
     drop_buf: Vec<u64>,
-    loss_checks: VecDeque<(u64, u64, LossCheck)>,
-    pending_loss: Option<LossCheck>,
+    actions: Actions,
     rng: Pcg64Mcg,
     svc_exp: Exp<f64>,
     cfs: Cfs,
@@ -234,18 +155,21 @@ struct Sim<'a> {
     proxy_busy: bool,
     reqs: Vec<Req>,
     flows: Vec<Flow>,
+    instances: Vec<Instance>,
     next_flow: usize,
-    sel: RefSelector,
-    veth_records: bool,
+    sel: Selection,
     queues: Vec<TxPath>,
     shaper: Box<Shaper<1024>>,
     terminating: Vec<(u64, u64, u32)>,
+    /// Segments of one response.
+    resp_segs: u16,
     // Measurements.
     all: Histogram<u64>,
     rollout: Histogram<u64>,
     outside: Histogram<u64>,
+    attempt_rollout: Histogram<u64>,
+    attempt_outside: Histogram<u64>,
     series: Vec<(Histogram<u64>, u64, u64)>,
-    retransmits: u64,
     qdisc_drops: u64,
     shaper_drops: u64,
     to_terminating: u64,
@@ -270,69 +194,28 @@ fn unreachable_hist() -> Histogram<u64> {
 
 impl<'a> Sim<'a> {
     fn new(name: &str, p: &'a Params) -> Result<Self, String> {
-        let profile = KernelProfile::from_release(&p.kernel.release)
-            .map_err(|e| format!("kernel.release: {e}"))?;
-        let profile = match p.kernel.veth_records_rx_queue {
-            Some(v) => profile.with_override(v),
-            None => profile,
-        };
-        let mut dev = NetDev::new(p.nic.queues).map_err(|e| format!("nic.queues: {e}"))?;
-        if profile.ena_select_queue {
-            dev.driver = qdisc::DriverHook::EnaLegacy;
-        }
-        if p.nic.xps_cpus {
-            dev = dev
-                .with_virtio_default_xps(p.nic.queues.min(64))
-                .map_err(|e| format!("nic.xps_cpus: {e}"))?;
-        }
-        let rules = PickRules {
-            txq_reselection_ms: profile.rules.txq_reselection_ms,
-        };
-        let sel = RefSelector::new(dev, rules, p.seed).map_err(|e| format!("nic: {e}"))?;
+        let sel = Selection::new(p)?;
         let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
+        let rtt = Ns::from_us(2 * p.network.one_way_us);
+        let rto_min = Ns::from_ms(p.tcp.rto_min_ms);
+        let (init, max) = (p.tcp.init_cwnd as f64, p.tcp.max_cwnd as f64);
         let mut flows = Vec::new();
         for c in 0..p.proxy.connections {
             flows.push(Flow {
                 hash: rng.random(),
                 queue: 0,
                 instance: c % p.remote.instances,
-                sent: 0,
-                cwnd: INIT_CWND,
-                in_flight: 0,
-                backlog: VecDeque::new(),
-                recovery_at: 0,
-                rto_backoff: 0,
+                up: TcpSender::new(init, max, rto_min, rtt),
+                up_rx: TcpReceiver::default(),
+                down: TcpSender::new(init, max, rto_min, rtt),
+                down_rx: TcpReceiver::default(),
+                remote_link_free: 0,
             });
         }
         let queues = (0..p.nic.queues)
             .map(|_| TxPath::new(&p.nic))
             .collect::<Result<Vec<_>, _>>()?;
-        let gbps = |g: f64| (g * 1e9) as u64;
-        let a = &p.allowance;
-        let burst_bits = 12_500_000; // 1.25 MB of micro-burst at the peak rate (assumption)
-        let credits = ((a.peak_gbps - a.baseline_gbps) * 1e9 * a.credit_s) as u64;
-        let bw = BandwidthConfig {
-            baseline_bps: gbps(a.baseline_gbps),
-            peak_bps: gbps(a.peak_gbps),
-            peak_burst_bits: burst_bits,
-            credit_bits: credits.max(burst_bits),
-        };
-        let shaper = Shaper::new(AllowanceConfig {
-            bw_out: bw,
-            bw_in: bw,
-            pps: a.pps,
-            pps_burst: (a.pps / 100).max(1),
-            linklocal_pps: 1024,
-            linklocal_burst: 1024,
-            // Connection tracking is not modelled: the sidecar's few hundred long-lived connections are far below
-            // any instance's conntrack allowance, so the table is never consulted.
-            conntrack_max: 1024,
-            conntrack_idle_timeout_ns: 432_000 * SEC,
-            over_limit: OverLimit::Queue {
-                max_delay_ns: a.max_delay_ms * MS,
-            },
-        })
-        .map_err(|e| format!("allowance: {e}"))?;
+        let shaper = txpath::shaper(&p.allowance)?;
         // Terminations spread over the rollout window, one instance after the other.
         let (rs, re) = (
             (p.rollout.start_s * SEC as f64) as u64,
@@ -355,13 +238,9 @@ impl<'a> Sim<'a> {
             p,
             now: 0,
             end: (p.duration_s * SEC as f64) as u64,
-            seq: 0,
-            heap: BinaryHeap::with_capacity(1 << 16),
-            timeout_queue: VecDeque::new(),
-            lanes: Default::default(),
+            ev: Events::default(),
             drop_buf: Vec::new(),
-            loss_checks: VecDeque::new(),
-            pending_loss: None,
+            actions: Actions::default(),
             rng,
             svc_exp: Exp::new(1.0 / p.remote.service_mean_ms.max(1e-6))
                 .map_err(|e| format!("remote: {e}"))?,
@@ -375,17 +254,21 @@ impl<'a> Sim<'a> {
             proxy_busy: false,
             reqs: Vec::new(),
             flows,
+            instances: (0..p.remote.instances)
+                .map(|_| Instance::default())
+                .collect(),
             next_flow: 0,
             sel,
-            veth_records: profile.veth_records_rx_queue,
             queues,
             shaper: Box::new(shaper),
             terminating,
+            resp_segs: p.remote.response_bytes.div_ceil(p.network.mss).max(1) as u16,
             all: hist(),
             rollout: hist(),
             outside: hist(),
+            attempt_rollout: hist(),
+            attempt_outside: hist(),
             series: (0..duration_s).map(|_| (hist(), 0, 0)).collect(),
-            retransmits: 0,
             qdisc_drops: 0,
             shaper_drops: 0,
             to_terminating: 0,
@@ -397,100 +280,9 @@ impl<'a> Sim<'a> {
             proxy_rejects: 0,
         };
         for f in 0..s.flows.len() {
-            s.flows[f].queue = s.select_queue(f);
+            s.flows[f].queue = s.sel.queue(s.flows[f].hash, f, 0);
         }
         Ok(s)
-    }
-
-    /// The physical TX queue of flow `f`: its packet leaves the pod's socket, crosses the veth, and is selected
-    /// on the ENA device as the kernel profile says.
-    fn select_queue(&self, f: usize) -> u16 {
-        let mut skb = Skb::new(1500, f as u64);
-        skb.hash = Some(self.flows[f].hash);
-        skb.sk = Some(Sock::connected());
-        skb.sender_cpu = self.p.kernel.cpu + 1;
-        let ctx = XmitCtx {
-            cpu: self.p.kernel.cpu,
-            now_ns: self.now,
-        };
-        qdisc::veth::egress(
-            &self.sel,
-            &mut skb,
-            Path::PodViaVeth,
-            self.veth_records,
-            ctx,
-        )
-        .queue
-    }
-
-    fn push(&mut self, t: u64, kind: Kind) {
-        self.seq += 1;
-        let ev = Ev {
-            t,
-            seq: self.seq,
-            kind,
-        };
-        // Kinds scheduled at non-decreasing times go to their lane; anything out of order falls back to the heap,
-        // so the (time, sequence) order is exact either way.
-        let lane = match kind {
-            Kind::InboundArrive { .. } => Some(0),
-            Kind::InboundAck { .. } => Some(1),
-            Kind::RemoteArrive { .. } => Some(2),
-            _ => None,
-        };
-        match lane {
-            Some(l) if self.lanes[l].back().is_none_or(|b| b.t <= t) => self.lanes[l].push_back(ev),
-            _ => self.heap.push(ev),
-        }
-    }
-
-    /// Schedules a client timeout (always `now + timeout`, so in time order).
-    fn push_timeout(&mut self, req: u32, attempt: u8) {
-        self.seq += 1;
-        let t = self.now + self.p.clients.timeout_ms * MS;
-        self.timeout_queue.push_back(Ev {
-            t,
-            seq: self.seq,
-            kind: Kind::Timeout { req, attempt },
-        });
-    }
-
-    /// The earliest event of the heap, the lanes and the FIFOs, by (time, sequence): the order one heap would give.
-    fn next_event(&mut self) -> Option<(u64, Kind)> {
-        #[derive(Clone, Copy)]
-        enum Src {
-            Heap,
-            Timeout,
-            Loss,
-            Lane(usize),
-        }
-        let mut best: Option<((u64, u64), Src)> =
-            self.heap.peek().map(|e| ((e.t, e.seq), Src::Heap));
-        let mut consider = |k: Option<(u64, u64)>, src: Src| {
-            if let Some(k) = k
-                && best.is_none_or(|(b, _)| k < b)
-            {
-                best = Some((k, src));
-            }
-        };
-        consider(
-            self.timeout_queue.front().map(|e| (e.t, e.seq)),
-            Src::Timeout,
-        );
-        consider(self.loss_checks.front().map(|e| (e.0, e.1)), Src::Loss);
-        for (l, lane) in self.lanes.iter().enumerate() {
-            consider(lane.front().map(|e| (e.t, e.seq)), Src::Lane(l));
-        }
-        match best?.1 {
-            Src::Heap => self.heap.pop().map(|e| (e.t, e.kind)),
-            Src::Timeout => self.timeout_queue.pop_front().map(|e| (e.t, e.kind)),
-            Src::Lane(l) => self.lanes[l].pop_front().map(|e| (e.t, e.kind)),
-            Src::Loss => {
-                let (t, _, c) = self.loss_checks.pop_front()?;
-                self.pending_loss = Some(c);
-                Some((t, Kind::LossCheck))
-            }
-        }
     }
 
     fn in_rollout(&self, t: u64) -> bool {
@@ -509,35 +301,18 @@ impl<'a> Sim<'a> {
             Kind::Arrival { issue } => self.on_arrival(issue),
             Kind::ProxyDone { req, inbound } => self.on_proxy_done(req, inbound),
             Kind::QueueServe(q) => self.on_queue_serve(q),
-            Kind::RemoteArrive { req, attempt } => self.on_remote_arrive(req, attempt),
-            Kind::RemoteDone { req, attempt } => self.on_remote_done(req, attempt),
-            Kind::InboundShape {
-                req,
-                attempt,
-                seg,
+            Kind::UpArrive { flow, xmit } => self.on_up_arrive(flow, xmit),
+            Kind::UpAck { flow, pos } => self.on_ack(flow, true, pos),
+            Kind::RemoteDone { flow, req, attempt } => self.on_remote_done(flow, req, attempt),
+            Kind::DownShape { flow, xmit } => self.on_down_shape(flow, xmit),
+            Kind::DownArrive { flow, xmit } => self.on_down_arrive(flow, xmit),
+            Kind::DownAck { flow, pos } => self.on_ack(flow, false, pos),
+            Kind::Timer {
                 flow,
-            } => self.on_inbound_shape(req, attempt, seg, flow),
-            Kind::InboundAck { flow } => self.on_inbound_ack(flow),
-            Kind::InboundResend {
-                req,
-                attempt,
-                seg,
-                flow,
-            } => {
-                self.flows[flow as usize]
-                    .backlog
-                    .push_front((req, attempt, seg));
-                self.retransmits += 1;
-                self.pump(flow);
-            }
-            Kind::InboundArrive { req, attempt } => self.on_inbound_arrive(req, attempt),
+                up,
+                generation,
+            } => self.on_timer(flow, up, generation),
             Kind::Timeout { req, attempt } => self.on_timeout(req, attempt),
-            Kind::LossCheck => {
-                if let Some(c) = self.pending_loss.take() {
-                    self.on_loss_check(c.req, c.attempt, c.flow, c.mark, c.dropped_at)
-                }
-            }
-            Kind::Retransmit { req, attempt } => self.send_request_segment(req, attempt, true),
         }
     }
 
@@ -560,8 +335,8 @@ impl<'a> Sim<'a> {
         };
         let next = self.now as f64 + gap_ns.max(1.0);
         match edge {
-            Some(e) if next >= e => self.push(e as u64, Kind::Arrival { issue: false }),
-            _ if next < self.end as f64 => self.push(next as u64, Kind::Arrival { issue: true }),
+            Some(e) if next >= e => self.ev.push(e as u64, Kind::Arrival { issue: false }),
+            _ if next < self.end as f64 => self.ev.push(next as u64, Kind::Arrival { issue: true }),
             _ => {}
         }
         if !issue {
@@ -570,10 +345,17 @@ impl<'a> Sim<'a> {
         let id = self.reqs.len() as u32;
         self.reqs.push(Req {
             issued: self.now,
+            attempt_start: self.now,
             ..Req::default()
         });
         self.issued += 1;
         self.proxy_submit(id, false);
+    }
+
+    /// Schedules a client timeout (always `now + timeout`, so in time order).
+    fn push_timeout(&mut self, req: u32, attempt: u8) {
+        let t = self.now + self.p.clients.timeout_ms * MS;
+        self.ev.push(t, Kind::Timeout { req, attempt });
     }
 
     /// Hands a request (outbound) or its response (inbound) to the proxy.
@@ -600,7 +382,7 @@ impl<'a> Sim<'a> {
             self.proxy_busy = true;
             let cost = self.p.proxy.cpu_per_request_us * 1000 / 2;
             let done = self.cfs.run(self.now, cost);
-            self.push(done, Kind::ProxyDone { req, inbound });
+            self.ev.push(done, Kind::ProxyDone { req, inbound });
         }
     }
 
@@ -637,31 +419,119 @@ impl<'a> Sim<'a> {
             self.to_terminating += 1;
         }
         self.push_timeout(req, attempt);
-        self.send_request_segment(req, attempt, false);
+        self.flows[f].up.write(Payload {
+            req,
+            attempt,
+            seg: 0,
+        });
+        self.pump(f as u16, true);
     }
 
-    fn segments(&self, bytes: u32) -> u16 {
-        bytes.div_ceil(self.p.network.mss).max(1) as u16
+    /// Whether data of request `d` was abandoned (the client moved to another attempt or gave up: Envoy resets
+    /// the stream, so unsent data of it is never sent).
+    fn stale(reqs: &[Req], d: Payload) -> bool {
+        let r = reqs[d.req as usize];
+        r.done || r.attempt != d.attempt
     }
 
-    /// Sends the request's data (one batched message) on its flow through the node's TX path.
-    fn send_request_segment(&mut self, req: u32, attempt: u8, retransmit: bool) {
-        let r = self.reqs[req as usize];
-        if r.done || r.attempt != attempt {
-            return;
-        }
-        if retransmit {
-            self.retransmits += 1;
-        }
-        let bytes = self.p.proxy.request_bytes
-            + HDR_BYTES * self.segments(self.p.proxy.request_bytes) as u32;
-        self.egress(r.flow, bytes, tag(req, attempt, false));
-    }
-
-    /// One packet into the TX path of its flow's queue.
-    fn egress(&mut self, flow: u16, bytes: u32, t: u64) {
+    /// Lets a connection's sender transmit what its window allows.
+    fn pump(&mut self, flow: u16, up: bool) {
+        let mut a = std::mem::take(&mut self.actions);
+        let now = Ns(self.now);
+        let reqs = &self.reqs;
         let f = &mut self.flows[flow as usize];
-        f.sent += 1;
+        let s = if up { &mut f.up } else { &mut f.down };
+        s.pump(now, &mut |d| Self::stale(reqs, d), &mut a);
+        self.apply(flow, up, a);
+    }
+
+    fn on_ack(&mut self, flow: u16, up: bool, pos: u64) {
+        let mut a = std::mem::take(&mut self.actions);
+        let now = Ns(self.now);
+        let reqs = &self.reqs;
+        let f = &mut self.flows[flow as usize];
+        let (s, rx) = if up {
+            (&mut f.up, &mut f.up_rx)
+        } else {
+            (&mut f.down, &mut f.down_rx)
+        };
+        s.on_ack(now, &rx.log, pos, &mut |d| Self::stale(reqs, d), &mut a);
+        rx.log.trim(s.acked_log());
+        self.apply(flow, up, a);
+    }
+
+    fn on_timer(&mut self, flow: u16, up: bool, generation: u32) {
+        let mut a = std::mem::take(&mut self.actions);
+        let now = Ns(self.now);
+        let reqs = &self.reqs;
+        let f = &mut self.flows[flow as usize];
+        let s = if up { &mut f.up } else { &mut f.down };
+        s.on_timer(now, generation, &mut |d| Self::stale(reqs, d), &mut a);
+        if up && a.rto_fired {
+            // The RTO re-draws the socket's txhash (`sk_rethink_txhash` from `tcp_write_timeout`): on a fixed
+            // kernel the connection may move to another TX queue.
+            let f = flow as usize;
+            self.flows[f].hash = self.rng.random();
+            self.flows[f].queue = self.sel.queue(self.flows[f].hash, f, self.now);
+        }
+        self.apply(flow, up, a);
+    }
+
+    /// Carries out what a sender asked for: transmissions and its timer.
+    fn apply(&mut self, flow: u16, up: bool, mut a: Actions) {
+        if let Some((t, generation)) = a.timer.take() {
+            self.ev.push(
+                t.0,
+                Kind::Timer {
+                    flow,
+                    up,
+                    generation,
+                },
+            );
+        }
+        for &(xmit, data, _) in &a.send {
+            if up {
+                let bytes = self.p.proxy.request_bytes
+                    + HDR_BYTES * self.p.proxy.request_bytes.div_ceil(self.p.network.mss);
+                self.egress(flow, bytes, tag(flow, false, xmit));
+            } else {
+                self.remote_send(flow, xmit, data);
+            }
+        }
+        a.send.clear();
+        a.rto_fired = false;
+        self.actions = a;
+    }
+
+    /// Response segment sizes: full MSS, the last one the remainder, plus headers.
+    fn seg_bytes(&self, seg: u16) -> u32 {
+        let n = self.resp_segs;
+        if seg + 1 == n {
+            self.p.remote.response_bytes - (n as u32 - 1) * self.p.network.mss
+        } else {
+            self.p.network.mss
+        }
+        .min(self.p.remote.response_bytes)
+            + HDR_BYTES
+    }
+
+    /// The remote's NIC puts a response segment on the wire: back-to-back segments of a connection are serialised
+    /// at the remote's line rate; the segment reaches the node's instance one way later.
+    fn remote_send(&mut self, flow: u16, xmit: u64, data: Payload) {
+        let bytes = self.seg_bytes(data.seg) as f64;
+        let seg_ns = (bytes * 8.0 / self.p.remote.line_gbps) as u64;
+        let f = &mut self.flows[flow as usize];
+        let dep = self.now.max(f.remote_link_free);
+        f.remote_link_free = dep + seg_ns;
+        self.ev.push(
+            dep + self.p.network.one_way_us * 1000,
+            Kind::DownShape { flow, xmit },
+        );
+    }
+
+    /// One packet into the TX path of its connection's queue.
+    fn egress(&mut self, flow: u16, bytes: u32, t: u64) {
+        let f = &self.flows[flow as usize];
         let q = f.queue as usize;
         let pkt = QPkt {
             len: bytes,
@@ -674,234 +544,128 @@ impl<'a> Sim<'a> {
         let mut dropped = std::mem::take(&mut self.drop_buf);
         self.queues[q].enqueue(pkt, now, &mut |d| dropped.push(d.tag));
         let next = self.queues[q].kick(now, &mut |d| dropped.push(d.tag));
-        for &d in &dropped {
-            self.qdisc_drops += 1;
-            self.lost(d, flow);
-        }
+        // A qdisc drop is silent to TCP here: the sender finds it by RACK, a probe or the RTO.
+        self.qdisc_drops += dropped.len() as u64;
         dropped.clear();
         self.drop_buf = dropped;
         if let Some(t) = next {
-            self.push(t, Kind::QueueServe(q as u16));
+            self.ev.push(t, Kind::QueueServe(q as u16));
         }
-    }
-
-    /// A data segment was dropped: fast retransmit if enough later segments of the flow produce duplicate ACKs
-    /// within about one RTT, else the RTO.
-    fn lost(&mut self, tag: u64, flow: u16) {
-        let (req, attempt, ack) = untag(tag);
-        if ack {
-            return; // A lost ACK is covered by the next one.
-        }
-        let rtt = 2 * self.p.network.one_way_us * 1000 + MS;
-        let mark = self.flows[flow as usize].sent;
-        let dropped_at = self.now;
-        self.seq += 1;
-        let c = LossCheck {
-            req,
-            attempt,
-            flow,
-            mark,
-            dropped_at,
-        };
-        self.loss_checks.push_back((self.now + rtt, self.seq, c));
-    }
-
-    fn on_loss_check(&mut self, req: u32, attempt: u8, flow: u16, mark: u64, dropped_at: u64) {
-        let later = self.flows[flow as usize].sent - mark;
-        // A retransmission lost again waits for the RTO (no second fast retransmit of the same segment).
-        if later >= self.p.tcp.dupack_threshold as u64 && self.reqs[req as usize].losses == 0 {
-            self.reqs[req as usize].losses = 1;
-            self.send_request_segment(req, attempt, true);
-            return;
-        }
-        // RTO with exponential backoff; the timeout also re-draws the flow's txhash (`sk_rethink_txhash`), which
-        // on a fixed kernel may move it to another queue.
-        let r = &mut self.reqs[req as usize];
-        let rto = (self.p.tcp.rto_min_ms * MS) << r.losses.saturating_sub(1).min(6);
-        r.losses = r.losses.saturating_add(1);
-        let f = flow as usize;
-        self.flows[f].hash = self.rng.random();
-        self.flows[f].queue = self.select_queue(f);
-        self.push(dropped_at + rto, Kind::Retransmit { req, attempt });
     }
 
     fn on_queue_serve(&mut self, q: u16) {
         let now = self.now;
         let mut dropped = std::mem::take(&mut self.drop_buf);
         let (pkt, next) = self.queues[q as usize].serve(now, &mut |d| dropped.push(d.tag));
-        for &d in &dropped {
-            self.qdisc_drops += 1;
-            let (req, _, _) = untag(d);
-            let flow = self.reqs[req as usize].flow;
-            self.lost(d, flow);
-        }
+        self.qdisc_drops += dropped.len() as u64;
         dropped.clear();
         self.drop_buf = dropped;
         if let Some(t) = next {
-            self.push(t, Kind::QueueServe(q));
+            self.ev.push(t, Kind::QueueServe(q));
         }
         let Some(pkt) = pkt else { return };
         self.packets += 1;
         match self.shaper.shape(now, Direction::Egress, pkt.len, false) {
             Verdict::Pass { at_ns } => {
-                let (req, attempt, ack) = untag(pkt.tag);
-                if !ack {
-                    self.push(
-                        at_ns + self.p.network.one_way_us * 1000,
-                        Kind::RemoteArrive { req, attempt },
-                    );
+                let (flow, ack, v) = untag(pkt.tag);
+                let at = at_ns + self.p.network.one_way_us * 1000;
+                if ack {
+                    self.ev.push(at, Kind::DownAck { flow, pos: v });
+                } else {
+                    self.ev.push(at, Kind::UpArrive { flow, xmit: v });
                 }
             }
-            Verdict::Drop(_) => {
-                self.shaper_drops += 1;
-                let (req, _, _) = untag(pkt.tag);
-                let flow = self.reqs[req as usize].flow;
-                self.lost(pkt.tag, flow);
-            }
+            Verdict::Drop(_) => self.shaper_drops += 1,
         }
     }
 
-    fn on_remote_arrive(&mut self, req: u32, attempt: u8) {
+    /// Request data reaches the remote: its kernel ACKs it at once; the instance serves a new request unless it is
+    /// terminating (it swallows it: the client's timeout retries).
+    fn on_up_arrive(&mut self, flow: u16, xmit: u64) {
+        let f = &mut self.flows[flow as usize];
+        let Some((seq, d)) = f.up.lookup(xmit) else {
+            return; // A copy of data the sender already knows delivered.
+        };
+        let arr = f.up_rx.arrive(xmit, seq);
+        let pos = f.up_rx.log.end();
+        let inst = f.instance;
+        self.ev.push(
+            self.now + self.p.network.one_way_us * 1000,
+            Kind::UpAck { flow, pos },
+        );
+        if !arr.new || Self::stale(&self.reqs, d) || self.instance_terminating(inst, self.now) {
+            return;
+        }
+        let i = &mut self.instances[inst as usize];
+        if i.busy < self.p.remote.workers {
+            i.busy += 1;
+            self.start_service(flow, d.req, d.attempt);
+        } else {
+            i.waiting.push_back((flow, d.req, d.attempt));
+        }
+    }
+
+    fn start_service(&mut self, flow: u16, req: u32, attempt: u8) {
+        let svc = self.p.remote.service_base_ms + self.svc_exp.sample(&mut self.rng);
+        self.ev.push(
+            self.now + (svc * MS as f64) as u64,
+            Kind::RemoteDone { flow, req, attempt },
+        );
+    }
+
+    fn on_remote_done(&mut self, flow: u16, req: u32, attempt: u8) {
+        let inst = self.flows[flow as usize].instance as usize;
+        match self.instances[inst].waiting.pop_front() {
+            Some((f, r, a)) => self.start_service(f, r, a),
+            None => self.instances[inst].busy -= 1,
+        }
         let r = self.reqs[req as usize];
         if r.done || r.attempt != attempt {
             return;
         }
-        let inst = self.flows[r.flow as usize].instance;
-        if self.instance_terminating(inst, self.now) {
-            return; // Swallowed: the client's timeout will retry it.
+        for seg in 0..self.resp_segs {
+            self.flows[flow as usize]
+                .down
+                .write(Payload { req, attempt, seg });
         }
-        let svc = self.p.remote.service_base_ms + self.svc_exp.sample(&mut self.rng);
-        self.push(
-            self.now + (svc * MS as f64) as u64,
-            Kind::RemoteDone { req, attempt },
-        );
+        self.pump(flow, false);
     }
 
-    fn on_remote_done(&mut self, req: u32, attempt: u8) {
-        let n = self.segments(self.p.remote.response_bytes);
-        let flow = self.reqs[req as usize].flow;
-        let f = &mut self.flows[flow as usize];
-        for seg in 0..n {
-            f.backlog.push_back((req, attempt, seg));
-        }
-        self.pump(flow);
-    }
-
-    /// The remote's TCP sender: send while the congestion window allows. Segments of a request the client has
-    /// already given up on are skipped (Envoy resets the stream, so the remote stops sending it).
-    fn pump(&mut self, flow: u16) {
-        let one_way = self.p.network.one_way_us * 1000;
-        // Back-to-back segments leave the remote at its line rate (assumption: 25 Gbit/s).
-        let seg_ns = (self.p.network.mss as u64 + HDR_BYTES as u64) * 8 * 1000 / 25_000;
-        let mut k = 0;
-        loop {
-            let f = &mut self.flows[flow as usize];
-            if f.in_flight as f64 >= f.cwnd {
-                break;
-            }
-            let Some((req, attempt, seg)) = f.backlog.pop_front() else {
-                break;
-            };
-            let r = self.reqs[req as usize];
-            if r.done || r.attempt != attempt {
-                continue;
-            }
-            self.flows[flow as usize].in_flight += 1;
-            self.push(
-                self.now + one_way + k * seg_ns,
-                Kind::InboundShape {
-                    req,
-                    attempt,
-                    seg,
-                    flow,
-                },
-            );
-            k += 1;
-        }
-    }
-
-    fn on_inbound_shape(&mut self, req: u32, attempt: u8, seg: u16, flow: u16) {
-        let n = self.segments(self.p.remote.response_bytes);
-        let bytes = if seg + 1 == n {
-            self.p.remote.response_bytes - (n as u32 - 1) * self.p.network.mss
-        } else {
-            self.p.network.mss
-        } + HDR_BYTES;
+    fn on_down_shape(&mut self, flow: u16, xmit: u64) {
+        let Some((_, d)) = self.flows[flow as usize].down.lookup(xmit) else {
+            return;
+        };
+        let bytes = self.seg_bytes(d.seg);
         self.packets += 1;
-        let one_way = self.p.network.one_way_us * 1000;
         match self
             .shaper
             .shape(self.now, Direction::Ingress, bytes, false)
         {
-            Verdict::Pass { at_ns } => {
-                if at_ns == self.now {
-                    // Not held back: delivered at once, without an event of its own.
-                    self.on_inbound_arrive(req, attempt);
-                } else {
-                    self.push(at_ns, Kind::InboundArrive { req, attempt });
-                }
-                // The ACK clock: the remote learns of the delivery one way later.
-                self.push(at_ns + one_way, Kind::InboundAck { flow });
-            }
-            Verdict::Drop(_) => {
-                self.shaper_drops += 1;
-                // Reno: a loss outside recovery halves the window and is fast-retransmitted when enough segments
-                // follow it to produce duplicate ACKs; a loss during recovery (or without enough segments behind
-                // it) waits for the RTO, which backs off and collapses the window to one segment.
-                let rtt = 2 * one_way + MS;
-                let now = self.now;
-                let f = &mut self.flows[flow as usize];
-                f.in_flight = f.in_flight.saturating_sub(1);
-                let in_recovery = now < f.recovery_at + 2 * rtt && f.recovery_at != 0;
-                let dupacks =
-                    f.backlog.len() + f.in_flight as usize >= self.p.tcp.dupack_threshold as usize;
-                let delay = if !in_recovery && dupacks {
-                    f.cwnd = (f.cwnd / 2.0).max(2.0);
-                    rtt
-                } else {
-                    f.cwnd = 1.0;
-                    let rto = (self.p.tcp.rto_min_ms * MS) << f.rto_backoff.min(6);
-                    f.rto_backoff = f.rto_backoff.saturating_add(1);
-                    rto
-                };
-                f.recovery_at = now;
-                self.push(
-                    self.now + delay,
-                    Kind::InboundResend {
-                        req,
-                        attempt,
-                        seg,
-                        flow,
-                    },
-                );
-            }
+            Verdict::Pass { at_ns } if at_ns == self.now => self.on_down_arrive(flow, xmit),
+            Verdict::Pass { at_ns } => self.ev.push(at_ns, Kind::DownArrive { flow, xmit }),
+            Verdict::Drop(_) => self.shaper_drops += 1,
         }
     }
 
-    fn on_inbound_ack(&mut self, flow: u16) {
+    /// A response segment reaches the client's socket; the client ACKs through the TX path.
+    fn on_down_arrive(&mut self, flow: u16, xmit: u64) {
+        let n = self.resp_segs;
         let f = &mut self.flows[flow as usize];
-        f.in_flight = f.in_flight.saturating_sub(1);
-        f.rto_backoff = 0;
-        // Congestion avoidance: one segment per window per RTT, up to the receive window.
-        f.cwnd = (f.cwnd + 1.0 / f.cwnd).min(MAX_CWND);
-        self.pump(flow);
-    }
-
-    fn on_inbound_arrive(&mut self, req: u32, attempt: u8) {
-        let n = self.segments(self.p.remote.response_bytes);
-        let r = &mut self.reqs[req as usize];
-        if r.done || r.attempt != attempt {
+        let Some((seq, d)) = f.down.lookup(xmit) else {
             return;
+        };
+        let arr = f.down_rx.arrive(xmit, seq);
+        let mut complete = false;
+        let r = &mut self.reqs[d.req as usize];
+        if arr.new && !r.done && r.attempt == d.attempt {
+            r.segs_got += 1;
+            complete = r.segs_got == n;
         }
-        r.segs_got += 1;
-        let got = r.segs_got;
-        let flow = r.flow;
-        if got.is_multiple_of(2) || got == n {
-            // Delayed ACK: every second segment, and the last at once (quick ACK at the end of a burst).
-            self.egress(flow, ACK_BYTES, tag(req, attempt, true));
+        if let Some(pos) = f.down_rx.ack_policy(arr.ack_now, complete) {
+            self.egress(flow, ACK_BYTES, tag(flow, true, pos));
         }
-        if got == n {
-            self.proxy_submit(req, true);
+        if complete {
+            self.proxy_submit(d.req, true);
         }
     }
 
@@ -911,16 +675,18 @@ impl<'a> Sim<'a> {
             return;
         }
         self.timeouts += 1;
+        let (start, issued) = (r.attempt_start, r.issued);
         if r.attempt as u32 >= self.p.clients.max_retries {
             r.done = true;
             self.failed += 1;
-            let lat = self.now - r.issued;
-            let issued = r.issued;
+            self.record_attempt(start);
+            let lat = self.now - issued;
             self.record(issued, lat);
             return;
         }
         r.attempt += 1;
-        r.losses = 0;
+        r.attempt_start = self.now;
+        self.record_attempt(start);
         self.proxy_submit(req, false);
     }
 
@@ -931,8 +697,20 @@ impl<'a> Sim<'a> {
         }
         r.done = true;
         self.completed += 1;
-        let (issued, lat) = (r.issued, self.now - r.issued);
+        let (issued, start, lat) = (r.issued, r.attempt_start, self.now - r.issued);
+        self.record_attempt(start);
         self.record(issued, lat);
+    }
+
+    /// An attempt ended (answered or timed out): its latency, capped by the client's timeout.
+    fn record_attempt(&mut self, start: u64) {
+        let us = ((self.now - start) / 1000).max(1);
+        let h = if self.in_rollout(start) {
+            &mut self.attempt_rollout
+        } else {
+            &mut self.attempt_outside
+        };
+        let _ = h.record(us);
     }
 
     fn record(&mut self, issued: u64, lat_ns: u64) {

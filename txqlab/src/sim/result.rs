@@ -31,6 +31,17 @@ pub struct Percentiles {
     pub p99_ms: f64,
     /// 99.9th percentile.
     pub p999_ms: f64,
+    /// Attempts measured (each answered or timed-out attempt of the requests).
+    pub attempts: u64,
+    /// p99 of one attempt: from the client handing it to the proxy to its answer, or to its timeout.
+    pub attempt_p99_ms: f64,
+}
+
+fn with_attempts(mut p: Percentiles, h: &Histogram<u64>) -> Percentiles {
+    let a = pct(h);
+    p.attempts = a.count;
+    p.attempt_p99_ms = a.p99_ms;
+    p
 }
 
 fn pct(h: &Histogram<u64>) -> Percentiles {
@@ -46,6 +57,8 @@ fn pct(h: &Histogram<u64>) -> Percentiles {
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
+        attempts: 0,
+        attempt_p99_ms: 0.0,
     }
 }
 
@@ -87,6 +100,8 @@ pub struct StageResult {
     pub proxy_rejects: u64,
     /// TCP retransmissions (both directions).
     pub retransmits: u64,
+    /// Retransmission timeouts (both directions).
+    pub rtos: u64,
     /// Packets each TX queue sent.
     pub tx_queue_packets: Vec<u64>,
     /// Share of TX packets per queue.
@@ -129,14 +144,19 @@ pub(super) fn build(s: &Sim<'_>, _end: u64) -> StageResult {
         p50_ms: all.p50_ms,
         p99_ms: all.p99_ms,
         p999_ms: all.p999_ms,
-        rollout: pct(&s.rollout),
-        outside: pct(&s.outside),
+        rollout: with_attempts(pct(&s.rollout), &s.attempt_rollout),
+        outside: with_attempts(pct(&s.outside), &s.attempt_outside),
         requests: s.issued,
         completed: s.completed,
         failed: s.failed,
         timeouts: s.timeouts,
         proxy_rejects: s.proxy_rejects,
-        retransmits: s.retransmits,
+        retransmits: s
+            .flows
+            .iter()
+            .map(|f| f.up.retransmits + f.down.retransmits)
+            .sum(),
+        rtos: s.flows.iter().map(|f| f.up.rtos + f.down.rtos).sum(),
         max_tx_queue_share: share.iter().copied().fold(0.0, f64::max),
         tx_queue_packets: tx,
         tx_queue_share: share,

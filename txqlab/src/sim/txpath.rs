@@ -6,10 +6,101 @@
 
 use std::collections::VecDeque;
 
+use nic_model::shaper::{AllowanceConfig, BandwidthConfig, OverLimit, Shaper};
 use nic_model::{TxPacket, TxQueue, TxQueueConfig};
 use qdisc::sched::{EnqueueResult, FqCodel, FqCodelConfig, PfifoFast, QPkt, Qdisc};
+use qdisc::veth::Path;
+use qdisc::{KernelProfile, NetDev, PickRules, RefSelector, Skb, Sock, XmitCtx};
 
-use crate::scenario::{Nic, QdiscKind};
+use crate::scenario::{Allowance, Nic, Params, QdiscKind};
+
+/// TX-queue selection on the node: the kernel profile's veth behaviour and the ENA driver's `ndo_select_queue`.
+/// Every use of the `qdisc` crate's selection API is here, so that a change there is adapted in one place.
+pub struct Selection {
+    sel: RefSelector,
+    veth_records: bool,
+    cpu: u16,
+}
+
+impl Selection {
+    /// From the stage's kernel and NIC.
+    pub fn new(p: &Params) -> Result<Self, String> {
+        let profile = KernelProfile::from_release(&p.kernel.release)
+            .map_err(|e| format!("kernel.release: {e}"))?;
+        let profile = match p.kernel.veth_records_rx_queue {
+            Some(v) => profile.with_override(v),
+            None => profile,
+        };
+        let mut dev = NetDev::new(p.nic.queues).map_err(|e| format!("nic.queues: {e}"))?;
+        if profile.ena_select_queue {
+            dev.driver = qdisc::DriverHook::EnaLegacy;
+        }
+        if p.nic.xps_cpus {
+            dev = dev
+                .with_virtio_default_xps(p.nic.queues.min(64))
+                .map_err(|e| format!("nic.xps_cpus: {e}"))?;
+        }
+        let rules = PickRules {
+            txq_reselection_ms: profile.rules.txq_reselection_ms,
+        };
+        let sel = RefSelector::new(dev, rules, p.seed).map_err(|e| format!("nic: {e}"))?;
+        Ok(Self {
+            sel,
+            veth_records: profile.veth_records_rx_queue,
+            cpu: p.kernel.cpu,
+        })
+    }
+
+    /// The physical TX queue of connection `flow` with socket hash `hash`: its packet leaves the pod's socket,
+    /// crosses the veth, and is selected on the ENA device as the kernel profile says.
+    pub fn queue(&self, hash: u32, flow: usize, now_ns: u64) -> u16 {
+        let mut skb = Skb::new(1500, flow as u64);
+        skb.hash = Some(hash);
+        skb.sk = Some(Sock::connected());
+        skb.sender_cpu = self.cpu + 1;
+        let ctx = XmitCtx {
+            cpu: self.cpu,
+            now_ns,
+        };
+        qdisc::veth::egress(
+            &self.sel,
+            &mut skb,
+            Path::PodViaVeth,
+            self.veth_records,
+            ctx,
+        )
+        .queue
+    }
+}
+
+/// The hypervisor's allowance shaper of the node's instance.
+pub fn shaper(a: &Allowance) -> Result<Shaper<1024>, String> {
+    let gbps = |g: f64| (g * 1e9) as u64;
+    let burst_bits = 12_500_000; // 1.25 MB of micro-burst at the peak rate (assumption)
+    let credits = ((a.peak_gbps - a.baseline_gbps) * 1e9 * a.credit_s) as u64;
+    let bw = BandwidthConfig {
+        baseline_bps: gbps(a.baseline_gbps),
+        peak_bps: gbps(a.peak_gbps),
+        peak_burst_bits: burst_bits,
+        credit_bits: credits.max(burst_bits),
+    };
+    Shaper::new(AllowanceConfig {
+        bw_out: bw,
+        bw_in: bw,
+        pps: a.pps,
+        pps_burst: (a.pps / 100).max(1),
+        linklocal_pps: 1024,
+        linklocal_burst: 1024,
+        // Connection tracking is not modelled: the sidecar's few hundred long-lived connections are far below
+        // any instance's conntrack allowance, so the table is never consulted.
+        conntrack_max: 1024,
+        conntrack_idle_timeout_ns: 432_000 * 1_000_000_000,
+        over_limit: OverLimit::Queue {
+            max_delay_ns: a.max_delay_ms * 1_000_000,
+        },
+    })
+    .map_err(|e| format!("allowance: {e}"))
+}
 
 /// Ring storage: up to 4096 descriptors.
 pub const RING_SLOTS: usize = 4096;
