@@ -67,6 +67,7 @@ fn the_incident_pattern_emerges_and_matches_the_golden_output() {
     assert!(p99[4] < 100.0, "{p99:?}");
 
     let json = serde_json::to_string_pretty(&Run {
+        schema_version: txqlab::report::SCHEMA_VERSION,
         scenario: "incident",
         seed: 1,
         stages: &stages,
@@ -109,6 +110,8 @@ fn sweep_csv_and_plot_from_the_command_line() {
             "kernel-fix",
             "--duration",
             "4",
+            "--seeds",
+            "1",
             "--sweep",
             "nic.queues=1,8",
         ])
@@ -131,6 +134,8 @@ fn sweep_csv_and_plot_from_the_command_line() {
             "kernel-fix",
             "--duration",
             "4",
+            "--seeds",
+            "1",
             "--json",
             "--sweep",
             "nic.queues=1,8",
@@ -157,6 +162,8 @@ fn sweep_csv_and_plot_from_the_command_line() {
             "drain",
             "--duration",
             "6",
+            "--seeds",
+            "1",
             "--csv",
             "--plot",
             svg.to_str().unwrap(),
@@ -165,7 +172,12 @@ fn sweep_csv_and_plot_from_the_command_line() {
         .unwrap();
     assert!(o.status.success());
     let csv = String::from_utf8(o.stdout).unwrap();
-    assert!(csv.starts_with("stage,t_s,p99_ms,completed\n"));
+    assert!(
+        csv.starts_with(
+            "stage,seed,t_s,p99_ms,completed,drops,retransmits,bw_in,bw_out,pps,txq0_share,"
+        ),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 1 + 6);
     let plot = std::fs::read_to_string(&svg).unwrap();
     assert!(plot.contains("<svg") && plot.contains("drain"));
@@ -248,4 +260,113 @@ fn invalid_parameters_are_refused_by_run_stage_too() {
     p.proxy.cores = 1e-12;
     let e = run_stage("x", &p, |_| {}).unwrap_err();
     assert!(e.contains("proxy.cores") && e.contains("1 ms"), "{e}");
+}
+
+#[test]
+fn several_seeds_report_medians_spreads_and_every_run() {
+    let bin = env!("CARGO_BIN_EXE_txqlab");
+    let o = Command::new(bin)
+        .args([
+            "simulate",
+            "--stage",
+            "drain",
+            "--duration",
+            "3",
+            "--seeds",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["seeds"].as_array().unwrap().len(), 3);
+    let st = &v["stages"][0];
+    let runs = st["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let mut p99: Vec<f64> = runs.iter().map(|r| r["p99_ms"].as_f64().unwrap()).collect();
+    p99.sort_by(f64::total_cmp);
+    assert_eq!(
+        st["p99_ms"].as_f64().unwrap(),
+        p99[1],
+        "the median of three"
+    );
+    assert_eq!(st["min"]["p99_ms"].as_f64().unwrap(), p99[0]);
+    assert_eq!(st["max"]["p99_ms"].as_f64().unwrap(), p99[2]);
+    assert!(st["rollout"]["attempt_p99_ms"].is_number());
+    assert!(st["margins"]["proxy_cpu"].is_number());
+    // With one seed the layout is the single-run one: no `runs`.
+    let o = Command::new(bin)
+        .args([
+            "simulate",
+            "--stage",
+            "drain",
+            "--duration",
+            "2",
+            "--seeds",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["stages"][0]["runs"].is_null());
+    assert!(v["stages"][0]["outside"]["attempt_p99_ms"].is_number());
+    // The table shows `median [min-max]`.
+    let o = Command::new(bin)
+        .args([
+            "simulate",
+            "--stage",
+            "drain",
+            "--duration",
+            "2",
+            "--seeds",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let t = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        t.contains("median [min-max] over 2 seeds") && t.contains("Margins"),
+        "{t}"
+    );
+}
+
+#[test]
+fn parallel_runs_equal_sequential_runs() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(2).unwrap().params;
+    p.duration_s = 3.0;
+    let jobs: Vec<(String, txqlab::scenario::Params)> = (1..=3)
+        .map(|seed| {
+            let mut q = p.clone();
+            q.seed = seed;
+            ("x".to_string(), q)
+        })
+        .collect();
+    let par = txqlab::sim::run_parallel(&jobs, &|_| {}).unwrap();
+    for ((n, q), r) in jobs.iter().zip(&par) {
+        assert_eq!(&run_stage(n, q, |_| {}).unwrap(), r);
+    }
+}
+
+#[test]
+fn csv_goes_through_a_csv_writer() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(0).unwrap().params;
+    p.duration_s = 1.0;
+    let r = run_stage("a,\"b\"", &p, |_| {}).unwrap();
+    let st = [txqlab::report::StageRuns {
+        name: "a,\"b\"".into(),
+        runs: vec![r],
+    }];
+    let csv = txqlab::report::csv(&st, &[1]).unwrap();
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("\"a,\"\"b\"\"\",1,0,"),
+        "{csv}"
+    );
 }

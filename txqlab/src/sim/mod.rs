@@ -127,11 +127,18 @@ fn run_stage_here(
             break;
         }
         while t >= next_tick {
+            s.now = next_tick;
+            s.second_tick();
             progress(next_tick as f64 / end as f64);
             next_tick += SEC;
         }
         s.now = t;
         s.dispatch(kind);
+    }
+    while next_tick <= end.div_ceil(SEC) * SEC {
+        s.now = next_tick;
+        s.second_tick();
+        next_tick += SEC;
     }
     progress(1.0);
     Ok(s.finish(end))
@@ -179,11 +186,18 @@ struct Sim<'a> {
     issued: u64,
     packets: u64,
     proxy_rejects: u64,
+    /// Cumulative demand counters, read once per simulated second into the series.
+    meter: result::Meter,
 }
 
 fn hist() -> Histogram<u64> {
     // Microseconds, 1 us to 10^4 s, 3 significant digits.
     Histogram::new_with_bounds(1, 10_000_000_000, 3).unwrap_or_else(|_| unreachable_hist())
+}
+
+/// For the per-second series: 2 significant digits (a tenth of the memory; an hour-long stage has 3600 of them).
+fn hist_coarse() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 10_000_000_000, 2).unwrap_or_else(|_| unreachable_hist())
 }
 
 fn unreachable_hist() -> Histogram<u64> {
@@ -268,7 +282,7 @@ impl<'a> Sim<'a> {
             outside: hist(),
             attempt_rollout: hist(),
             attempt_outside: hist(),
-            series: (0..duration_s).map(|_| (hist(), 0, 0)).collect(),
+            series: (0..duration_s).map(|_| (hist_coarse(), 0, 0)).collect(),
             qdisc_drops: 0,
             shaper_drops: 0,
             to_terminating: 0,
@@ -278,11 +292,25 @@ impl<'a> Sim<'a> {
             issued: 0,
             packets: 0,
             proxy_rejects: 0,
+            meter: result::Meter::new(p),
         };
         for f in 0..s.flows.len() {
             s.flows[f].queue = s.sel.queue(s.flows[f].hash, f, 0);
         }
         Ok(s)
+    }
+
+    /// Closes one simulated second of the per-second series.
+    fn second_tick(&mut self) {
+        let retransmits = self
+            .flows
+            .iter()
+            .map(|f| f.up.retransmits + f.down.retransmits)
+            .sum();
+        let sent: Vec<u64> = self.queues.iter().map(|q| q.sent).collect();
+        let st = *self.shaper.stats();
+        let drops = self.qdisc_drops + self.shaper_drops;
+        self.meter.tick(retransmits, drops, &sent, &st);
     }
 
     fn in_rollout(&self, t: u64) -> bool {
@@ -360,11 +388,14 @@ impl<'a> Sim<'a> {
 
     /// Hands a request (outbound) or its response (inbound) to the proxy.
     fn proxy_submit(&mut self, req: u32, inbound: bool) {
+        if !inbound {
+            // The client's per-attempt timer starts when it sends the attempt to the sidecar.
+            let a = self.reqs[req as usize].attempt;
+            self.push_timeout(req, a);
+        }
         if !inbound && self.pending >= self.p.proxy.max_pending {
             // Envoy refuses the request: the client hears nothing and retries after its timeout.
             self.proxy_rejects += 1;
-            let a = self.reqs[req as usize].attempt;
-            self.push_timeout(req, a);
             return;
         }
         if !inbound {
@@ -381,6 +412,7 @@ impl<'a> Sim<'a> {
         if let Some(&(req, inbound)) = self.proxy_queue.front() {
             self.proxy_busy = true;
             let cost = self.p.proxy.cpu_per_request_us * 1000 / 2;
+            self.meter.cpu_ns += cost;
             let done = self.cfs.run(self.now, cost);
             self.ev.push(done, Kind::ProxyDone { req, inbound });
         }
@@ -418,7 +450,6 @@ impl<'a> Sim<'a> {
         if self.instance_terminating(self.flows[f].instance, self.now) {
             self.to_terminating += 1;
         }
-        self.push_timeout(req, attempt);
         self.flows[f].up.write(Payload {
             req,
             attempt,
@@ -541,6 +572,8 @@ impl<'a> Sim<'a> {
             enqueue_ns: 0,
         };
         let now = self.now;
+        self.meter.queue_offered[q].0 += 1;
+        self.meter.queue_offered[q].1 += bytes as u64;
         let mut dropped = std::mem::take(&mut self.drop_buf);
         self.queues[q].enqueue(pkt, now, &mut |d| dropped.push(d.tag));
         let next = self.queues[q].kick(now, &mut |d| dropped.push(d.tag));
@@ -565,6 +598,8 @@ impl<'a> Sim<'a> {
         }
         let Some(pkt) = pkt else { return };
         self.packets += 1;
+        self.meter.out_pkts += 1;
+        self.meter.out_bytes += pkt.len as u64;
         match self.shaper.shape(now, Direction::Egress, pkt.len, false) {
             Verdict::Pass { at_ns } => {
                 let (flow, ack, v) = untag(pkt.tag);
@@ -596,6 +631,7 @@ impl<'a> Sim<'a> {
         if !arr.new || Self::stale(&self.reqs, d) || self.instance_terminating(inst, self.now) {
             return;
         }
+        self.meter.instance_arrivals[inst as usize] += 1;
         let i = &mut self.instances[inst as usize];
         if i.busy < self.p.remote.workers {
             i.busy += 1;
@@ -637,6 +673,8 @@ impl<'a> Sim<'a> {
         };
         let bytes = self.seg_bytes(d.seg);
         self.packets += 1;
+        self.meter.in_pkts += 1;
+        self.meter.in_bytes += bytes as u64;
         match self
             .shaper
             .shape(self.now, Direction::Ingress, bytes, false)
@@ -742,4 +780,43 @@ impl<'a> Sim<'a> {
         }
         result::build(&self, end)
     }
+}
+
+/// Runs independent stage runs on all cores (std threads taking the next job from a shared counter); results come
+/// back in job order. `done` is called with the number of finished jobs.
+pub fn run_parallel(
+    jobs: &[(String, Params)],
+    done: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<StageResult>, String> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<StageResult, String>>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|sc| {
+        for _ in 0..threads {
+            sc.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((name, p)) = jobs.get(i) else { break };
+                    let r = run_stage(name, p, |_| {});
+                    if let Ok(mut v) = slots.lock() {
+                        v[i] = Some(r);
+                    }
+                    done(finished.fetch_add(1, Ordering::Relaxed) + 1);
+                }
+            });
+        }
+    });
+    let v = slots
+        .into_inner()
+        .map_err(|_| "a simulation thread panicked".to_string())?;
+    v.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("a simulation run did not finish".into())))
+        .collect()
 }
