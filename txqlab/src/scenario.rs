@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod instances;
+
 /// The embedded default scenario.
 pub const INCIDENT: &str = include_str!("../scenarios/incident.toml");
 
@@ -73,6 +75,10 @@ pub struct Rollout {
     pub start_s: f64,
     /// End.
     pub end_s: f64,
+    /// New pods started over the window (one after the other, at jittered intervals).
+    pub pods: u32,
+    /// How long one new pod warms its cache.
+    pub warmup_s: f64,
 }
 
 /// Request sources.
@@ -81,8 +87,8 @@ pub struct Rollout {
 pub struct Clients {
     /// Requests per second outside the rollout.
     pub steady_rps: f64,
-    /// Requests per second during the rollout.
-    pub rollout_rps: f64,
+    /// Requests per second one warming pod adds.
+    pub warmup_rps: f64,
     /// Client timeout.
     pub timeout_ms: u64,
     /// Retries before giving up.
@@ -170,10 +176,14 @@ pub struct Network {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allowance {
-    /// Baseline bandwidth.
-    pub baseline_gbps: f64,
-    /// Burst bandwidth.
-    pub peak_gbps: f64,
+    /// The node's instance type: its baseline and burst bandwidth come from the embedded catalogue
+    /// ([`instances::CATALOGUE`]).
+    pub instance: String,
+    /// Bits the bandwidth allowance lets through above the baseline rate at once, in Mbit (the shaper's
+    /// micro-burst bucket).
+    pub burst_mbit: f64,
+    /// The packet-rate allowance's bucket, in milliseconds of `pps`.
+    pub pps_burst_ms: f64,
     /// Credits at the start, in seconds at peak.
     pub credit_s: f64,
     /// Packets per second.
@@ -196,8 +206,8 @@ pub struct Remote {
     pub response_bytes: u32,
     /// How long a terminating instance swallows requests.
     pub terminating_s: f64,
-    /// Terminations during the rollout.
-    pub terminations: u32,
+    /// Terminations per minute of rollout, at random times, each of a random instance.
+    pub terminations_per_min: f64,
     /// Clients stop sending to terminating instances.
     pub drain: bool,
     /// Requests one instance serves at once; the rest wait in FIFO order.
@@ -246,6 +256,13 @@ pub struct Params {
     pub remote: Remote,
     /// See [`ScenarioFile`].
     pub tcp: Tcp,
+}
+
+impl Allowance {
+    /// (baseline, burst) bandwidth in Gbit/s of the instance type, per direction.
+    pub fn bandwidth_gbps(&self) -> Result<(f64, f64), String> {
+        instances::lookup(&self.instance).map(|t| (t.baseline_gbps, t.peak_gbps))
+    }
 }
 
 /// A stage ready to run.
@@ -517,7 +534,8 @@ fn range_u(key: &'static str, v: u64, lo: u64, hi: u64, why: &str) -> Result<(),
 pub fn expected_requests(p: &Params) -> f64 {
     let d = p.duration_s;
     let inside = (p.rollout.end_s.min(d) - p.rollout.start_s.min(d)).max(0.0);
-    p.clients.steady_rps * (d - inside) + p.clients.rollout_rps * inside
+    let _ = inside;
+    p.clients.steady_rps * d + p.clients.warmup_rps * p.rollout.pods as f64 * p.rollout.warmup_s
 }
 
 /// Checks every value against the limits of the model and of the kernel it mirrors; the first bad one is
@@ -547,12 +565,29 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         "requests/s",
     )?;
     range_f(
-        "clients.rollout_rps",
-        p.clients.rollout_rps,
+        "clients.warmup_rps",
+        p.clients.warmup_rps,
         0.0,
         1e6,
         "requests/s",
     )?;
+    range_u("rollout.pods", p.rollout.pods as u64, 1, 1000, "pods")?;
+    range_f(
+        "rollout.warmup_s",
+        p.rollout.warmup_s,
+        1e-3,
+        (p.rollout.end_s - p.rollout.start_s).max(1e-3),
+        "a warm-up fits in the rollout window",
+    )?;
+    if p.clients.warmup_rps * p.rollout.pods as f64 > 1e6 {
+        return bad(
+            "clients.warmup_rps",
+            format!(
+                "{} pods x {} requests/s could reach more than 10^6 requests/s",
+                p.rollout.pods, p.clients.warmup_rps
+            ),
+        );
+    }
     range_u(
         "clients.timeout_ms",
         p.clients.timeout_ms,
@@ -701,19 +736,32 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         65_000,
         "RFC 879 minimum to a 64 KB frame",
     )?;
+    let it = match instances::lookup(&p.allowance.instance) {
+        Ok(t) => t,
+        Err(e) => return bad("allowance.instance", e),
+    };
+    if p.nic.queues > it.ena_queues {
+        return bad(
+            "nic.queues",
+            format!(
+                "{} TX queues, but a {} has {} ENA queues per interface",
+                p.nic.queues, it.name, it.ena_queues
+            ),
+        );
+    }
     range_f(
-        "allowance.baseline_gbps",
-        p.allowance.baseline_gbps,
-        0.001,
-        400.0,
-        "Gbit/s",
+        "allowance.burst_mbit",
+        p.allowance.burst_mbit,
+        0.0,
+        1e6,
+        "Mbit",
     )?;
     range_f(
-        "allowance.peak_gbps",
-        p.allowance.peak_gbps,
-        p.allowance.baseline_gbps,
-        400.0,
-        "at least baseline_gbps",
+        "allowance.pps_burst_ms",
+        p.allowance.pps_burst_ms,
+        0.0,
+        10_000.0,
+        "ms",
     )?;
     range_f(
         "allowance.credit_s",
@@ -783,13 +831,23 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         3600.0,
         "seconds",
     )?;
-    range_u(
-        "remote.terminations",
-        p.remote.terminations as u64,
-        0,
-        1000,
-        "terminations per stage",
+    let rollout_min = (p.rollout.end_s.min(p.duration_s) - p.rollout.start_s).max(0.0) / 60.0;
+    range_f(
+        "remote.terminations_per_min",
+        p.remote.terminations_per_min,
+        0.0,
+        600.0,
+        "per minute",
     )?;
+    if p.remote.terminations_per_min * rollout_min > 1000.0 {
+        return bad(
+            "remote.terminations_per_min",
+            format!(
+                "{} per minute over a {:.1}-minute rollout is more than 1000 terminations per stage",
+                p.remote.terminations_per_min, rollout_min
+            ),
+        );
+    }
     range_u(
         "tcp.rto_min_ms",
         p.tcp.rto_min_ms,
@@ -827,23 +885,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_incident_has_five_cumulative_stages() {
+    fn the_incident_has_six_cumulative_stages() {
         let s = Scenario::incident().unwrap();
         assert_eq!(
             s.stage_names(),
             [
                 "baseline",
+                "scale-out",
                 "sidecar-cpu",
                 "kernel-fix",
                 "network-optimised",
                 "drain"
             ]
         );
-        let last = s.stage(4).unwrap().params;
+        let last = s.stage(5).unwrap().params;
         assert_eq!(last.proxy.cores, 8.0);
+        assert_eq!(last.remote.instances, 24);
         assert_eq!(last.kernel.release, "6.1.0-18-amd64");
+        assert_eq!(last.allowance.instance, "m5n.4xlarge");
         assert!(last.remote.drain);
         assert_eq!(s.stage(0).unwrap().params.proxy.cores, 2.0);
+        assert_eq!(s.stage(0).unwrap().params.remote.instances, 12);
     }
 
     #[test]
@@ -883,7 +945,7 @@ mod tests {
     /// parameter and its limit.
     #[test]
     fn hostile_values_fail_fast_with_file_line_and_limit() {
-        let cases: [(&str, &str, &str, &str); 17] = [
+        let cases: [(&str, &str, &str, &str); 18] = [
             ("cores = 2.0", "cores = 1e-12", "proxy.cores", "1 ms"),
             (
                 "cfs_period_ms = 100",
@@ -892,19 +954,25 @@ mod tests {
                 "1000",
             ),
             (
-                "terminations = 2",
-                "terminations = 10000000",
-                "remote.terminations",
-                "1000",
+                "terminations_per_min = 4.0",
+                "terminations_per_min = 1e7",
+                "remote.terminations_per_min",
+                "600",
             ),
             (
-                "terminations = 2",
-                "terminations = 4294967295",
-                "remote.terminations",
-                "1000",
+                "terminations_per_min = 4.0",
+                "terminations_per_min = 4294967295",
+                "remote.terminations_per_min",
+                "600",
             ),
             (
-                "duration_s = 45",
+                "instance = \"m5.4xlarge\"",
+                "instance = \"m9.huge\"",
+                "allowance.instance",
+                "m5n.4xlarge",
+            ),
+            (
+                "duration_s = 90",
                 "duration_s = 3600",
                 "clients.steady_rps",
                 "GB",
@@ -916,7 +984,7 @@ mod tests {
                 "3600000",
             ),
             (
-                "queue_pps = 43000",
+                "queue_pps = 48000",
                 "queue_pps = 1e-12",
                 "nic.queue_pps",
                 "1000",
@@ -1055,7 +1123,7 @@ mod tests {
         );
         let s = Scenario::parse(&text, "x.toml").unwrap();
         assert_eq!(
-            s.stage(1).unwrap().params.kernel.veth_records_rx_queue,
+            s.stage(2).unwrap().params.kernel.veth_records_rx_queue,
             Some(false)
         );
     }

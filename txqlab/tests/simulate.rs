@@ -1,5 +1,5 @@
-//! The default scenario: the incident's pattern must emerge, the output is pinned by a golden file, and a run is
-//! reproducible.
+//! The default scenario: the incident's pattern must emerge, the output is pinned by a golden file, a run is
+//! reproducible, and the issue-10 "Done when" table over seeds 1-10.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -18,53 +18,38 @@ fn run_incident() -> Vec<StageResult> {
         .collect()
 }
 
+const STAGES: [&str; 6] = [
+    "baseline",
+    "scale-out",
+    "sidecar-cpu",
+    "kernel-fix",
+    "network-optimised",
+    "drain",
+];
+
 #[test]
 fn the_incident_pattern_emerges_and_matches_the_golden_output() {
     let stages = run_incident();
     let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "baseline",
-            "sidecar-cpu",
-            "kernel-fix",
-            "network-optimised",
-            "drain"
-        ]
-    );
-    let p99: Vec<f64> = stages.iter().map(|s| s.p99_ms).collect();
-    // p99 never rises from one stage to the next.
-    assert!(
-        p99.windows(2).all(|w| w[1] <= w[0]),
-        "p99 per stage: {p99:?}"
-    );
-    // Baseline at least 5x the final stage.
-    assert!(p99[0] >= 5.0 * p99[4], "p99 per stage: {p99:?}");
+    assert_eq!(names, STAGES);
+    let p99: Vec<f64> = stages.iter().map(|s| s.rollout.attempt_p99_ms).collect();
+    // Baseline and scale-out at the timeout, the drain well below 100 ms, each fix no worse than the stage before.
+    assert!(p99[0] >= 800.0 && p99[1] >= 0.85 * p99[0], "{p99:?}");
+    // The sidecar (300 ms - 1 s) and kernel-fix (200-600 ms) bands overlap: one seed may order them either way.
+    assert!(p99[2] >= 300.0 && p99[3] >= 200.0, "{p99:?}");
+    assert!(p99[3..].windows(2).all(|w| w[1] <= w[0]), "{p99:?}");
+    assert!(p99[5] < 100.0, "{p99:?}");
     // The kernel fix takes the largest TX queue share from ~100% to at most 1.5/8.
-    assert!(
-        stages[1].max_tx_queue_share > 0.99,
-        "{}",
-        stages[1].max_tx_queue_share
-    );
-    assert!(
-        stages[2].max_tx_queue_share <= 1.5 / 8.0,
-        "{}",
-        stages[2].max_tx_queue_share
-    );
-    // Bandwidth allowance counters rise before the network-optimised instance and (near) vanish with it.
+    assert!(stages[2].max_tx_queue_share > 0.99);
+    assert!(stages[3].max_tx_queue_share <= 1.5 / 8.0);
+    // Bandwidth allowance counters rise before the network-optimised instance and vanish with it.
     let bw = |s: &StageResult| s.allowance_exceeded.bw_in + s.allowance_exceeded.bw_out;
-    assert!(bw(&stages[2]) > 1000, "{:?}", stages[2].allowance_exceeded);
-    assert!(
-        bw(&stages[3]) <= bw(&stages[2]) / 1000,
-        "{:?}",
-        stages[3].allowance_exceeded
-    );
+    assert!(bw(&stages[3]) > 1000, "{:?}", stages[3].allowance_exceeded);
+    assert_eq!(bw(&stages[4]), 0, "{:?}", stages[4].allowance_exceeded);
     // Sidecar throttling is the baseline's, and the drain stops requests to terminating instances.
-    assert!(stages[0].throttled_periods > 0 && stages[1].throttled_periods == 0);
-    assert!(stages[3].requests_to_terminating > 0);
-    assert_eq!(stages[4].requests_to_terminating, 0);
-    // The final stage is the normal ~100 ms p99 (incident: "consistently below 100 ms").
-    assert!(p99[4] < 100.0, "{p99:?}");
+    assert!(stages[0].throttled_periods > 0 && stages[2].throttled_periods == 0);
+    assert!(stages[4].requests_to_terminating > 0);
+    assert_eq!(stages[5].requests_to_terminating, 0);
 
     let json = serde_json::to_string_pretty(&Run {
         schema_version: txqlab::report::SCHEMA_VERSION,
@@ -248,7 +233,7 @@ fn a_vanishing_request_rate_issues_no_requests() {
     let mut p = s.stage(4).unwrap().params;
     p.duration_s = 5.0;
     p.clients.steady_rps = 1e-12;
-    p.clients.rollout_rps = 1e-12;
+    p.clients.warmup_rps = 1e-12;
     let r = run_stage("x", &p, |_| {}).unwrap();
     assert_eq!(r.requests, 0);
 }
@@ -369,4 +354,69 @@ fn csv_goes_through_a_csv_writer() {
             .starts_with("\"a,\"\"b\"\"\",1,0,"),
         "{csv}"
     );
+}
+
+/// Issue 10's "Done when" table, over seeds 1-10 (60 stage runs in parallel: about a minute on two cores).
+/// Each row's rollout p99 per attempt is checked as the median over the seeds, and every seed's value is printed.
+#[test]
+#[ignore = "60 stage runs; run with --ignored (CI runs it)"]
+fn done_when_table_over_seeds_1_to_10() {
+    let s = Scenario::incident().unwrap();
+    let mut jobs = Vec::new();
+    for i in 0..s.stage_names().len() {
+        let st = s.stage(i).unwrap();
+        for seed in 1..=10 {
+            let mut p = st.params.clone();
+            p.seed = seed;
+            jobs.push((st.name.clone(), p));
+        }
+    }
+    let all = txqlab::sim::run_parallel(&jobs, &|_| {}).unwrap();
+    let by_stage: Vec<&[StageResult]> = all.chunks(10).collect();
+    let med = |rs: &[StageResult], f: &dyn Fn(&StageResult) -> f64| {
+        let mut v: Vec<f64> = rs.iter().map(f).collect();
+        txqlab::report::median(&mut v)
+    };
+    let p99 = |i: usize| med(by_stage[i], &|r| r.rollout.attempt_p99_ms);
+    for (i, st) in by_stage.iter().enumerate() {
+        let v: Vec<f64> = st.iter().map(|r| r.rollout.attempt_p99_ms).collect();
+        eprintln!("{:<18} median {:>6.0}  per seed {v:?}", STAGES[i], p99(i));
+    }
+    // baseline: 0.8-2 s, a plateau; max TX queue share >= 0.99.
+    assert!((800.0..=2000.0).contains(&p99(0)), "baseline {}", p99(0));
+    assert!(by_stage[0].iter().all(|r| r.max_tx_queue_share >= 0.99));
+    // scale-out: within +-15% of baseline.
+    assert!(
+        (p99(1) / p99(0) - 1.0).abs() <= 0.15,
+        "{} vs {}",
+        p99(1),
+        p99(0)
+    );
+    // sidecar CPU: 300 ms - 1.2 s, oscillating (per-second p99 varies >= 2x).
+    assert!((300.0..=1200.0).contains(&p99(2)), "sidecar {}", p99(2));
+    assert!(med(by_stage[2], &|r| r.rollout_p99_swing) >= 2.0);
+    // kernel fix: 200-600 ms; max TX queue share <= 1.5/8; no spikes outside rollouts.
+    assert!((200.0..=600.0).contains(&p99(3)), "kernel-fix {}", p99(3));
+    assert!(
+        by_stage[3]
+            .iter()
+            .all(|r| r.max_tx_queue_share <= 1.5 / 8.0)
+    );
+    assert!(by_stage[3].iter().all(|r| r.outside_spike_share == 0.0));
+    // network-optimised: 80-200 ms with some seconds near 1 s; allowance counters 0.
+    assert!(
+        (80.0..=200.0).contains(&p99(4)),
+        "network-optimised {}",
+        p99(4)
+    );
+    let near_1s = |r: &StageResult| r.series.iter().any(|x| x.p99_ms >= 800.0);
+    assert!(by_stage[4].iter().filter(|r| near_1s(r)).count() >= 5);
+    assert!(by_stage[4].iter().all(|r| {
+        let a = r.allowance_exceeded;
+        a.bw_in + a.bw_out + a.pps + a.conntrack + a.linklocal == 0
+    }));
+    // drain: < 100 ms; 0 requests to terminating instances.
+    assert!(p99(5) < 100.0, "drain {}", p99(5));
+    assert!(by_stage[5].iter().all(|r| r.requests_to_terminating == 0));
+    // Not reproduced (see the README): the sidecar stage's spikes outside rollouts.
 }

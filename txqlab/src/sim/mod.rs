@@ -168,6 +168,9 @@ struct Sim<'a> {
     queues: Vec<TxPath>,
     shaper: Box<Shaper<1024>>,
     terminating: Vec<(u64, u64, u32)>,
+    /// The client request rate: (from this time, requests/s), in time order.
+    rates: Vec<(u64, f64)>,
+    rate_idx: usize,
     /// Segments of one response.
     resp_segs: u16,
     // Measurements.
@@ -230,22 +233,29 @@ impl<'a> Sim<'a> {
             .map(|_| TxPath::new(&p.nic))
             .collect::<Result<Vec<_>, _>>()?;
         let shaper = txpath::shaper(&p.allowance)?;
-        // Terminations spread over the rollout window, one instance after the other.
-        let (rs, re) = (
-            (p.rollout.start_s * SEC as f64) as u64,
-            (p.rollout.end_s * SEC as f64) as u64,
-        );
-        let n = p.remote.terminations as u64;
-        let terminating = (0..n)
-            .map(|i| {
-                let start = rs + (re - rs) * (2 * i + 1) / (2 * n);
-                (
+        // Terminations: a Poisson process over the rollout window, each of an instance drawn at random (its own
+        // generator, so that the rest of the run does not shift with the count).
+        let mut trng = Pcg64Mcg::seed_from_u64(p.seed ^ 0x7465_726d_696e_6174);
+        let rates = rate_schedule(p, &mut trng);
+        let (rs, re) = (p.rollout.start_s, p.rollout.end_s.min(p.duration_s));
+        let mut terminating = Vec::new();
+        if p.remote.terminations_per_min > 0.0 && re > rs {
+            let rate = p.remote.terminations_per_min / 60.0;
+            let mut t = rs;
+            loop {
+                t += -(1.0 - trng.random::<f64>()).ln() / rate;
+                if t >= re {
+                    break;
+                }
+                let inst = trng.random_range(0..p.remote.instances);
+                let start = (t * SEC as f64) as u64;
+                terminating.push((
                     start,
                     start + (p.remote.terminating_s * SEC as f64) as u64,
-                    (i as u32) % p.remote.instances,
-                )
-            })
-            .collect();
+                    inst,
+                ));
+            }
+        }
         let duration_s = p.duration_s.ceil() as usize;
         let mut s = Self {
             name: name.to_string(),
@@ -276,6 +286,8 @@ impl<'a> Sim<'a> {
             queues,
             shaper: Box::new(shaper),
             terminating,
+            rates,
+            rate_idx: 0,
             resp_segs: p.remote.response_bytes.div_ceil(p.network.mss).max(1) as u16,
             all: hist(),
             rollout: hist(),
@@ -344,18 +356,18 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Poisson arrivals whose rate changes at the rollout's edges: a gap that crosses an edge is redrawn there at
-    /// the new rate (memorylessness makes that exact).
+    /// Poisson arrivals whose rate changes when a pod starts or ends its warm-up: a gap that crosses a change is
+    /// redrawn there at the new rate (memorylessness makes that exact).
     fn on_arrival(&mut self, issue: bool) {
-        let rate = if self.in_rollout(self.now) {
-            self.p.clients.rollout_rps
-        } else {
-            self.p.clients.steady_rps
-        };
-        let edge = [self.p.rollout.start_s, self.p.rollout.end_s]
-            .into_iter()
-            .map(|s| s * SEC as f64)
-            .find(|&t| t > self.now as f64);
+        while self
+            .rates
+            .get(self.rate_idx + 1)
+            .is_some_and(|&(t, _)| t <= self.now)
+        {
+            self.rate_idx += 1;
+        }
+        let rate = self.rates.get(self.rate_idx).map_or(0.0, |r| r.1);
+        let edge = self.rates.get(self.rate_idx + 1).map(|r| r.0 as f64);
         let gap_ns = if rate > 0.0 {
             -(1.0 - self.rng.random::<f64>()).ln() / rate * SEC as f64
         } else {
@@ -401,6 +413,8 @@ impl<'a> Sim<'a> {
         if !inbound {
             self.pending += 1;
         }
+        // Offered CPU (what the margin compares with the quota), whether or not the quota lets it run.
+        self.meter.cpu_ns += self.p.proxy.cpu_per_request_us * 1000 / 2;
         self.proxy_queue.push_back((req, inbound));
         self.proxy_start();
     }
@@ -412,7 +426,6 @@ impl<'a> Sim<'a> {
         if let Some(&(req, inbound)) = self.proxy_queue.front() {
             self.proxy_busy = true;
             let cost = self.p.proxy.cpu_per_request_us * 1000 / 2;
-            self.meter.cpu_ns += cost;
             let done = self.cfs.run(self.now, cost);
             self.ev.push(done, Kind::ProxyDone { req, inbound });
         }
@@ -780,6 +793,36 @@ impl<'a> Sim<'a> {
         }
         result::build(&self, end)
     }
+}
+
+/// The client request rate over the stage: the steady rate, plus `warmup_rps` for each new pod warming its cache.
+/// Pods start one after the other over the rollout window at jittered intervals (each within a quarter of an
+/// interval of its slot, as a rolling update's readiness gates vary), so the load of a rollout rises and falls as
+/// warm-ups overlap.
+fn rate_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<(u64, f64)> {
+    let r = &p.rollout;
+    let n = r.pods.max(1);
+    let room = (r.end_s - r.start_s - r.warmup_s).max(0.0);
+    let interval = if n > 1 { room / (n - 1) as f64 } else { 0.0 };
+    let mut edges: Vec<(u64, i32)> = Vec::new();
+    for i in 0..n {
+        let jitter = (rng.random::<f64>() - 0.5) * interval / 2.0;
+        let t0 = (r.start_s + i as f64 * interval + jitter).clamp(r.start_s, r.start_s + room);
+        edges.push(((t0 * SEC as f64) as u64, 1));
+        edges.push((((t0 + r.warmup_s) * SEC as f64) as u64, -1));
+    }
+    edges.sort_unstable();
+    let mut out = vec![(0, p.clients.steady_rps)];
+    let mut warming = 0i32;
+    for (t, d) in edges {
+        warming += d;
+        let rate = p.clients.steady_rps + p.clients.warmup_rps * warming.max(0) as f64;
+        match out.last_mut() {
+            Some(last) if last.0 == t => last.1 = rate,
+            _ => out.push((t, rate)),
+        }
+    }
+    out
 }
 
 /// Runs independent stage runs on all cores (std threads taking the next job from a shared counter); results come

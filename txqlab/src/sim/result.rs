@@ -57,12 +57,13 @@ pub(super) struct SecondCounters {
 impl Meter {
     pub fn new(p: &Params) -> Self {
         let q = p.nic.queues as usize;
+        let baseline = p.allowance.bandwidth_gbps().map_or(1.0, |b| b.0);
         let limits = BTreeMap::from([
             ("proxy_cpu", p.proxy.cores),
             ("tx_queue_pps", p.nic.queue_pps),
             ("tx_queue_gbps", p.nic.queue_gbps),
-            ("bw_in", p.allowance.baseline_gbps),
-            ("bw_out", p.allowance.baseline_gbps),
+            ("bw_in", baseline),
+            ("bw_out", baseline),
             ("pps", p.allowance.pps as f64),
             ("remote_workers", p.remote.workers as f64),
         ]);

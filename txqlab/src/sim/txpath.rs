@@ -75,20 +75,22 @@ impl Selection {
 
 /// The hypervisor's allowance shaper of the node's instance.
 pub fn shaper(a: &Allowance) -> Result<Shaper<1024>, String> {
+    let (baseline, peak) = a.bandwidth_gbps()?;
     let gbps = |g: f64| (g * 1e9) as u64;
-    let burst_bits = 12_500_000; // 1.25 MB of micro-burst at the peak rate (assumption)
-    let credits = ((a.peak_gbps - a.baseline_gbps) * 1e9 * a.credit_s) as u64;
+    let burst_bits = (a.burst_mbit * 1e6) as u64;
+    let credits = ((peak - baseline) * 1e9 * a.credit_s) as u64;
     let bw = BandwidthConfig {
-        baseline_bps: gbps(a.baseline_gbps),
-        peak_bps: gbps(a.peak_gbps),
-        peak_burst_bits: burst_bits,
-        credit_bits: credits.max(burst_bits),
+        baseline_bps: gbps(baseline),
+        peak_bps: gbps(peak),
+        peak_burst_bits: burst_bits.max(1),
+        credit_bits: credits.max(burst_bits).max(1),
     };
     Shaper::new(AllowanceConfig {
         bw_out: bw,
         bw_in: bw,
         pps: a.pps,
-        pps_burst: (a.pps / 100).max(1),
+        pps_burst: ((a.pps as f64 * a.pps_burst_ms / 1000.0) as u64).max(1),
+        // AWS: 1024 packets per second per ENI to link-local services (DNS, IMDS, NTP); unused here.
         linklocal_pps: 1024,
         linklocal_burst: 1024,
         // Connection tracking is not modelled: the sidecar's few hundred long-lived connections are far below
