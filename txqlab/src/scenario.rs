@@ -435,6 +435,42 @@ pub fn parse_value(s: &str) -> toml::Value {
     }
 }
 
+/// The numeric parameters a scenario text marks as assumptions: a key whose comment block above it says
+/// "assumption" (the keys before the first `[[stages]]`). The sweep test moves each of them by +-10%.
+pub fn assumption_keys(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut section: Option<String> = None;
+    let mut comment = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("[[stages]]") {
+            break;
+        }
+        if let Some(c) = t.strip_prefix('#') {
+            comment.push_str(c);
+            comment.push(' ');
+            continue;
+        }
+        if t.starts_with('[') {
+            section = Some(t.trim_matches(|c| c == '[' || c == ']').to_string());
+            comment.clear();
+            continue;
+        }
+        if let Some((k, v)) = t.split_once('=') {
+            let (k, v) = (k.trim(), v.trim());
+            let numeric = v.parse::<f64>().is_ok();
+            if numeric && comment.to_lowercase().contains("assumption") {
+                out.push(match &section {
+                    Some(s) => format!("{s}.{k}"),
+                    None => k.to_string(),
+                });
+            }
+        }
+        comment.clear();
+    }
+    out
+}
+
 /// Parameters that may be left out of a scenario, with their TOML type.
 const OPTIONAL: [(&str, &str); 1] = [("kernel.veth_records_rx_queue", "boolean")];
 
@@ -1135,5 +1171,43 @@ mod tests {
         assert!(e.to_string().contains("4096"), "{e}");
         let e = override_param(&p, "proxy.cores", parse_value("nan")).unwrap_err();
         assert!(e.to_string().contains("proxy.cores"), "{e}");
+    }
+
+    #[test]
+    fn assumption_keys_are_the_ones_the_file_marks() {
+        let keys = assumption_keys(INCIDENT);
+        for k in [
+            "clients.warmup_rps",
+            "nic.queue_pps",
+            "allowance.max_delay_ms",
+            "remote.workers",
+            "rollout.pods",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
+        }
+        for k in [
+            "tcp.rto_min_ms",
+            "clients.timeout_ms",
+            "nic.queues",
+            "proxy.cores",
+            "nic.ring_depth",
+        ] {
+            assert!(
+                !keys.iter().any(|x| x == k),
+                "{k} is sourced, not an assumption"
+            );
+        }
+        // Every key is a real parameter.
+        let p = Scenario::incident().unwrap().stage(0).unwrap().params;
+        for k in &keys {
+            let t = toml::Table::try_from(&p).unwrap();
+            let (sec, f) = k.split_once('.').unwrap_or(("", k));
+            let found = if sec.is_empty() {
+                t.contains_key(f)
+            } else {
+                t[sec].get(f).is_some()
+            };
+            assert!(found, "{k}");
+        }
     }
 }

@@ -356,67 +356,149 @@ fn csv_goes_through_a_csv_writer() {
     );
 }
 
-/// Issue 10's "Done when" table, over seeds 1-10 (60 stage runs in parallel: about a minute on two cores).
-/// Each row's rollout p99 per attempt is checked as the median over the seeds, and every seed's value is printed.
-#[test]
-#[ignore = "60 stage runs; run with --ignored (CI runs it)"]
-fn done_when_table_over_seeds_1_to_10() {
+fn median_of(rs: &[StageResult], f: &dyn Fn(&StageResult) -> f64) -> f64 {
+    let mut v: Vec<f64> = rs.iter().map(f).collect();
+    txqlab::report::median(&mut v)
+}
+
+/// Issue 10's "Done when" rows, checked on the medians over the seeds of each stage; returns the rows that fail.
+fn done_when_failures(by_stage: &[&[StageResult]]) -> Vec<String> {
+    let p99 = |i: usize| median_of(by_stage[i], &|r| r.rollout.attempt_p99_ms);
+    let mut bad = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            bad.push(what);
+        }
+    };
+    // baseline: 0.8-2 s, a plateau; max TX queue share >= 0.99.
+    check(
+        (800.0..=2000.0).contains(&p99(0)),
+        format!("baseline p99 {}", p99(0)),
+    );
+    check(
+        by_stage[0].iter().all(|r| r.max_tx_queue_share >= 0.99),
+        "baseline TX share".into(),
+    );
+    // scale-out: within +-15% of baseline.
+    check(
+        (p99(1) / p99(0) - 1.0).abs() <= 0.15,
+        format!("scale-out {} vs baseline {}", p99(1), p99(0)),
+    );
+    // sidecar CPU: 300 ms - 1.2 s, oscillating (per-second p99 varies >= 2x).
+    check(
+        (300.0..=1200.0).contains(&p99(2)),
+        format!("sidecar p99 {}", p99(2)),
+    );
+    let swing = median_of(by_stage[2], &|r| r.rollout_p99_swing);
+    check(swing >= 2.0, format!("sidecar swing {swing}"));
+    // kernel fix: 200-600 ms; max TX queue share <= 1.5/8; no spikes outside rollouts.
+    check(
+        (200.0..=600.0).contains(&p99(3)),
+        format!("kernel-fix p99 {}", p99(3)),
+    );
+    check(
+        by_stage[3]
+            .iter()
+            .all(|r| r.max_tx_queue_share <= 1.5 / 8.0),
+        "kernel-fix TX share".into(),
+    );
+    check(
+        by_stage[3].iter().all(|r| r.outside_spike_share == 0.0),
+        "kernel-fix spikes outside".into(),
+    );
+    // network-optimised: 80-200 ms with some seconds near 1 s; allowance counters 0.
+    check(
+        (80.0..=200.0).contains(&p99(4)),
+        format!("network-optimised p99 {}", p99(4)),
+    );
+    let near_1s = |r: &StageResult| r.series.iter().any(|x| x.p99_ms >= 800.0);
+    check(
+        by_stage[4].iter().filter(|r| near_1s(r)).count() * 2 >= by_stage[4].len(),
+        "network-optimised: no seconds near 1 s".into(),
+    );
+    check(
+        by_stage[4].iter().all(|r| {
+            let a = r.allowance_exceeded;
+            a.bw_in + a.bw_out + a.pps + a.conntrack + a.linklocal == 0
+        }),
+        "network-optimised allowance counters".into(),
+    );
+    // drain: < 100 ms; 0 requests to terminating instances.
+    check(p99(5) < 100.0, format!("drain p99 {}", p99(5)));
+    check(
+        by_stage[5].iter().all(|r| r.requests_to_terminating == 0),
+        "drain sends to terminating".into(),
+    );
+    // Not checked because not reproduced (see the README): the sidecar stage's spikes outside rollouts.
+    bad
+}
+
+/// Every stage of `text`'s scenario with `overrides` applied to each stage, for `seeds`; grouped by stage.
+fn run_seeds(
+    overrides: &[(String, toml::Value)],
+    seeds: std::ops::RangeInclusive<u64>,
+) -> Vec<Vec<StageResult>> {
     let s = Scenario::incident().unwrap();
+    let n = seeds.clone().count();
     let mut jobs = Vec::new();
     for i in 0..s.stage_names().len() {
         let st = s.stage(i).unwrap();
-        for seed in 1..=10 {
-            let mut p = st.params.clone();
-            p.seed = seed;
-            jobs.push((st.name.clone(), p));
+        let mut p = st.params.clone();
+        for (k, v) in overrides {
+            p = txqlab::scenario::override_param(&p, k, v.clone()).unwrap();
+        }
+        for seed in seeds.clone() {
+            let mut q = p.clone();
+            q.seed = seed;
+            jobs.push((st.name.clone(), q));
         }
     }
     let all = txqlab::sim::run_parallel(&jobs, &|_| {}).unwrap();
-    let by_stage: Vec<&[StageResult]> = all.chunks(10).collect();
-    let med = |rs: &[StageResult], f: &dyn Fn(&StageResult) -> f64| {
-        let mut v: Vec<f64> = rs.iter().map(f).collect();
-        txqlab::report::median(&mut v)
-    };
-    let p99 = |i: usize| med(by_stage[i], &|r| r.rollout.attempt_p99_ms);
+    all.chunks(n).map(|c| c.to_vec()).collect()
+}
+
+/// Issue 10's "Done when" table, over seeds 1-10 (60 stage runs in parallel: a few minutes on two shared cores).
+#[test]
+#[ignore = "60 stage runs; run with --ignored"]
+fn done_when_table_over_seeds_1_to_10() {
+    let by_stage = run_seeds(&[], 1..=10);
     for (i, st) in by_stage.iter().enumerate() {
         let v: Vec<f64> = st.iter().map(|r| r.rollout.attempt_p99_ms).collect();
-        eprintln!("{:<18} median {:>6.0}  per seed {v:?}", STAGES[i], p99(i));
+        eprintln!("{:<18} rollout p99/attempt per seed {v:?}", STAGES[i]);
     }
-    // baseline: 0.8-2 s, a plateau; max TX queue share >= 0.99.
-    assert!((800.0..=2000.0).contains(&p99(0)), "baseline {}", p99(0));
-    assert!(by_stage[0].iter().all(|r| r.max_tx_queue_share >= 0.99));
-    // scale-out: within +-15% of baseline.
-    assert!(
-        (p99(1) / p99(0) - 1.0).abs() <= 0.15,
-        "{} vs {}",
-        p99(1),
-        p99(0)
-    );
-    // sidecar CPU: 300 ms - 1.2 s, oscillating (per-second p99 varies >= 2x).
-    assert!((300.0..=1200.0).contains(&p99(2)), "sidecar {}", p99(2));
-    assert!(med(by_stage[2], &|r| r.rollout_p99_swing) >= 2.0);
-    // kernel fix: 200-600 ms; max TX queue share <= 1.5/8; no spikes outside rollouts.
-    assert!((200.0..=600.0).contains(&p99(3)), "kernel-fix {}", p99(3));
-    assert!(
-        by_stage[3]
-            .iter()
-            .all(|r| r.max_tx_queue_share <= 1.5 / 8.0)
-    );
-    assert!(by_stage[3].iter().all(|r| r.outside_spike_share == 0.0));
-    // network-optimised: 80-200 ms with some seconds near 1 s; allowance counters 0.
-    assert!(
-        (80.0..=200.0).contains(&p99(4)),
-        "network-optimised {}",
-        p99(4)
-    );
-    let near_1s = |r: &StageResult| r.series.iter().any(|x| x.p99_ms >= 800.0);
-    assert!(by_stage[4].iter().filter(|r| near_1s(r)).count() >= 5);
-    assert!(by_stage[4].iter().all(|r| {
-        let a = r.allowance_exceeded;
-        a.bw_in + a.bw_out + a.pps + a.conntrack + a.linklocal == 0
-    }));
-    // drain: < 100 ms; 0 requests to terminating instances.
-    assert!(p99(5) < 100.0, "drain {}", p99(5));
-    assert!(by_stage[5].iter().all(|r| r.requests_to_terminating == 0));
-    // Not reproduced (see the README): the sidecar stage's spikes outside rollouts.
+    let refs: Vec<&[StageResult]> = by_stage.iter().map(Vec::as_slice).collect();
+    let bad = done_when_failures(&refs);
+    assert!(bad.is_empty(), "{bad:?}");
+}
+
+/// The bands hold with each assumption-marked parameter moved by -10% and +10%, one at a time (seeds 1-3).
+/// About 900 stage runs: tens of minutes on two cores.
+#[test]
+#[ignore = "about 900 stage runs; run with --ignored"]
+fn bands_hold_with_each_assumption_moved_10_percent() {
+    let p = Scenario::incident().unwrap().stage(0).unwrap().params;
+    let t = toml::Table::try_from(&p).unwrap();
+    let mut failures = Vec::new();
+    for key in txqlab::scenario::assumption_keys(txqlab::scenario::INCIDENT) {
+        let v = match key.split_once('.') {
+            Some((sec, f)) => t[sec][f].clone(),
+            None => t[key.as_str()].clone(),
+        };
+        for factor in [0.9, 1.1] {
+            let moved = match &v {
+                toml::Value::Integer(i) => {
+                    toml::Value::Integer(((*i as f64) * factor).round() as i64)
+                }
+                toml::Value::Float(x) => toml::Value::Float(x * factor),
+                _ => continue,
+            };
+            let by_stage = run_seeds(&[(key.clone(), moved.clone())], 1..=3);
+            let refs: Vec<&[StageResult]> = by_stage.iter().map(Vec::as_slice).collect();
+            for f in done_when_failures(&refs) {
+                eprintln!("{key} = {moved}: {f}");
+                failures.push(format!("{key} = {moved}: {f}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
