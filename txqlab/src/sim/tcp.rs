@@ -231,7 +231,10 @@ impl TcpSender {
     }
 
     fn index(&self, xmit: u64) -> Option<usize> {
-        self.out.binary_search_by_key(&xmit, |s| s.xmit).ok()
+        // Transmission indices in `out` are consecutive (appended in order, removed from the front only).
+        let first = self.out.front()?.xmit;
+        let i = usize::try_from(xmit.checked_sub(first)?).ok()?;
+        (i < self.out.len()).then_some(i)
     }
 
     /// The receiver side looks up what a transmission carried (sequence number and payload), while the sender
