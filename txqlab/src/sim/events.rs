@@ -185,7 +185,7 @@ impl Calendar {
             let slot = Self::slot(self.cur);
             if !self.buckets[slot].is_empty() {
                 if !self.sorted {
-                    self.buckets[slot].sort_unstable_by(|a, b| (b.t, b.seq).cmp(&(a.t, a.seq)));
+                    self.buckets[slot].sort_unstable_by_key(|e| std::cmp::Reverse((e.t, e.seq)));
                     self.sorted = true;
                 }
                 return self.buckets[slot].last().map(|e| (e.t, e.seq));
