@@ -51,6 +51,8 @@ pub struct ScenarioFile {
     pub remote: Remote,
     /// TCP loss recovery.
     pub tcp: Tcp,
+    /// Other pods' egress on the node.
+    pub background: Background,
     /// Stages, applied cumulatively.
     #[serde(default)]
     pub stages: Vec<StageDef>,
@@ -228,6 +230,24 @@ pub struct Tcp {
     pub max_cwnd: u32,
 }
 
+/// Other pods' egress on the node (not the sidecar's connections): bursts of small packets at random times, on
+/// `flows` flows that leave through the same veth, TX-queue selection, qdiscs, ring and shaper. Open loop: drops
+/// do not slow it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Background {
+    /// Bursts per minute, at random times over the whole stage.
+    pub bursts_per_min: f64,
+    /// Length of one burst.
+    pub burst_ms: f64,
+    /// Packets per second during a burst.
+    pub burst_pps: f64,
+    /// Bytes of one packet on the wire.
+    pub packet_bytes: u32,
+    /// Flows the bursts are spread over.
+    pub flows: u32,
+}
+
 /// The parameters of one stage (the file without its stage list).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -256,6 +276,8 @@ pub struct Params {
     pub remote: Remote,
     /// See [`ScenarioFile`].
     pub tcp: Tcp,
+    /// See [`ScenarioFile`].
+    pub background: Background,
 }
 
 impl Allowance {
@@ -890,6 +912,50 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         1,
         60_000,
         "ms (Linux: TCP_RTO_MIN 200 ms, TCP_RTO_MAX 120 s)",
+    )?;
+    range_f(
+        "background.bursts_per_min",
+        p.background.bursts_per_min,
+        0.0,
+        600.0,
+        "per minute",
+    )?;
+    range_f(
+        "background.burst_ms",
+        p.background.burst_ms,
+        0.0,
+        10_000.0,
+        "ms",
+    )?;
+    range_f(
+        "background.burst_pps",
+        p.background.burst_pps,
+        0.0,
+        10e6,
+        "packets/s",
+    )?;
+    if p.background.bursts_per_min / 60.0 * p.duration_s * p.background.burst_ms / 1000.0
+        * p.background.burst_pps
+        > 200e6
+    {
+        return bad(
+            "background.burst_pps",
+            "the stage would send more than 200 M background packets".into(),
+        );
+    }
+    range_u(
+        "background.packet_bytes",
+        p.background.packet_bytes as u64,
+        60,
+        65_536,
+        "bytes",
+    )?;
+    range_u(
+        "background.flows",
+        p.background.flows as u64,
+        1,
+        65_535,
+        "flows",
     )?;
     range_u("tcp.init_cwnd", p.tcp.init_cwnd as u64, 1, 1000, "segments")?;
     range_u(

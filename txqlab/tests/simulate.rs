@@ -502,3 +502,25 @@ fn bands_hold_with_each_assumption_moved_10_percent() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn other_pods_bursts_share_the_pinned_queue() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(0).unwrap().params;
+    p.duration_s = 4.0;
+    let quiet = run_stage("x", &p, |_| {}).unwrap();
+    p.background.bursts_per_min = 120.0;
+    let busy = run_stage("x", &p, |_| {}).unwrap();
+    // On the buggy kernel every pod's egress, the other pods' included, leaves through TX queue 0.
+    assert!(
+        busy.tx_queue_packets[0] > quiet.tx_queue_packets[0] + 10_000,
+        "{busy:?}"
+    );
+    assert_eq!(busy.max_tx_queue_share, 1.0);
+    // After the fix the other pods' flows spread over the queues.
+    let mut p = s.stage(3).unwrap().params;
+    p.duration_s = 4.0;
+    p.background.bursts_per_min = 120.0;
+    let fixed = run_stage("x", &p, |_| {}).unwrap();
+    assert!(fixed.max_tx_queue_share < 0.3, "{:?}", fixed.tx_queue_share);
+}

@@ -79,6 +79,13 @@ pub enum Kind {
         /// Timer generation.
         generation: u32,
     },
+    /// A burst of other pods' egress starts.
+    BackgroundBurst,
+    /// The next packet of a burst of other pods' egress; `left` more follow it.
+    BackgroundPacket {
+        /// Packets still to send in this burst.
+        left: u32,
+    },
     /// A client's per-attempt timeout.
     Timeout {
         /// Request.

@@ -82,6 +82,8 @@ struct Instance {
 /// Egress packet tags: connection, kind (request data or ACK of response data), and a transmission index or an
 /// ACK's log position.
 const TAG_ACK: u64 = 1 << 47;
+/// The connection number of other pods' packets (connections are 0..65535).
+const BG_FLOW: u16 = u16::MAX;
 fn tag(flow: u16, ack: bool, v: u64) -> u64 {
     ((flow as u64) << 48) | if ack { TAG_ACK } else { 0 } | (v & (TAG_ACK - 1))
 }
@@ -122,6 +124,7 @@ fn run_stage_here(
     let end = s.end;
     let mut next_tick = SEC;
     s.ev.push(0, Kind::Arrival { issue: false });
+    s.next_background_burst();
     while let Some((t, kind)) = s.ev.pop() {
         if t > end {
             break;
@@ -168,6 +171,9 @@ struct Sim<'a> {
     queues: Vec<TxPath>,
     shaper: Box<Shaper<1024>>,
     terminating: Vec<(u64, u64, u32)>,
+    /// Other pods' flows: (hash, TX queue).
+    bg_flows: Vec<(u32, u16)>,
+    bg_rng: Pcg64Mcg,
     /// The client request rate: (from this time, requests/s), in time order.
     rates: Vec<(u64, f64)>,
     rate_idx: usize,
@@ -288,6 +294,8 @@ impl<'a> Sim<'a> {
             terminating,
             rates,
             rate_idx: 0,
+            bg_flows: Vec::new(),
+            bg_rng: Pcg64Mcg::seed_from_u64(p.seed ^ 0x6267_5f65_6772_6573),
             resp_segs: p.remote.response_bytes.div_ceil(p.network.mss).max(1) as u16,
             all: hist(),
             rollout: hist(),
@@ -309,7 +317,55 @@ impl<'a> Sim<'a> {
         for f in 0..s.flows.len() {
             s.flows[f].queue = s.sel.queue(s.flows[f].hash, f, 0);
         }
+        for i in 0..p.background.flows as usize {
+            let h: u32 = s.bg_rng.random();
+            let q = s.sel.queue(h, s.flows.len() + i, 0);
+            s.bg_flows.push((h, q));
+        }
         Ok(s)
+    }
+
+    /// Schedules the next burst of other pods' egress (a Poisson process over the stage).
+    fn next_background_burst(&mut self) {
+        let rate = self.p.background.bursts_per_min / 60.0;
+        if rate <= 0.0 || self.p.background.burst_pps <= 0.0 {
+            return;
+        }
+        let gap = -(1.0 - self.bg_rng.random::<f64>()).ln() / rate * SEC as f64;
+        let t = self.now as f64 + gap;
+        if t < self.end as f64 {
+            self.ev.push(t as u64, Kind::BackgroundBurst);
+        }
+    }
+
+    fn on_background_burst(&mut self) {
+        let b = &self.p.background;
+        let n = (b.burst_pps * b.burst_ms / 1000.0) as u32;
+        if n > 0 {
+            self.on_background_packet(n - 1);
+        }
+        self.next_background_burst();
+    }
+
+    /// One packet of another pod, on a random one of their flows, into the TX path; the next follows at the
+    /// burst's packet rate.
+    fn on_background_packet(&mut self, left: u32) {
+        let i = self.bg_rng.random_range(0..self.bg_flows.len().max(1));
+        if let Some(&(hash, q)) = self.bg_flows.get(i) {
+            self.enqueue_on(
+                q as usize,
+                hash,
+                self.p.background.packet_bytes,
+                tag(BG_FLOW, false, 0),
+            );
+        }
+        if left > 0 {
+            let gap = (SEC as f64 / self.p.background.burst_pps) as u64;
+            self.ev.push(
+                self.now + gap.max(1),
+                Kind::BackgroundPacket { left: left - 1 },
+            );
+        }
     }
 
     /// Closes one simulated second of the per-second series.
@@ -353,6 +409,8 @@ impl<'a> Sim<'a> {
                 generation,
             } => self.on_timer(flow, up, generation),
             Kind::Timeout { req, attempt } => self.on_timeout(req, attempt),
+            Kind::BackgroundBurst => self.on_background_burst(),
+            Kind::BackgroundPacket { left } => self.on_background_packet(left),
         }
     }
 
@@ -576,10 +634,15 @@ impl<'a> Sim<'a> {
     /// One packet into the TX path of its connection's queue.
     fn egress(&mut self, flow: u16, bytes: u32, t: u64) {
         let f = &self.flows[flow as usize];
-        let q = f.queue as usize;
+        let (q, hash) = (f.queue as usize, f.hash);
+        self.enqueue_on(q, hash, bytes, t);
+    }
+
+    /// One packet into TX queue `q`'s qdisc, then `qdisc_run`.
+    fn enqueue_on(&mut self, q: usize, hash: u32, bytes: u32, t: u64) {
         let pkt = QPkt {
             len: bytes,
-            hash: f.hash,
+            hash,
             priority: 0,
             tag: t,
             enqueue_ns: 0,
@@ -617,7 +680,9 @@ impl<'a> Sim<'a> {
             Verdict::Pass { at_ns } => {
                 let (flow, ack, v) = untag(pkt.tag);
                 let at = at_ns + self.p.network.one_way_us * 1000;
-                if ack {
+                if flow == BG_FLOW {
+                    // Another pod's packet: it leaves; nothing here waits for it.
+                } else if ack {
                     self.ev.push(at, Kind::DownAck { flow, pos: v });
                 } else {
                     self.ev.push(at, Kind::UpArrive { flow, xmit: v });
