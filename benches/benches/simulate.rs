@@ -1,6 +1,6 @@
 //! Simulator throughput: simulated packets (TX device sends plus inbound segments) per second of wall time, on one
-//! core, for a stage of the embedded incident (10 simulated seconds of the kernel-fix stage, which includes the
-//! rollout's warm-up burst).
+//! core, for a stage of the embedded incident (the first 20 simulated seconds of the kernel-fix stage: steady
+//! traffic, then the rollout's first cache warm-ups).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use txqlab::scenario::Scenario;

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use txqlab::report;
 use txqlab::scenario::{Scenario, override_param, parse_value};
-use txqlab::sim::{StageResult, run_stage};
+use txqlab::sim::{StageResult, run_parallel};
 
 #[derive(Parser)]
 #[command(
@@ -162,9 +162,13 @@ struct SimulateArgs {
     /// Run only this stage (with the stages before it applied).
     #[arg(long)]
     stage: Option<String>,
-    /// Override the seed.
+    /// Override the seed (the first one with --seeds).
     #[arg(long)]
     seed: Option<u64>,
+    /// Run every stage with this many seeds (seed, seed+1, ...) in parallel on all cores; tables show
+    /// `median [min-max]`.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    seeds: u32,
     /// Override the simulated seconds per stage.
     #[arg(long)]
     duration: Option<f64>,
@@ -175,10 +179,10 @@ struct SimulateArgs {
     #[arg(long, conflicts_with = "csv")]
     json: bool,
     /// Print the per-second time series as CSV.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sweep")]
     csv: bool,
     /// Write a plot of p99 over time per stage to this SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "sweep")]
     plot: Option<PathBuf>,
     /// Print the scenario (the embedded one, or SCENARIO) and exit: a starting point to edit.
     #[arg(long)]
@@ -241,8 +245,8 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
         let st = sc.stage(*i).map_err(|e| e.to_string())?;
         let mut p = st.params;
         if let Some(seed) = a.seed {
-            p = override_param(&p, "seed", toml::Value::Integer(seed as i64))
-                .map_err(|e| e.to_string())?;
+            // Set directly: a TOML integer is signed and would turn seeds >= 2^63 negative.
+            p.seed = seed;
         }
         if let Some(d) = a.duration {
             p = override_param(&p, "duration_s", toml::Value::Float(d))
@@ -251,62 +255,109 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
         runs.push((st.name, p));
     }
     let (name0, p0) = runs.first().cloned().ok_or("no stage to run")?;
+    let seeds: Vec<u64> = (0..a.seeds as u64)
+        .map(|i| p0.seed.wrapping_add(i))
+        .collect();
+    let with_seeds = |p: &txqlab::scenario::Params| -> Vec<txqlab::scenario::Params> {
+        seeds
+            .iter()
+            .map(|&s| {
+                let mut q = p.clone();
+                q.seed = s;
+                q
+            })
+            .collect()
+    };
     if let Some(spec) = &a.sweep {
         let (key, values) = spec.split_once('=').ok_or("--sweep wants KEY=V1,V2,...")?;
         let (name, base) = match &a.stage {
             Some(_) => (name0, p0),
             None => runs.last().cloned().ok_or("no stage to run")?,
         };
-        let mut jobs = Vec::new();
-        for v in values.split(',').filter(|v| !v.is_empty()) {
-            let p = override_param(&base, key, parse_value(v)).map_err(|e| e.to_string())?;
-            jobs.push((format!("{name} {key}={v}"), p, v.to_string()));
+        let values: Vec<&str> = values.split(',').filter(|v| !v.trim().is_empty()).collect();
+        if key.is_empty() || values.is_empty() {
+            return Err(format!(
+                "--sweep `{spec}`: wants KEY=V1,V2,... with at least one value"
+            ));
         }
-        let results = run_all(
-            jobs.iter()
-                .map(|(n, p, _)| (n.clone(), p.clone()))
-                .collect(),
-        )?;
-        let rows: Vec<(String, StageResult)> = jobs.into_iter().map(|j| j.2).zip(results).collect();
+        let mut jobs = Vec::new();
+        for v in &values {
+            let p = override_param(&base, key, parse_value(v)).map_err(|e| e.to_string())?;
+            for q in with_seeds(&p) {
+                jobs.push((format!("{name} {key}={v}"), q));
+            }
+        }
+        let results = run_all(&jobs)?;
+        let n = seeds.len();
+        let rows: Vec<(String, Vec<StageResult>)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.to_string(), results[i * n..(i + 1) * n].to_vec()))
+            .collect();
         if a.json {
             let v: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|(v, r)| serde_json::json!({ "value": v, "result": r }))
-                .collect();
+                .map(|(v, r)| {
+                    let st = [report::StageRuns {
+                        name: name.clone(),
+                        runs: r.clone(),
+                    }];
+                    let j = report::json(&base.name, &seeds, &st)?;
+                    Ok(serde_json::json!({ "value": v, "result": j["stages"][0] }))
+                })
+                .collect::<Result<_, String>>()?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "sweep": key, "rows": v }))
-                    .map_err(|e| e.to_string())?
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "schema_version": report::SCHEMA_VERSION,
+                    "sweep": key,
+                    "seeds": seeds,
+                    "rows": v
+                }))
+                .map_err(|e| e.to_string())?
             );
         } else {
             print!("{}", report::sweep_table(key, &rows));
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let results = run_all(runs.clone())?;
+    if let Some(path) = &a.plot {
+        // Fail before the run, not after it: the file must be writable.
+        std::fs::write(path, "").map_err(|e| format!("--plot {}: {e}", path.display()))?;
+    }
+    let jobs: Vec<(String, txqlab::scenario::Params)> = runs
+        .iter()
+        .flat_map(|(n, p)| with_seeds(p).into_iter().map(move |q| (n.clone(), q)))
+        .collect();
+    let results = run_all(&jobs)?;
+    let n = seeds.len();
+    let stages: Vec<report::StageRuns> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| report::StageRuns {
+            name: name.clone(),
+            runs: results[i * n..(i + 1) * n].to_vec(),
+        })
+        .collect();
     if let Some(path) = &a.plot {
         report::plot(
             path,
-            &results,
+            &stages,
             (p0.rollout.start_s, p0.rollout.end_s),
             p0.duration_s,
         )?;
         eprintln!("plot written to {}", path.display());
     }
     if a.json {
-        let run = report::Run {
-            scenario: &p0.name,
-            seed: p0.seed,
-            stages: &results,
-        };
+        let v = report::json(&p0.name, &seeds, &stages)?;
         println!(
             "{}",
-            serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
         );
     } else if a.csv {
-        print!("{}", report::csv(&results));
+        print!("{}", report::csv(&stages, &seeds)?);
     } else {
-        print!("{}", report::table(&results));
+        print!("{}", report::table(&stages));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -565,14 +616,15 @@ fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
     }))
 }
 
-/// Runs stages one after the other, showing progress: a bar on a terminal, stage lines otherwise.
-fn run_all(jobs: Vec<(String, txqlab::scenario::Params)>) -> Result<Vec<StageResult>, String> {
+/// Runs stage runs in parallel on all cores, showing progress: a bar on a terminal, a line per finished run
+/// otherwise.
+fn run_all(jobs: &[(String, txqlab::scenario::Params)]) -> Result<Vec<StageResult>, String> {
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
-        let b = ProgressBar::new(jobs.len() as u64 * 100);
+        let b = ProgressBar::new(jobs.len() as u64);
         b.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos:>3}/{len} {msg}",
+                "{spinner} [{elapsed_precise}] {bar:40} {pos:>3}/{len} runs",
             )
             .map_err(|e| e.to_string())?,
         );
@@ -580,29 +632,22 @@ fn run_all(jobs: Vec<(String, txqlab::scenario::Params)>) -> Result<Vec<StageRes
     } else {
         None
     };
-    let mut out = Vec::new();
-    for (i, (name, p)) in jobs.into_iter().enumerate() {
-        let t = Instant::now();
+    let t = Instant::now();
+    let out = run_parallel(jobs, &|n| {
         if let Some(b) = &bar {
-            b.set_message(name.clone());
+            b.set_position(n as u64);
         }
-        let r = run_stage(&name, &p, |f| {
-            if let Some(b) = &bar {
-                b.set_position(i as u64 * 100 + (f * 100.0) as u64);
-            }
-        })?;
-        if bar.is_none() {
-            eprintln!(
-                "stage {name}: {:.1} simulated s, {} packets, in {:.2} s",
-                p.duration_s,
-                r.packets_simulated,
-                t.elapsed().as_secs_f64()
-            );
-        }
-        out.push(r);
-    }
+    })?;
     if let Some(b) = bar {
         b.finish_and_clear();
+    } else {
+        for ((name, p), r) in jobs.iter().zip(&out) {
+            eprintln!(
+                "stage {name} seed {}: {:.1} simulated s, {} packets",
+                p.seed, p.duration_s, r.packets_simulated
+            );
+        }
+        eprintln!("{} runs in {:.2} s", jobs.len(), t.elapsed().as_secs_f64());
     }
     Ok(out)
 }

@@ -4,12 +4,28 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::sim::StageResult;
 
-/// A whole run, as `--json` prints it.
+/// Version of the JSON layout: 2 added `schema_version`, per-attempt p99s, `margins`, the richer series, and with
+/// several seeds `seeds`, per-stage `runs`, `min` and `max`.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// One stage's runs, one per seed.
+#[derive(Debug, Clone)]
+pub struct StageRuns {
+    /// Stage name.
+    pub name: String,
+    /// Results per seed, in seed order.
+    pub runs: Vec<StageResult>,
+}
+
+/// A whole run with one seed, as `--json` prints it (the layout of schema 1 plus the new fields).
 #[derive(Debug, Serialize)]
 pub struct Run<'a> {
+    /// Layout version.
+    pub schema_version: u32,
     /// Scenario name.
     pub scenario: &'a str,
     /// Seed.
@@ -18,91 +34,302 @@ pub struct Run<'a> {
     pub stages: &'a [StageResult],
 }
 
-/// The readable table.
-pub fn table(stages: &[StageResult]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<18} {:>8} {:>8} {:>8} | {:>9} {:>9} | {:>8} {:>9} {:>6} {:>8} | {:>8} {:>8} {:>5} | {:>9} {:>6}",
-        "stage",
-        "p50 ms",
-        "p99 ms",
-        "p99.9 ms",
-        "roll p99",
-        "calm p99",
-        "retrans",
-        "qdisc drp",
-        "maxTXq",
-        "failed",
-        "bw_in",
-        "bw_out",
-        "pps",
-        "throttled",
-        "->term"
-    );
-    for r in stages {
-        let a = &r.allowance_exceeded;
-        let _ = writeln!(
-            out,
-            "{:<18} {:>8.1} {:>8.1} {:>8.1} | {:>9.1} {:>9.1} | {:>8} {:>9} {:>5.0}% {:>8} | {:>8} {:>8} {:>5} | {:>9} {:>6}",
-            r.name,
-            r.p50_ms,
-            r.p99_ms,
-            r.p999_ms,
-            r.rollout.p99_ms,
-            r.outside.p99_ms,
-            r.retransmits,
-            r.qdisc_drops,
-            r.max_tx_queue_share * 100.0,
-            r.failed,
-            a.bw_in,
-            a.bw_out,
-            a.pps,
-            r.throttled_periods,
-            r.requests_to_terminating
-        );
+/// Combines numbers leaf by leaf (objects by key, arrays element by element); other values come from the first.
+fn combine(vals: &[Value], f: &dyn Fn(&mut [f64]) -> f64) -> Value {
+    let Some(first) = vals.first() else {
+        return Value::Null;
+    };
+    match first {
+        Value::Number(_) => {
+            let mut xs: Vec<f64> = vals.iter().filter_map(Value::as_f64).collect();
+            let integral = vals.iter().all(|v| v.is_u64());
+            let x = f(&mut xs);
+            if integral && x.fract() == 0.0 && x >= 0.0 {
+                Value::from(x as u64)
+            } else {
+                serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+            }
+        }
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for k in m.keys() {
+                let sub: Vec<Value> = vals.iter().filter_map(|v| v.get(k).cloned()).collect();
+                out.insert(k.clone(), combine(&sub, f));
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => {
+            let n = vals
+                .iter()
+                .map(|v| v.as_array().map_or(0, Vec::len))
+                .min()
+                .unwrap_or(0)
+                .min(a.len());
+            Value::Array(
+                (0..n)
+                    .map(|i| {
+                        let sub: Vec<Value> =
+                            vals.iter().filter_map(|v| v.get(i).cloned()).collect();
+                        combine(&sub, f)
+                    })
+                    .collect(),
+            )
+        }
+        other => other.clone(),
     }
-    let _ = writeln!(out);
-    let _ = writeln!(out, "TX share per queue (%):");
-    for r in stages {
-        let shares: Vec<String> = r
-            .tx_queue_share
-            .iter()
-            .map(|s| format!("{:>5.1}", s * 100.0))
-            .collect();
-        let _ = writeln!(out, "  {:<18} {}", r.name, shares.join(" "));
-    }
-    out
 }
 
-/// `--csv`: one row per stage and simulated second.
-pub fn csv(stages: &[StageResult]) -> String {
-    let mut out = String::from("stage,t_s,p99_ms,completed\n");
-    for r in stages {
-        for p in &r.series {
-            let _ = writeln!(out, "{},{},{:.3},{}", r.name, p.t_s, p.p99_ms, p.completed);
+/// The median (the mean of the two middle values for an even count).
+pub fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => xs[n / 2],
+        _ => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
+fn min(xs: &mut [f64]) -> f64 {
+    xs.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max(xs: &mut [f64]) -> f64 {
+    xs.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// `--json`: with one seed exactly [`Run`]; with several, each stage is the median of every field over the seeds,
+/// plus `min`, `max` (the scalar fields) and `runs` (one full result per seed).
+pub fn json(scenario: &str, seeds: &[u64], stages: &[StageRuns]) -> Result<Value, String> {
+    let err = |e: serde_json::Error| e.to_string();
+    if let ([seed], true) = (seeds, stages.iter().all(|s| s.runs.len() == 1)) {
+        let flat: Vec<StageResult> = stages.iter().flat_map(|s| s.runs.clone()).collect();
+        return serde_json::to_value(Run {
+            schema_version: SCHEMA_VERSION,
+            scenario,
+            seed: *seed,
+            stages: &flat,
+        })
+        .map_err(err);
+    }
+    let mut out = Vec::new();
+    for st in stages {
+        let vals: Vec<Value> = st
+            .runs
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        let mut m = combine(&vals, &median);
+        let scalars = |v: Value| match v {
+            Value::Object(mut o) => {
+                o.remove("series");
+                o.remove("tx_queue_packets");
+                o.remove("tx_queue_share");
+                Value::Object(o)
+            }
+            v => v,
+        };
+        if let Value::Object(o) = &mut m {
+            o.insert("min".into(), scalars(combine(&vals, &min)));
+            o.insert("max".into(), scalars(combine(&vals, &max)));
+            o.insert("runs".into(), Value::Array(vals));
+        }
+        out.push(m);
+    }
+    Ok(serde_json::json!({
+        "schema_version": SCHEMA_VERSION,
+        "scenario": scenario,
+        "seed": seeds.first().copied().unwrap_or(0),
+        "seeds": seeds,
+        "stages": out,
+    }))
+}
+
+/// `median [min-max]` of one metric over the runs (just the value for one run).
+pub fn spread(runs: &[StageResult], f: impl Fn(&StageResult) -> f64, prec: usize) -> String {
+    let mut xs: Vec<f64> = runs.iter().map(f).collect();
+    if xs.len() == 1 {
+        return format!("{:.prec$}", xs[0]);
+    }
+    let (lo, hi) = (min(&mut xs), max(&mut xs));
+    format!("{:.prec$} [{lo:.prec$}-{hi:.prec$}]", median(&mut xs))
+}
+
+/// The readable table: every cell is `median [min-max]` over the seeds; then the margin table.
+pub fn table(stages: &[StageRuns]) -> String {
+    let mut out = String::new();
+    type Col = (&'static str, fn(&StageResult) -> f64, usize);
+    let cols: [Col; 11] = [
+        ("rollout p99/attempt ms", |r| r.rollout.attempt_p99_ms, 0),
+        ("rollout p99 e2e ms", |r| r.rollout.p99_ms, 0),
+        ("outside p99/attempt ms", |r| r.outside.attempt_p99_ms, 0),
+        ("retransmits", |r| r.retransmits as f64, 0),
+        ("drops", |r| (r.qdisc_drops + r.shaper_drops) as f64, 0),
+        ("max TX queue share %", |r| r.max_tx_queue_share * 100.0, 0),
+        ("bw_in", |r| r.allowance_exceeded.bw_in as f64, 0),
+        ("bw_out", |r| r.allowance_exceeded.bw_out as f64, 0),
+        ("throttled", |r| r.throttled_periods as f64, 0),
+        ("to terminating", |r| r.requests_to_terminating as f64, 0),
+        ("spike s outside %", |r| r.outside_spike_share * 100.0, 0),
+    ];
+    let seeds = stages.first().map_or(0, |s| s.runs.len());
+    if seeds > 1 {
+        let _ = writeln!(out, "median [min-max] over {seeds} seeds");
+    }
+    let cells: Vec<Vec<String>> = stages
+        .iter()
+        .map(|st| {
+            cols.iter()
+                .map(|(_, f, p)| spread(&st.runs, f, *p))
+                .collect()
+        })
+        .collect();
+    let namew = stages
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    for (c, (title, _, _)) in cols.iter().enumerate() {
+        if c == 0 {
+            let _ = write!(out, "{:<namew$}", "stage");
+        }
+        let w = cells
+            .iter()
+            .map(|r| r[c].len())
+            .max()
+            .unwrap_or(0)
+            .max(title.len());
+        let _ = write!(out, " | {title:>w$}");
+    }
+    let _ = writeln!(out);
+    for (st, row) in stages.iter().zip(&cells) {
+        let _ = write!(out, "{:<namew$}", st.name);
+        for (c, (title, _, _)) in cols.iter().enumerate() {
+            let w = cells
+                .iter()
+                .map(|r| r[c].len())
+                .max()
+                .unwrap_or(0)
+                .max(title.len());
+            let _ = write!(out, " | {:>w$}", row[c]);
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Margins: largest one-second demand / limit (median over seeds; > 1.00 is past the cliff, marked !)"
+    );
+    let names: Vec<String> = stages
+        .first()
+        .and_then(|s| s.runs.first())
+        .map(|r| r.margins.keys().cloned().collect())
+        .unwrap_or_default();
+    let _ = write!(out, "{:<namew$}", "stage");
+    for n in &names {
+        let _ = write!(out, " {n:>14}");
+    }
+    let _ = writeln!(out);
+    for st in stages {
+        let _ = write!(out, "{:<namew$}", st.name);
+        for n in &names {
+            let mut xs: Vec<f64> = st
+                .runs
+                .iter()
+                .filter_map(|r| r.margins.get(n).copied())
+                .collect();
+            let m = median(&mut xs);
+            let mark = if m > 1.0 { "!" } else { " " };
+            let _ = write!(out, " {:>13.2}{mark}", m);
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "TX share per queue (%), first seed:");
+    for st in stages {
+        if let Some(r) = st.runs.first() {
+            let shares: Vec<String> = r
+                .tx_queue_share
+                .iter()
+                .map(|s| format!("{:>5.1}", s * 100.0))
+                .collect();
+            let _ = writeln!(out, "  {:<namew$} {}", st.name, shares.join(" "));
         }
     }
     out
 }
 
+/// `--csv`: one row per stage, seed and simulated second, through a CSV writer (names are quoted as needed).
+pub fn csv(stages: &[StageRuns], seeds: &[u64]) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let queues = stages
+        .first()
+        .and_then(|s| s.runs.first())
+        .map_or(0, |r| r.tx_queue_share.len());
+    let mut header: Vec<String> = [
+        "stage",
+        "seed",
+        "t_s",
+        "p99_ms",
+        "completed",
+        "drops",
+        "retransmits",
+        "bw_in",
+        "bw_out",
+        "pps",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    header.extend((0..queues).map(|q| format!("txq{q}_share")));
+    w.write_record(&header).map_err(|e| e.to_string())?;
+    for st in stages {
+        for (r, seed) in st.runs.iter().zip(seeds) {
+            for p in &r.series {
+                let mut row = vec![
+                    st.name.clone(),
+                    seed.to_string(),
+                    p.t_s.to_string(),
+                    format!("{:.3}", p.p99_ms),
+                    p.completed.to_string(),
+                    p.drops.to_string(),
+                    p.retransmits.to_string(),
+                    p.bw_in.to_string(),
+                    p.bw_out.to_string(),
+                    p.pps.to_string(),
+                ];
+                row.extend(p.tx_queue_share.iter().map(|s| format!("{s:.4}")));
+                w.write_record(&row).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
 /// `--plot`: p99 per second of every stage, log scale, with the rollout window shaded.
 pub fn plot(
     path: &std::path::Path,
-    stages: &[StageResult],
+    stages: &[StageRuns],
     rollout: (f64, f64),
     duration_s: f64,
 ) -> Result<(), String> {
     let root = SVGBackend::new(path, (1000, 560)).into_drawing_area();
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| err(&e))?;
+    let stages: Vec<&StageResult> = stages.iter().filter_map(|s| s.runs.first()).collect();
     let max = stages
         .iter()
         .flat_map(|r| r.series.iter().map(|p| p.p99_ms))
         .fold(100.0f64, f64::max)
         * 1.5;
     let mut chart = ChartBuilder::on(&root)
-        .caption("p99 latency per second, by stage", ("sans-serif", 22))
+        .caption(
+            "p99 latency per second, by stage (first seed)",
+            ("sans-serif", 22),
+        )
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -151,40 +378,52 @@ pub fn plot(
     root.present().map_err(|e| err(&e))
 }
 
-/// `--sweep`: one row per value.
-pub fn sweep_table(key: &str, rows: &[(String, StageResult)]) -> String {
+/// `--sweep`: one row per value, each cell `median [min-max]` over the seeds.
+pub fn sweep_table(key: &str, rows: &[(String, Vec<StageResult>)]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<14} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8} {:>8} {:>9} {:>7}",
-        key,
-        "p50 ms",
-        "p99 ms",
-        "p99.9 ms",
-        "retrans",
-        "qdisc drp",
-        "maxTXq",
-        "bw_in",
-        "bw_out",
-        "throttled",
-        "failed"
-    );
-    for (v, r) in rows {
-        let _ = writeln!(
-            out,
-            "{:<14} {:>8.1} {:>8.1} {:>8.1} {:>9} {:>9} {:>6.0}% {:>8} {:>8} {:>9} {:>7}",
-            v,
-            r.p50_ms,
-            r.p99_ms,
-            r.p999_ms,
-            r.retransmits,
-            r.qdisc_drops,
-            r.max_tx_queue_share * 100.0,
-            r.allowance_exceeded.bw_in,
-            r.allowance_exceeded.bw_out,
-            r.throttled_periods,
-            r.failed
-        );
+    type Col = (&'static str, fn(&StageResult) -> f64, usize);
+    let cols: [Col; 7] = [
+        ("rollout p99/attempt ms", |r| r.rollout.attempt_p99_ms, 0),
+        ("p99 ms", |r| r.p99_ms, 0),
+        ("retransmits", |r| r.retransmits as f64, 0),
+        ("max TX queue %", |r| r.max_tx_queue_share * 100.0, 0),
+        ("bw_in", |r| r.allowance_exceeded.bw_in as f64, 0),
+        ("throttled", |r| r.throttled_periods as f64, 0),
+        ("failed", |r| r.failed as f64, 0),
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(_, runs)| cols.iter().map(|(_, f, p)| spread(runs, f, *p)).collect())
+        .collect();
+    let kw = rows
+        .iter()
+        .map(|(v, _)| v.len())
+        .max()
+        .unwrap_or(0)
+        .max(key.len());
+    let _ = write!(out, "{key:<kw$}");
+    for (c, (t, _, _)) in cols.iter().enumerate() {
+        let w = cells
+            .iter()
+            .map(|r| r[c].len())
+            .max()
+            .unwrap_or(0)
+            .max(t.len());
+        let _ = write!(out, " | {t:>w$}");
+    }
+    let _ = writeln!(out);
+    for ((v, _), row) in rows.iter().zip(&cells) {
+        let _ = write!(out, "{v:<kw$}");
+        for (c, (t, _, _)) in cols.iter().enumerate() {
+            let w = cells
+                .iter()
+                .map(|r| r[c].len())
+                .max()
+                .unwrap_or(0)
+                .max(t.len());
+            let _ = write!(out, " | {:>w$}", row[c]);
+        }
+        let _ = writeln!(out);
     }
     out
 }

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod instances;
+
 /// The embedded default scenario.
 pub const INCIDENT: &str = include_str!("../scenarios/incident.toml");
 
@@ -49,6 +51,8 @@ pub struct ScenarioFile {
     pub remote: Remote,
     /// TCP loss recovery.
     pub tcp: Tcp,
+    /// Other pods' egress on the node.
+    pub background: Background,
     /// Stages, applied cumulatively.
     #[serde(default)]
     pub stages: Vec<StageDef>,
@@ -73,6 +77,10 @@ pub struct Rollout {
     pub start_s: f64,
     /// End.
     pub end_s: f64,
+    /// New pods started over the window (one after the other, at jittered intervals).
+    pub pods: u32,
+    /// How long one new pod warms its cache.
+    pub warmup_s: f64,
 }
 
 /// Request sources.
@@ -81,8 +89,8 @@ pub struct Rollout {
 pub struct Clients {
     /// Requests per second outside the rollout.
     pub steady_rps: f64,
-    /// Requests per second during the rollout.
-    pub rollout_rps: f64,
+    /// Requests per second one warming pod adds.
+    pub warmup_rps: f64,
     /// Client timeout.
     pub timeout_ms: u64,
     /// Retries before giving up.
@@ -170,16 +178,18 @@ pub struct Network {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allowance {
-    /// Baseline bandwidth.
-    pub baseline_gbps: f64,
-    /// Burst bandwidth.
-    pub peak_gbps: f64,
+    /// The node's instance type: its baseline and burst bandwidth come from the embedded catalogue
+    /// ([`instances::CATALOGUE`]).
+    pub instance: String,
+    /// Bits the bandwidth allowance lets through above the baseline rate at once, in Mbit (the shaper's
+    /// micro-burst bucket).
+    pub burst_mbit: f64,
+    /// The packet-rate allowance's bucket, in milliseconds of `pps`.
+    pub pps_burst_ms: f64,
     /// Credits at the start, in seconds at peak.
     pub credit_s: f64,
     /// Packets per second.
     pub pps: u64,
-    /// Tracked connections.
-    pub conntrack_max: u32,
     /// Shaping queue delay bound.
     pub max_delay_ms: u64,
 }
@@ -198,10 +208,14 @@ pub struct Remote {
     pub response_bytes: u32,
     /// How long a terminating instance swallows requests.
     pub terminating_s: f64,
-    /// Terminations during the rollout.
-    pub terminations: u32,
+    /// Terminations per minute of rollout, at random times, each of a random instance.
+    pub terminations_per_min: f64,
     /// Clients stop sending to terminating instances.
     pub drain: bool,
+    /// Requests one instance serves at once; the rest wait in FIFO order.
+    pub workers: u32,
+    /// The remote's line rate: back-to-back segments of a connection leave this fast.
+    pub line_gbps: f64,
 }
 
 /// TCP loss recovery.
@@ -210,8 +224,28 @@ pub struct Remote {
 pub struct Tcp {
     /// Minimum RTO.
     pub rto_min_ms: u64,
-    /// Dupacks for fast retransmit.
-    pub dupack_threshold: u32,
+    /// Initial congestion window, segments.
+    pub init_cwnd: u32,
+    /// Largest congestion window (the receive window), segments.
+    pub max_cwnd: u32,
+}
+
+/// Other pods' egress on the node (not the sidecar's connections): bursts of small packets at random times, on
+/// `flows` flows that leave through the same veth, TX-queue selection, qdiscs, ring and shaper. Open loop: drops
+/// do not slow it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Background {
+    /// Bursts per minute, at random times over the whole stage.
+    pub bursts_per_min: f64,
+    /// Length of one burst.
+    pub burst_ms: f64,
+    /// Packets per second during a burst.
+    pub burst_pps: f64,
+    /// Bytes of one packet on the wire.
+    pub packet_bytes: u32,
+    /// Flows the bursts are spread over.
+    pub flows: u32,
 }
 
 /// The parameters of one stage (the file without its stage list).
@@ -242,6 +276,15 @@ pub struct Params {
     pub remote: Remote,
     /// See [`ScenarioFile`].
     pub tcp: Tcp,
+    /// See [`ScenarioFile`].
+    pub background: Background,
+}
+
+impl Allowance {
+    /// (baseline, burst) bandwidth in Gbit/s of the instance type, per direction.
+    pub fn bandwidth_gbps(&self) -> Result<(f64, f64), String> {
+        instances::lookup(&self.instance).map(|t| (t.baseline_gbps, t.peak_gbps))
+    }
 }
 
 /// A stage ready to run.
@@ -283,13 +326,63 @@ impl Scenario {
             base,
             stages,
         };
-        // Every stage must resolve to valid parameters.
+        // Every stage must resolve to valid parameters: a bad value in the last stage fails before anything runs.
         for i in 0..s.stages.len() {
             let p = s.stage(i)?;
-            validate(&p.params)
-                .map_err(|e| ScenarioError(format!("{origin}: stage `{}`: {e}", p.name)))?;
+            if let Err(bad) = validate(&p.params) {
+                let line = s.line_of(text, i, bad.key);
+                let at = match line {
+                    Some(l) => format!("{origin}:{l}"),
+                    None => origin.to_string(),
+                };
+                return Err(ScenarioError(format!("{at}: stage `{}`: {}", p.name, bad)));
+            }
         }
         Ok(s)
+    }
+
+    /// The line (1-based) that sets `key` for stage `i`: the last stage up to `i` overriding it, else the base
+    /// section's `key = ...` line.
+    fn line_of(&self, text: &str, i: usize, key: &str) -> Option<usize> {
+        let lines: Vec<&str> = text.lines().collect();
+        if let Some(k) = (0..=i)
+            .rev()
+            .find(|&k| self.stages[k].set.contains_key(key))
+        {
+            // The k-th `[[stages]]` block, then the line that names the key (inline table or `[stages.set]`).
+            let start = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.trim_start().starts_with("[[stages]]"))
+                .nth(k)
+                .map(|(n, _)| n)?;
+            let quoted = format!("\"{key}\"");
+            return lines
+                .iter()
+                .enumerate()
+                .skip(start)
+                .find(|(_, l)| l.contains(&quoted))
+                .map(|(n, _)| n + 1);
+        }
+        let (section, field) = match key.rsplit_once('.') {
+            Some((s, f)) => (Some(s), f),
+            None => (None, key),
+        };
+        let mut cur: Option<&str> = None;
+        for (n, l) in lines.iter().enumerate() {
+            let t = l.trim();
+            if t.starts_with('[') {
+                cur = Some(t.trim_matches(|c| c == '[' || c == ']').trim());
+                continue;
+            }
+            let is_key = t
+                .strip_prefix(field)
+                .is_some_and(|rest| rest.trim_start().starts_with('='));
+            if is_key && cur == section {
+                return Some(n + 1);
+            }
+        }
+        None
     }
 
     /// The embedded incident.
@@ -335,12 +428,20 @@ impl Scenario {
 
 /// Applies one override to a stage's parameters (for `--sweep`, `--seed`, `--duration`).
 pub fn override_param(p: &Params, key: &str, value: toml::Value) -> Result<Params, ScenarioError> {
-    let mut t = toml::Table::try_from(p).map_err(|e| ScenarioError(e.to_string()))?;
+    let value_s = value.to_string();
+    // TOML integers are signed: a seed >= 2^63 (set from the command line) travels outside the table.
+    let mut q = p.clone();
+    q.seed = 0;
+    let mut t = toml::Table::try_from(&q).map_err(|e| ScenarioError(e.to_string()))?;
     set_dotted(&mut t, key, value)?;
-    let p: Params = t
+    let mut p2: Params = t
         .try_into()
         .map_err(|e| ScenarioError(format!("`{key}`: {e}")))?;
-    validate(&p).map_err(|e| ScenarioError(format!("`{key}`: {e}")))?;
+    if key != "seed" {
+        p2.seed = p.seed;
+    }
+    let p = p2;
+    validate(&p).map_err(|e| ScenarioError(format!("`{key}={value_s}`: {e}")))?;
     Ok(p)
 }
 
@@ -356,11 +457,63 @@ pub fn parse_value(s: &str) -> toml::Value {
     }
 }
 
+/// The numeric parameters a scenario text marks as assumptions: a key whose comment block above it says
+/// "assumption" (the keys before the first `[[stages]]`). The sweep test moves each of them by +-10%.
+pub fn assumption_keys(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut section: Option<String> = None;
+    let mut comment = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("[[stages]]") {
+            break;
+        }
+        if let Some(c) = t.strip_prefix('#') {
+            comment.push_str(c);
+            comment.push(' ');
+            continue;
+        }
+        if t.starts_with('[') {
+            section = Some(t.trim_matches(|c| c == '[' || c == ']').to_string());
+            comment.clear();
+            continue;
+        }
+        if let Some((k, v)) = t.split_once('=') {
+            let (k, v) = (k.trim(), v.trim());
+            let numeric = v.parse::<f64>().is_ok();
+            if numeric && comment.to_lowercase().contains("assumption") {
+                out.push(match &section {
+                    Some(s) => format!("{s}.{k}"),
+                    None => k.to_string(),
+                });
+            }
+        }
+        comment.clear();
+    }
+    out
+}
+
+/// Parameters that may be left out of a scenario, with their TOML type.
+const OPTIONAL: [(&str, &str); 1] = [("kernel.veth_records_rx_queue", "boolean")];
+
 fn set_dotted(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), ScenarioError> {
     let mut parts = key.split('.').peekable();
     let mut cur = t;
     while let Some(p) = parts.next() {
         if parts.peek().is_none() {
+            // Optional parameters are absent from the table when unset: insert them, type-checked.
+            if !cur.contains_key(p) {
+                return match OPTIONAL.iter().find(|(k, _)| *k == key) {
+                    Some((_, ty)) if value.type_str() == *ty => {
+                        cur.insert(p.to_string(), value);
+                        Ok(())
+                    }
+                    Some((_, ty)) => Err(ScenarioError(format!(
+                        "`{key}` must be a {ty}, not {value}"
+                    ))),
+                    None => Err(ScenarioError(format!("unknown parameter `{key}`"))),
+                };
+            }
             let Some(slot) = cur.get_mut(p) else {
                 return Err(ScenarioError(format!("unknown parameter `{key}`")));
             };
@@ -386,61 +539,447 @@ fn set_dotted(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), 
     Err(ScenarioError(format!("empty parameter name `{key}`")))
 }
 
-/// Checks values that would make the simulation meaningless.
-pub fn validate(p: &Params) -> Result<(), String> {
-    let checks: [(bool, &str); 14] = [
-        (
-            p.duration_s > 0.0 && p.duration_s <= 3600.0,
-            "duration_s must be in (0, 3600]",
-        ),
-        (
-            p.rollout.start_s >= 0.0 && p.rollout.end_s >= p.rollout.start_s,
-            "rollout.end_s must not precede start_s",
-        ),
-        (
-            p.clients.steady_rps >= 0.0 && p.clients.rollout_rps >= 0.0,
-            "clients rates must not be negative",
-        ),
-        (
-            p.clients.steady_rps + p.clients.rollout_rps <= 1e6,
-            "clients rates above 10^6 requests/s",
-        ),
-        (p.proxy.cores > 0.0, "proxy.cores must be positive"),
-        (
-            p.proxy.cfs_period_ms > 0,
-            "proxy.cfs_period_ms must be positive",
-        ),
-        (
-            p.proxy.connections > 0,
-            "proxy.connections must be positive",
-        ),
-        (
-            p.nic.queues > 0 && p.nic.queues <= 64,
-            "nic.queues must be 1..=64",
-        ),
-        (
-            p.nic.ring_depth.is_power_of_two() && p.nic.ring_depth >= 64,
-            "nic.ring_depth must be a power of two >= 64",
-        ),
-        (
-            p.nic.queue_pps > 0.0 && p.nic.queue_gbps > 0.0,
-            "nic.queue_pps and queue_gbps must be positive",
-        ),
-        (
-            p.network.mss >= 536 && p.network.mss <= 65000,
-            "network.mss must be 536..=65000",
-        ),
-        (
-            p.allowance.peak_gbps >= p.allowance.baseline_gbps && p.allowance.baseline_gbps > 0.0,
-            "allowance: 0 < baseline_gbps <= peak_gbps",
-        ),
-        (p.remote.instances > 0, "remote.instances must be positive"),
-        (p.tcp.rto_min_ms > 0, "tcp.rto_min_ms must be positive"),
-    ];
-    match checks.iter().find(|(ok, _)| !ok) {
-        Some((_, why)) => Err((*why).to_string()),
-        None => Ok(()),
+/// A parameter outside what the model (or the kernel it mirrors) accepts: which one, and the limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    /// Dotted parameter name.
+    pub key: &'static str,
+    /// What is wrong, with the limit and where it comes from.
+    pub msg: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.msg)
     }
+}
+
+/// Most requests one stage may issue: their per-request state (about 100 bytes each with its events) stays
+/// below 2 GB.
+pub const MAX_REQUESTS: f64 = 20e6;
+/// Bytes of simulator state per issued request (request record, its events, its share of the histograms).
+const BYTES_PER_REQUEST: f64 = 100.0;
+/// Largest TX ring this model stores (`txpath::RING_SLOTS`).
+pub const MAX_RING: u16 = 4096;
+/// Largest fq_codel limit the model's fq_codel holds (`txpath::FqCodelChild`).
+pub const MAX_FQ_CODEL_LIMIT: u32 = 16384;
+/// Largest pfifo_fast band the model holds.
+pub const MAX_TXQUEUELEN: u32 = 4096;
+
+fn range_f(key: &'static str, v: f64, lo: f64, hi: f64, why: &str) -> Result<(), Invalid> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(Invalid {
+            key,
+            msg: format!("{v} is outside [{lo}, {hi}] ({why})"),
+        })
+    }
+}
+
+fn range_u(key: &'static str, v: u64, lo: u64, hi: u64, why: &str) -> Result<(), Invalid> {
+    if v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(Invalid {
+            key,
+            msg: format!("{v} is outside [{lo}, {hi}] ({why})"),
+        })
+    }
+}
+
+/// Requests a stage issues on average (steady rate outside the rollout, rollout rate inside it).
+pub fn expected_requests(p: &Params) -> f64 {
+    let d = p.duration_s;
+    let inside = (p.rollout.end_s.min(d) - p.rollout.start_s.min(d)).max(0.0);
+    let _ = inside;
+    p.clients.steady_rps * d + p.clients.warmup_rps * p.rollout.pods as f64 * p.rollout.warmup_s
+}
+
+/// Checks every value against the limits of the model and of the kernel it mirrors; the first bad one is
+/// returned with its limit. Nothing that passes can hang, overflow or exhaust memory.
+pub fn validate(p: &Params) -> Result<(), Invalid> {
+    let bad = |key, msg: String| Err(Invalid { key, msg });
+    range_f(
+        "duration_s",
+        p.duration_s,
+        1e-3,
+        3600.0,
+        "simulated seconds per stage",
+    )?;
+    range_f("rollout.start_s", p.rollout.start_s, 0.0, 1e6, "seconds")?;
+    range_f(
+        "rollout.end_s",
+        p.rollout.end_s,
+        p.rollout.start_s,
+        1e6,
+        "must not precede start_s",
+    )?;
+    range_f(
+        "clients.steady_rps",
+        p.clients.steady_rps,
+        0.0,
+        1e6,
+        "requests/s",
+    )?;
+    range_f(
+        "clients.warmup_rps",
+        p.clients.warmup_rps,
+        0.0,
+        1e6,
+        "requests/s",
+    )?;
+    range_u("rollout.pods", p.rollout.pods as u64, 1, 1000, "pods")?;
+    range_f(
+        "rollout.warmup_s",
+        p.rollout.warmup_s,
+        1e-3,
+        (p.rollout.end_s - p.rollout.start_s).max(1e-3),
+        "a warm-up fits in the rollout window",
+    )?;
+    if p.clients.warmup_rps * p.rollout.pods as f64 > 1e6 {
+        return bad(
+            "clients.warmup_rps",
+            format!(
+                "{} pods x {} requests/s could reach more than 10^6 requests/s",
+                p.rollout.pods, p.clients.warmup_rps
+            ),
+        );
+    }
+    range_u(
+        "clients.timeout_ms",
+        p.clients.timeout_ms,
+        1,
+        3_600_000,
+        "1 ms to 1 hour",
+    )?;
+    range_u(
+        "clients.max_retries",
+        p.clients.max_retries as u64,
+        0,
+        100,
+        "retries",
+    )?;
+    let n = expected_requests(p);
+    if n > MAX_REQUESTS {
+        return bad(
+            "clients.steady_rps",
+            format!(
+                "the stage would issue about {:.0} M requests (~{:.1} GB of simulator state); the limit is {:.0} M: \
+                 shorten duration_s or lower the rates",
+                n / 1e6,
+                n * BYTES_PER_REQUEST / 1e9,
+                MAX_REQUESTS / 1e6
+            ),
+        );
+    }
+    range_u(
+        "proxy.cfs_period_ms",
+        p.proxy.cfs_period_ms,
+        1,
+        1000,
+        "kernel: cpu.cfs_period_us must be within min_cfs_quota_period (1 ms) and max_cfs_quota_period (1 s), tg_set_cfs_bandwidth()",
+    )?;
+    range_f("proxy.cores", p.proxy.cores, 0.0, 1024.0, "cores")?;
+    if p.proxy.cores * (p.proxy.cfs_period_ms as f64) < 1.0 {
+        return bad(
+            "proxy.cores",
+            format!(
+                "{} cores x {} ms period is a CFS quota below 1 ms (kernel: cpu.cfs_quota_us >= min_cfs_quota_period, tg_set_cfs_bandwidth())",
+                p.proxy.cores, p.proxy.cfs_period_ms
+            ),
+        );
+    }
+    range_u(
+        "proxy.threads",
+        p.proxy.threads as u64,
+        1,
+        1024,
+        "worker threads",
+    )?;
+    range_u(
+        "proxy.cpu_per_request_us",
+        p.proxy.cpu_per_request_us,
+        0,
+        10_000_000,
+        "at most 10 s of CPU per request",
+    )?;
+    range_u(
+        "proxy.max_pending",
+        p.proxy.max_pending as u64,
+        1,
+        10_000_000,
+        "requests",
+    )?;
+    range_u(
+        "proxy.connections",
+        p.proxy.connections as u64,
+        1,
+        65_535,
+        "flows",
+    )?;
+    range_u(
+        "proxy.request_bytes",
+        p.proxy.request_bytes as u64,
+        1,
+        65_536,
+        "one request is one GSO packet: GSO_MAX_SIZE = 65536",
+    )?;
+    if let Err(e) = qdisc::KernelProfile::from_release(&p.kernel.release) {
+        return bad("kernel.release", format!("`{}`: {e}", p.kernel.release));
+    }
+    range_u(
+        "kernel.cpu",
+        p.kernel.cpu as u64,
+        0,
+        8191,
+        "Debian's NR_CPUS = 8192",
+    )?;
+    range_u("nic.queues", p.nic.queues as u64, 1, 64, "TX queues")?;
+    if !p.nic.ring_depth.is_power_of_two() || p.nic.ring_depth < 64 || p.nic.ring_depth > MAX_RING {
+        return bad(
+            "nic.ring_depth",
+            format!(
+                "{} must be a power of two in [64, {MAX_RING}] (ENA rings are powers of two; this model stores at most {MAX_RING} descriptors)",
+                p.nic.ring_depth
+            ),
+        );
+    }
+    range_u(
+        "nic.fq_codel_limit",
+        p.nic.fq_codel_limit as u64,
+        1,
+        MAX_FQ_CODEL_LIMIT as u64,
+        "packets the model's fq_codel holds",
+    )?;
+    range_u(
+        "nic.txqueuelen",
+        p.nic.txqueuelen as u64,
+        1,
+        MAX_TXQUEUELEN as u64,
+        "packets the model's pfifo_fast holds",
+    )?;
+    range_u(
+        "nic.bql_limit_bytes",
+        p.nic.bql_limit_bytes,
+        1,
+        268_435_455,
+        "kernel: DQL_MAX_LIMIT",
+    )?;
+    range_f(
+        "nic.queue_pps",
+        p.nic.queue_pps,
+        1e3,
+        1e9,
+        "packets/s per TX queue",
+    )?;
+    range_f(
+        "nic.queue_gbps",
+        p.nic.queue_gbps,
+        0.01,
+        400.0,
+        "Gbit/s per TX queue",
+    )?;
+    range_u(
+        "network.one_way_us",
+        p.network.one_way_us,
+        0,
+        10_000_000,
+        "at most 10 s",
+    )?;
+    range_u(
+        "network.mss",
+        p.network.mss as u64,
+        536,
+        65_000,
+        "RFC 879 minimum to a 64 KB frame",
+    )?;
+    let it = match instances::lookup(&p.allowance.instance) {
+        Ok(t) => t,
+        Err(e) => return bad("allowance.instance", e),
+    };
+    if p.nic.queues > it.ena_queues {
+        return bad(
+            "nic.queues",
+            format!(
+                "{} TX queues, but a {} has {} ENA queues per interface",
+                p.nic.queues, it.name, it.ena_queues
+            ),
+        );
+    }
+    range_f(
+        "allowance.burst_mbit",
+        p.allowance.burst_mbit,
+        0.0,
+        1e6,
+        "Mbit",
+    )?;
+    range_f(
+        "allowance.pps_burst_ms",
+        p.allowance.pps_burst_ms,
+        0.0,
+        10_000.0,
+        "ms",
+    )?;
+    range_f(
+        "allowance.credit_s",
+        p.allowance.credit_s,
+        0.0,
+        86_400.0,
+        "seconds at peak",
+    )?;
+    range_u(
+        "allowance.pps",
+        p.allowance.pps,
+        1,
+        1_000_000_000,
+        "packets/s",
+    )?;
+    range_u(
+        "allowance.max_delay_ms",
+        p.allowance.max_delay_ms,
+        0,
+        1000,
+        "ms",
+    )?;
+    range_u(
+        "remote.instances",
+        p.remote.instances as u64,
+        1,
+        10_000,
+        "instances",
+    )?;
+    range_f(
+        "remote.service_base_ms",
+        p.remote.service_base_ms,
+        0.0,
+        60_000.0,
+        "ms",
+    )?;
+    range_f(
+        "remote.service_mean_ms",
+        p.remote.service_mean_ms,
+        1e-6,
+        60_000.0,
+        "ms",
+    )?;
+    range_u(
+        "remote.response_bytes",
+        p.remote.response_bytes as u64,
+        1,
+        16 << 20,
+        "at most 16 MiB",
+    )?;
+    let segs = (p.remote.response_bytes as u64).div_ceil(p.network.mss as u64);
+    if segs > u16::MAX as u64 {
+        return bad(
+            "remote.response_bytes",
+            format!(
+                "{} bytes in {}-byte segments is {segs} segments; at most {} per response",
+                p.remote.response_bytes,
+                p.network.mss,
+                u16::MAX
+            ),
+        );
+    }
+    range_f(
+        "remote.terminating_s",
+        p.remote.terminating_s,
+        0.0,
+        3600.0,
+        "seconds",
+    )?;
+    let rollout_min = (p.rollout.end_s.min(p.duration_s) - p.rollout.start_s).max(0.0) / 60.0;
+    range_f(
+        "remote.terminations_per_min",
+        p.remote.terminations_per_min,
+        0.0,
+        600.0,
+        "per minute",
+    )?;
+    if p.remote.terminations_per_min * rollout_min > 1000.0 {
+        return bad(
+            "remote.terminations_per_min",
+            format!(
+                "{} per minute over a {:.1}-minute rollout is more than 1000 terminations per stage",
+                p.remote.terminations_per_min, rollout_min
+            ),
+        );
+    }
+    range_u(
+        "tcp.rto_min_ms",
+        p.tcp.rto_min_ms,
+        1,
+        60_000,
+        "ms (Linux: TCP_RTO_MIN 200 ms, TCP_RTO_MAX 120 s)",
+    )?;
+    range_f(
+        "background.bursts_per_min",
+        p.background.bursts_per_min,
+        0.0,
+        600.0,
+        "per minute",
+    )?;
+    range_f(
+        "background.burst_ms",
+        p.background.burst_ms,
+        0.0,
+        10_000.0,
+        "ms",
+    )?;
+    range_f(
+        "background.burst_pps",
+        p.background.burst_pps,
+        0.0,
+        10e6,
+        "packets/s",
+    )?;
+    if p.background.bursts_per_min / 60.0 * p.duration_s * p.background.burst_ms / 1000.0
+        * p.background.burst_pps
+        > 200e6
+    {
+        return bad(
+            "background.burst_pps",
+            "the stage would send more than 200 M background packets".into(),
+        );
+    }
+    range_u(
+        "background.packet_bytes",
+        p.background.packet_bytes as u64,
+        60,
+        65_536,
+        "bytes",
+    )?;
+    range_u(
+        "background.flows",
+        p.background.flows as u64,
+        1,
+        65_535,
+        "flows",
+    )?;
+    range_u("tcp.init_cwnd", p.tcp.init_cwnd as u64, 1, 1000, "segments")?;
+    range_u(
+        "tcp.max_cwnd",
+        p.tcp.max_cwnd as u64,
+        p.tcp.init_cwnd as u64,
+        100_000,
+        "segments, at least init_cwnd",
+    )?;
+    range_u(
+        "remote.workers",
+        p.remote.workers as u64,
+        1,
+        100_000,
+        "requests in service per instance",
+    )?;
+    range_f(
+        "remote.line_gbps",
+        p.remote.line_gbps,
+        0.01,
+        400.0,
+        "Gbit/s",
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -448,23 +987,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_incident_has_five_cumulative_stages() {
+    fn the_incident_has_six_cumulative_stages() {
         let s = Scenario::incident().unwrap();
         assert_eq!(
             s.stage_names(),
             [
                 "baseline",
+                "scale-out",
                 "sidecar-cpu",
                 "kernel-fix",
                 "network-optimised",
                 "drain"
             ]
         );
-        let last = s.stage(4).unwrap().params;
+        let last = s.stage(5).unwrap().params;
         assert_eq!(last.proxy.cores, 8.0);
+        assert_eq!(last.remote.instances, 24);
         assert_eq!(last.kernel.release, "6.1.0-18-amd64");
+        assert_eq!(last.allowance.instance, "m5n.4xlarge");
         assert!(last.remote.drain);
         assert_eq!(s.stage(0).unwrap().params.proxy.cores, 2.0);
+        assert_eq!(s.stage(0).unwrap().params.remote.instances, 12);
     }
 
     #[test]
@@ -498,5 +1041,239 @@ mod tests {
         assert!(override_param(&p, "nic.qdisc", parse_value("pfifo_fast")).is_ok());
         assert!(override_param(&p, "nic.nope", parse_value("1")).is_err());
         assert!(override_param(&p, "nic.queues", parse_value("x")).is_err());
+    }
+
+    /// Every hostile value found in issue 10 fails at parse time, naming the file, the line that set it, the
+    /// parameter and its limit.
+    #[test]
+    fn hostile_values_fail_fast_with_file_line_and_limit() {
+        let cases: [(&str, &str, &str, &str); 18] = [
+            ("cores = 2.0", "cores = 1e-12", "proxy.cores", "1 ms"),
+            (
+                "cfs_period_ms = 100",
+                "cfs_period_ms = 288230376151711744",
+                "proxy.cfs_period_ms",
+                "1000",
+            ),
+            (
+                "terminations_per_min = 4.0",
+                "terminations_per_min = 1e7",
+                "remote.terminations_per_min",
+                "600",
+            ),
+            (
+                "terminations_per_min = 4.0",
+                "terminations_per_min = 4294967295",
+                "remote.terminations_per_min",
+                "600",
+            ),
+            (
+                "instance = \"m5.4xlarge\"",
+                "instance = \"m9.huge\"",
+                "allowance.instance",
+                "m5n.4xlarge",
+            ),
+            (
+                "duration_s = 90",
+                "duration_s = 3600",
+                "clients.steady_rps",
+                "GB",
+            ),
+            (
+                "timeout_ms = 1000",
+                "timeout_ms = 18446744073710",
+                "clients.timeout_ms",
+                "3600000",
+            ),
+            (
+                "queue_pps = 48000",
+                "queue_pps = 1e-12",
+                "nic.queue_pps",
+                "1000",
+            ),
+            (
+                "service_mean_ms = 15",
+                "service_mean_ms = inf",
+                "remote.service_mean_ms",
+                "inf",
+            ),
+            (
+                "service_mean_ms = 15",
+                "service_mean_ms = nan",
+                "remote.service_mean_ms",
+                "NaN",
+            ),
+            (
+                "terminating_s = 1.0",
+                "terminating_s = inf",
+                "remote.terminating_s",
+                "inf",
+            ),
+            (
+                "credit_s = 0.0",
+                "credit_s = nan",
+                "allowance.credit_s",
+                "NaN",
+            ),
+            (
+                "service_base_ms = 5",
+                "service_base_ms = -inf",
+                "remote.service_base_ms",
+                "inf",
+            ),
+            (
+                "response_bytes = 64000",
+                "response_bytes = 35127296",
+                "remote.response_bytes",
+                "16777216",
+            ),
+            (
+                "ring_depth = 1024",
+                "ring_depth = 8192",
+                "nic.ring_depth",
+                "4096",
+            ),
+            (
+                "steady_rps = 3000",
+                "steady_rps = 1e6",
+                "clients.steady_rps",
+                "limit is 20 M",
+            ),
+            (
+                "fq_codel_limit = 10240",
+                "fq_codel_limit = 100000",
+                "nic.fq_codel_limit",
+                "16384",
+            ),
+            (
+                "max_retries = 3",
+                "max_retries = 300",
+                "clients.max_retries",
+                "100",
+            ),
+        ];
+        for (from, to, key, limit) in cases {
+            assert!(INCIDENT.contains(from), "{from}");
+            let mut text = INCIDENT.replacen(from, to, 1);
+            if key == "clients.steady_rps" && to.starts_with("duration") {
+                text = text.replacen("steady_rps = 3000", "steady_rps = 1e6", 1);
+            }
+            let line = 1 + text
+                .lines()
+                .position(|l| {
+                    l.starts_with(to.split(" =").next().unwrap_or(to))
+                        && l.contains(&to[to.len() - 3..])
+                })
+                .unwrap();
+            let e = Scenario::parse(&text, "bad.toml").unwrap_err().to_string();
+            assert!(e.contains(key), "{to}: {e}");
+            assert!(e.contains(limit), "{to}: {e}");
+            if key != "clients.steady_rps" {
+                assert!(
+                    e.starts_with(&format!("bad.toml:{line}: ")),
+                    "{to}: line {line}: {e}"
+                );
+            } else {
+                assert!(e.starts_with("bad.toml:"), "{to}: {e}");
+            }
+        }
+        // The issue's case: with the minimum MSS a 35 MB response used to wrap the segment count to 0.
+        let text = INCIDENT
+            .replace("response_bytes = 64000", "response_bytes = 35127296")
+            .replace("mss = 8949", "mss = 536");
+        let e = Scenario::parse(&text, "bad.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("remote.response_bytes") && e.contains("16777216"),
+            "{e}"
+        );
+        // cores = 1e-7 with a 1 ms period is also below the kernel's minimum quota.
+        let text = INCIDENT
+            .replace("cores = 2.0", "cores = 1e-7")
+            .replace("cfs_period_ms = 100", "cfs_period_ms = 1");
+        let e = Scenario::parse(&text, "bad.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("proxy.cores") && e.contains("min_cfs_quota_period"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_in_the_last_stage_names_that_stage_and_its_line() {
+        let text = INCIDENT.replace(
+            "set = { \"remote.drain\" = true }",
+            "set = { \"remote.drain\" = true, \"kernel.release\" = \"banana\" }",
+        );
+        let line = 1 + text.lines().position(|l| l.contains("banana")).unwrap();
+        let e = Scenario::parse(&text, "bad.toml").unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("bad.toml:{line}: stage `drain`: kernel.release")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn optional_parameters_can_be_swept_and_set_in_stages() {
+        let p = Scenario::incident().unwrap().stage(0).unwrap().params;
+        assert_eq!(p.kernel.veth_records_rx_queue, None);
+        let q = override_param(&p, "kernel.veth_records_rx_queue", parse_value("false")).unwrap();
+        assert_eq!(q.kernel.veth_records_rx_queue, Some(false));
+        let e = override_param(&p, "kernel.veth_records_rx_queue", parse_value("3")).unwrap_err();
+        assert!(e.to_string().contains("boolean"), "{e}");
+        let text = INCIDENT.replace(
+            "set = { \"proxy.cores\" = 8.0 }",
+            "set = { \"proxy.cores\" = 8.0, \"kernel.veth_records_rx_queue\" = false }",
+        );
+        let s = Scenario::parse(&text, "x.toml").unwrap();
+        assert_eq!(
+            s.stage(2).unwrap().params.kernel.veth_records_rx_queue,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_command_line_override_is_checked_with_its_limit() {
+        let p = Scenario::incident().unwrap().stage(0).unwrap().params;
+        let e = override_param(&p, "nic.ring_depth", parse_value("8192")).unwrap_err();
+        assert!(e.to_string().contains("4096"), "{e}");
+        let e = override_param(&p, "proxy.cores", parse_value("nan")).unwrap_err();
+        assert!(e.to_string().contains("proxy.cores"), "{e}");
+    }
+
+    #[test]
+    fn assumption_keys_are_the_ones_the_file_marks() {
+        let keys = assumption_keys(INCIDENT);
+        for k in [
+            "clients.warmup_rps",
+            "nic.queue_pps",
+            "allowance.max_delay_ms",
+            "remote.workers",
+            "rollout.pods",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
+        }
+        for k in [
+            "tcp.rto_min_ms",
+            "clients.timeout_ms",
+            "nic.queues",
+            "proxy.cores",
+            "nic.ring_depth",
+        ] {
+            assert!(
+                !keys.iter().any(|x| x == k),
+                "{k} is sourced, not an assumption"
+            );
+        }
+        // Every key is a real parameter.
+        let p = Scenario::incident().unwrap().stage(0).unwrap().params;
+        for k in &keys {
+            let t = toml::Table::try_from(&p).unwrap();
+            let (sec, f) = k.split_once('.').unwrap_or(("", k));
+            let found = if sec.is_empty() {
+                t.contains_key(f)
+            } else {
+                t[sec].get(f).is_some()
+            };
+            assert!(found, "{k}");
+        }
     }
 }

@@ -227,7 +227,7 @@ fn scenario_errors_name_file_line_and_field() {
     let dir = std::env::temp_dir().join(format!("txqlab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
-    let text = txqlab::scenario::INCIDENT.replace("queue_pps = 43000", "queue_pps = \"fast\"");
+    let text = txqlab::scenario::INCIDENT.replace("queue_pps = 48000", "queue_pps = \"fast\"");
     std::fs::write(&path, text).unwrap();
     let o = txqlab(&["simulate", path.to_str().unwrap()], None);
     let err = String::from_utf8_lossy(&o.stderr);

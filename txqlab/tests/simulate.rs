@@ -1,5 +1,5 @@
-//! The default scenario: the incident's pattern must emerge, the output is pinned by a golden file, and a run is
-//! reproducible.
+//! The default scenario: the incident's pattern must emerge, the output is pinned by a golden file, a run is
+//! reproducible, and the issue-10 "Done when" table over seeds 1-10.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -18,55 +18,41 @@ fn run_incident() -> Vec<StageResult> {
         .collect()
 }
 
+const STAGES: [&str; 6] = [
+    "baseline",
+    "scale-out",
+    "sidecar-cpu",
+    "kernel-fix",
+    "network-optimised",
+    "drain",
+];
+
 #[test]
 fn the_incident_pattern_emerges_and_matches_the_golden_output() {
     let stages = run_incident();
     let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "baseline",
-            "sidecar-cpu",
-            "kernel-fix",
-            "network-optimised",
-            "drain"
-        ]
-    );
-    let p99: Vec<f64> = stages.iter().map(|s| s.p99_ms).collect();
-    // p99 never rises from one stage to the next.
-    assert!(
-        p99.windows(2).all(|w| w[1] <= w[0]),
-        "p99 per stage: {p99:?}"
-    );
-    // Baseline at least 5x the final stage.
-    assert!(p99[0] >= 5.0 * p99[4], "p99 per stage: {p99:?}");
+    assert_eq!(names, STAGES);
+    let p99: Vec<f64> = stages.iter().map(|s| s.rollout.attempt_p99_ms).collect();
+    // Baseline and scale-out at the timeout, the drain well below 100 ms, each fix no worse than the stage before.
+    assert!(p99[0] >= 800.0 && p99[1] >= 0.85 * p99[0], "{p99:?}");
+    // The sidecar (300 ms - 1 s) and kernel-fix (200-600 ms) bands overlap: one seed may order them either way.
+    assert!(p99[2] >= 300.0 && p99[3] >= 200.0, "{p99:?}");
+    assert!(p99[3..].windows(2).all(|w| w[1] <= w[0]), "{p99:?}");
+    assert!(p99[5] < 100.0, "{p99:?}");
     // The kernel fix takes the largest TX queue share from ~100% to at most 1.5/8.
-    assert!(
-        stages[1].max_tx_queue_share > 0.99,
-        "{}",
-        stages[1].max_tx_queue_share
-    );
-    assert!(
-        stages[2].max_tx_queue_share <= 1.5 / 8.0,
-        "{}",
-        stages[2].max_tx_queue_share
-    );
-    // Bandwidth allowance counters rise before the network-optimised instance and (near) vanish with it.
+    assert!(stages[2].max_tx_queue_share > 0.99);
+    assert!(stages[3].max_tx_queue_share <= 1.5 / 8.0);
+    // Bandwidth allowance counters rise before the network-optimised instance and vanish with it.
     let bw = |s: &StageResult| s.allowance_exceeded.bw_in + s.allowance_exceeded.bw_out;
-    assert!(bw(&stages[2]) > 1000, "{:?}", stages[2].allowance_exceeded);
-    assert!(
-        bw(&stages[3]) <= bw(&stages[2]) / 1000,
-        "{:?}",
-        stages[3].allowance_exceeded
-    );
+    assert!(bw(&stages[3]) > 1000, "{:?}", stages[3].allowance_exceeded);
+    assert_eq!(bw(&stages[4]), 0, "{:?}", stages[4].allowance_exceeded);
     // Sidecar throttling is the baseline's, and the drain stops requests to terminating instances.
-    assert!(stages[0].throttled_periods > 0 && stages[1].throttled_periods == 0);
-    assert!(stages[3].requests_to_terminating > 0);
-    assert_eq!(stages[4].requests_to_terminating, 0);
-    // The final stage is the normal ~100 ms p99 (incident: "consistently below 100 ms").
-    assert!(p99[4] < 100.0, "{p99:?}");
+    assert!(stages[0].throttled_periods > 0 && stages[2].throttled_periods == 0);
+    assert!(stages[4].requests_to_terminating > 0);
+    assert_eq!(stages[5].requests_to_terminating, 0);
 
     let json = serde_json::to_string_pretty(&Run {
+        schema_version: txqlab::report::SCHEMA_VERSION,
         scenario: "incident",
         seed: 1,
         stages: &stages,
@@ -101,13 +87,16 @@ fn a_stage_run_twice_gives_identical_results_and_seeds_matter() {
 #[test]
 fn sweep_csv_and_plot_from_the_command_line() {
     let bin = env!("CARGO_BIN_EXE_txqlab");
+    // The swept value must change the result: on the kernel-fix stage one queue carries everything, eight share.
     let o = Command::new(bin)
         .args([
             "simulate",
             "--stage",
-            "sidecar-cpu",
+            "kernel-fix",
             "--duration",
-            "12",
+            "4",
+            "--seeds",
+            "1",
             "--sweep",
             "nic.queues=1,8",
         ])
@@ -122,7 +111,31 @@ fn sweep_csv_and_plot_from_the_command_line() {
         "{out}"
     );
     // Stage progress lines go to stderr when it is not a terminal.
-    assert!(String::from_utf8_lossy(&o.stderr).contains("stage sidecar-cpu nic.queues=1"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stage kernel-fix nic.queues=1"));
+    let o = Command::new(bin)
+        .args([
+            "simulate",
+            "--stage",
+            "kernel-fix",
+            "--duration",
+            "4",
+            "--seeds",
+            "1",
+            "--json",
+            "--sweep",
+            "nic.queues=1,8",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let share = |i: usize| {
+        v["rows"][i]["result"]["max_tx_queue_share"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(share(0), 1.0);
+    assert!(share(1) < 0.25, "{}", share(1));
 
     let dir = std::env::temp_dir().join(format!("txqlab-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -134,6 +147,8 @@ fn sweep_csv_and_plot_from_the_command_line() {
             "drain",
             "--duration",
             "6",
+            "--seeds",
+            "1",
             "--csv",
             "--plot",
             svg.to_str().unwrap(),
@@ -142,7 +157,12 @@ fn sweep_csv_and_plot_from_the_command_line() {
         .unwrap();
     assert!(o.status.success());
     let csv = String::from_utf8(o.stdout).unwrap();
-    assert!(csv.starts_with("stage,t_s,p99_ms,completed\n"));
+    assert!(
+        csv.starts_with(
+            "stage,seed,t_s,p99_ms,completed,drops,retransmits,bw_in,bw_out,pps,txq0_share,"
+        ),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 1 + 6);
     let plot = std::fs::read_to_string(&svg).unwrap();
     assert!(plot.contains("<svg") && plot.contains("drain"));
@@ -153,4 +173,355 @@ fn sweep_csv_and_plot_from_the_command_line() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown parameter `nic.nope`"));
+
+    // Hostile command lines of issue 10: each fails fast with the reason, or works.
+    let run = |args: &[&str]| Command::new(bin).args(args).output().unwrap();
+    // A seed >= 2^63 is a seed, not "-1".
+    let o = run(&[
+        "simulate",
+        "--stage",
+        "drain",
+        "--duration",
+        "1",
+        "--seed",
+        "9223372036854775808",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["seed"].as_u64(), Some(9223372036854775808));
+    // --sweep with --plot or --csv is refused rather than ignored.
+    for extra in [&["--csv"][..], &["--plot", "x.svg"][..]] {
+        let mut args = vec!["simulate", "--sweep", "nic.queues=1"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        // Arguments that cannot work together are a usage error (64), told apart from unreadable input (2).
+        assert_eq!(o.status.code(), Some(64), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("cannot be used with"),
+            "{args:?}"
+        );
+    }
+    // A sweep without values runs nothing and says so.
+    let o = run(&["simulate", "--sweep", "nic.queues="]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least one value"));
+    // An optional parameter the file leaves unset can be swept.
+    let o = run(&[
+        "simulate",
+        "--stage",
+        "drain",
+        "--duration",
+        "1",
+        "--sweep",
+        "kernel.veth_records_rx_queue=true,false",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // An unwritable plot path fails before any stage runs.
+    let o = run(&["simulate", "--plot", "/nonexistent-dir/p.svg"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nonexistent-dir/p.svg") && !err.contains("stage baseline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_vanishing_request_rate_issues_no_requests() {
+    // Issue 10: steady_rps = 1e-12 used to issue 30 requests (a gap past u64 wrapped to 0).
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(4).unwrap().params;
+    p.duration_s = 5.0;
+    p.clients.steady_rps = 1e-12;
+    p.clients.warmup_rps = 1e-12;
+    let r = run_stage("x", &p, |_| {}).unwrap();
+    assert_eq!(r.requests, 0);
+}
+
+#[test]
+fn invalid_parameters_are_refused_by_run_stage_too() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(0).unwrap().params;
+    p.proxy.cores = 1e-12;
+    let e = run_stage("x", &p, |_| {}).unwrap_err();
+    assert!(e.contains("proxy.cores") && e.contains("1 ms"), "{e}");
+}
+
+#[test]
+fn several_seeds_report_medians_spreads_and_every_run() {
+    let bin = env!("CARGO_BIN_EXE_txqlab");
+    let o = Command::new(bin)
+        .args([
+            "simulate",
+            "--stage",
+            "drain",
+            "--duration",
+            "3",
+            "--seeds",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["seeds"].as_array().unwrap().len(), 3);
+    let st = &v["stages"][0];
+    let runs = st["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let mut p99: Vec<f64> = runs.iter().map(|r| r["p99_ms"].as_f64().unwrap()).collect();
+    p99.sort_by(f64::total_cmp);
+    assert_eq!(
+        st["p99_ms"].as_f64().unwrap(),
+        p99[1],
+        "the median of three"
+    );
+    assert_eq!(st["min"]["p99_ms"].as_f64().unwrap(), p99[0]);
+    assert_eq!(st["max"]["p99_ms"].as_f64().unwrap(), p99[2]);
+    assert!(st["rollout"]["attempt_p99_ms"].is_number());
+    assert!(st["margins"]["proxy_cpu"].is_number());
+    // With one seed the layout is the single-run one: no `runs`.
+    let o = Command::new(bin)
+        .args([
+            "simulate",
+            "--stage",
+            "drain",
+            "--duration",
+            "2",
+            "--seeds",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["stages"][0]["runs"].is_null());
+    assert!(v["stages"][0]["outside"]["attempt_p99_ms"].is_number());
+    // The table shows `median [min-max]`.
+    let o = Command::new(bin)
+        .args([
+            "simulate",
+            "--stage",
+            "drain",
+            "--duration",
+            "2",
+            "--seeds",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let t = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        t.contains("median [min-max] over 2 seeds") && t.contains("Margins"),
+        "{t}"
+    );
+}
+
+#[test]
+fn parallel_runs_equal_sequential_runs() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(2).unwrap().params;
+    p.duration_s = 3.0;
+    let jobs: Vec<(String, txqlab::scenario::Params)> = (1..=3)
+        .map(|seed| {
+            let mut q = p.clone();
+            q.seed = seed;
+            ("x".to_string(), q)
+        })
+        .collect();
+    let par = txqlab::sim::run_parallel(&jobs, &|_| {}).unwrap();
+    for ((n, q), r) in jobs.iter().zip(&par) {
+        assert_eq!(&run_stage(n, q, |_| {}).unwrap(), r);
+    }
+}
+
+#[test]
+fn csv_goes_through_a_csv_writer() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(0).unwrap().params;
+    p.duration_s = 1.0;
+    let r = run_stage("a,\"b\"", &p, |_| {}).unwrap();
+    let st = [txqlab::report::StageRuns {
+        name: "a,\"b\"".into(),
+        runs: vec![r],
+    }];
+    let csv = txqlab::report::csv(&st, &[1]).unwrap();
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("\"a,\"\"b\"\"\",1,0,"),
+        "{csv}"
+    );
+}
+
+fn median_of(rs: &[StageResult], f: &dyn Fn(&StageResult) -> f64) -> f64 {
+    let mut v: Vec<f64> = rs.iter().map(f).collect();
+    txqlab::report::median(&mut v)
+}
+
+/// Issue 10's "Done when" rows, checked on the medians over the seeds of each stage; returns the rows that fail.
+fn done_when_failures(by_stage: &[&[StageResult]]) -> Vec<String> {
+    let p99 = |i: usize| median_of(by_stage[i], &|r| r.rollout.attempt_p99_ms);
+    let mut bad = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            bad.push(what);
+        }
+    };
+    // baseline: 0.8-2 s, a plateau; max TX queue share >= 0.99.
+    check(
+        (800.0..=2000.0).contains(&p99(0)),
+        format!("baseline p99 {}", p99(0)),
+    );
+    check(
+        by_stage[0].iter().all(|r| r.max_tx_queue_share >= 0.99),
+        "baseline TX share".into(),
+    );
+    // scale-out: within +-15% of baseline.
+    check(
+        (p99(1) / p99(0) - 1.0).abs() <= 0.15,
+        format!("scale-out {} vs baseline {}", p99(1), p99(0)),
+    );
+    // sidecar CPU: 300 ms - 1.2 s, oscillating (per-second p99 varies >= 2x).
+    check(
+        (300.0..=1200.0).contains(&p99(2)),
+        format!("sidecar p99 {}", p99(2)),
+    );
+    let swing = median_of(by_stage[2], &|r| r.rollout_p99_swing);
+    check(swing >= 2.0, format!("sidecar swing {swing}"));
+    // kernel fix: 200-600 ms; max TX queue share <= 1.5/8; no spikes outside rollouts.
+    check(
+        (200.0..=600.0).contains(&p99(3)),
+        format!("kernel-fix p99 {}", p99(3)),
+    );
+    check(
+        by_stage[3]
+            .iter()
+            .all(|r| r.max_tx_queue_share <= 1.5 / 8.0),
+        "kernel-fix TX share".into(),
+    );
+    check(
+        by_stage[3].iter().all(|r| r.outside_spike_share == 0.0),
+        "kernel-fix spikes outside".into(),
+    );
+    // network-optimised: 80-200 ms with some seconds near 1 s; allowance counters 0.
+    check(
+        (80.0..=200.0).contains(&p99(4)),
+        format!("network-optimised p99 {}", p99(4)),
+    );
+    let near_1s = |r: &StageResult| r.series.iter().any(|x| x.p99_ms >= 800.0);
+    check(
+        by_stage[4].iter().filter(|r| near_1s(r)).count() * 2 >= by_stage[4].len(),
+        "network-optimised: no seconds near 1 s".into(),
+    );
+    check(
+        by_stage[4].iter().all(|r| {
+            let a = r.allowance_exceeded;
+            a.bw_in + a.bw_out + a.pps + a.conntrack + a.linklocal == 0
+        }),
+        "network-optimised allowance counters".into(),
+    );
+    // drain: < 100 ms; 0 requests to terminating instances.
+    check(p99(5) < 100.0, format!("drain p99 {}", p99(5)));
+    check(
+        by_stage[5].iter().all(|r| r.requests_to_terminating == 0),
+        "drain sends to terminating".into(),
+    );
+    // Not checked because not reproduced (see the README): the sidecar stage's spikes outside rollouts.
+    bad
+}
+
+/// Every stage of `text`'s scenario with `overrides` applied to each stage, for `seeds`; grouped by stage.
+fn run_seeds(
+    overrides: &[(String, toml::Value)],
+    seeds: std::ops::RangeInclusive<u64>,
+) -> Vec<Vec<StageResult>> {
+    let s = Scenario::incident().unwrap();
+    let n = seeds.clone().count();
+    let mut jobs = Vec::new();
+    for i in 0..s.stage_names().len() {
+        let st = s.stage(i).unwrap();
+        let mut p = st.params.clone();
+        for (k, v) in overrides {
+            p = txqlab::scenario::override_param(&p, k, v.clone()).unwrap();
+        }
+        for seed in seeds.clone() {
+            let mut q = p.clone();
+            q.seed = seed;
+            jobs.push((st.name.clone(), q));
+        }
+    }
+    let all = txqlab::sim::run_parallel(&jobs, &|_| {}).unwrap();
+    all.chunks(n).map(|c| c.to_vec()).collect()
+}
+
+/// Issue 10's "Done when" table, over seeds 1-10 (60 stage runs in parallel: a few minutes on two shared cores).
+#[test]
+#[ignore = "60 stage runs; run with --ignored"]
+fn done_when_table_over_seeds_1_to_10() {
+    let by_stage = run_seeds(&[], 1..=10);
+    for (i, st) in by_stage.iter().enumerate() {
+        let v: Vec<f64> = st.iter().map(|r| r.rollout.attempt_p99_ms).collect();
+        eprintln!("{:<18} rollout p99/attempt per seed {v:?}", STAGES[i]);
+    }
+    let refs: Vec<&[StageResult]> = by_stage.iter().map(Vec::as_slice).collect();
+    let bad = done_when_failures(&refs);
+    assert!(bad.is_empty(), "{bad:?}");
+}
+
+/// The bands hold with each assumption-marked parameter moved by -10% and +10%, one at a time (seeds 1-3).
+/// About 900 stage runs: tens of minutes on two cores.
+#[test]
+#[ignore = "about 900 stage runs; run with --ignored"]
+fn bands_hold_with_each_assumption_moved_10_percent() {
+    let p = Scenario::incident().unwrap().stage(0).unwrap().params;
+    let t = toml::Table::try_from(&p).unwrap();
+    let mut failures = Vec::new();
+    for key in txqlab::scenario::assumption_keys(txqlab::scenario::INCIDENT) {
+        let v = match key.split_once('.') {
+            Some((sec, f)) => t[sec][f].clone(),
+            None => t[key.as_str()].clone(),
+        };
+        for factor in [0.9, 1.1] {
+            let moved = match &v {
+                toml::Value::Integer(i) => {
+                    toml::Value::Integer(((*i as f64) * factor).round() as i64)
+                }
+                toml::Value::Float(x) => toml::Value::Float(x * factor),
+                _ => continue,
+            };
+            let by_stage = run_seeds(&[(key.clone(), moved.clone())], 1..=3);
+            let refs: Vec<&[StageResult]> = by_stage.iter().map(Vec::as_slice).collect();
+            for f in done_when_failures(&refs) {
+                eprintln!("{key} = {moved}: {f}");
+                failures.push(format!("{key} = {moved}: {f}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn other_pods_bursts_share_the_pinned_queue() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(0).unwrap().params;
+    p.duration_s = 4.0;
+    let quiet = run_stage("x", &p, |_| {}).unwrap();
+    p.background.bursts_per_min = 120.0;
+    let busy = run_stage("x", &p, |_| {}).unwrap();
+    // On the buggy kernel every pod's egress, the other pods' included, leaves through TX queue 0.
+    assert!(
+        busy.tx_queue_packets[0] > quiet.tx_queue_packets[0] + 10_000,
+        "{busy:?}"
+    );
+    assert_eq!(busy.max_tx_queue_share, 1.0);
+    // After the fix the other pods' flows spread over the queues.
+    let mut p = s.stage(3).unwrap().params;
+    p.duration_s = 4.0;
+    p.background.bursts_per_min = 120.0;
+    let fixed = run_stage("x", &p, |_| {}).unwrap();
+    assert!(fixed.max_tx_queue_share < 0.3, "{:?}", fixed.tx_queue_share);
 }

@@ -1,9 +1,154 @@
 //! What a stage run measured.
 
+use std::collections::BTreeMap;
+
 use hdrhistogram::Histogram;
+use nic_model::stats::EniStats;
 use serde::Serialize;
 
 use super::Sim;
+use crate::scenario::Params;
+
+/// A second whose p99 is above this is a spike (the incident's normal p99 is about 100 ms: a spike is 3x that).
+pub const SPIKE_MS: f64 = 300.0;
+
+/// Cumulative demand counters of a stage, turned into a per-second series and per-second maxima.
+#[derive(Debug)]
+pub(super) struct Meter {
+    pub cpu_ns: u64,
+    pub queue_offered: Vec<(u64, u64)>,
+    pub out_pkts: u64,
+    pub out_bytes: u64,
+    pub in_pkts: u64,
+    pub in_bytes: u64,
+    pub instance_arrivals: Vec<u64>,
+    prev: Prev,
+    pub seconds: Vec<SecondCounters>,
+    /// Largest one-second demand of each bottleneck.
+    pub max: BTreeMap<&'static str, f64>,
+    limits: BTreeMap<&'static str, f64>,
+    svc_s: f64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Prev {
+    cpu_ns: u64,
+    queue_offered: Vec<(u64, u64)>,
+    out: (u64, u64),
+    inb: (u64, u64),
+    instance_arrivals: Vec<u64>,
+    retransmits: u64,
+    drops: u64,
+    sent: Vec<u64>,
+    stats: EniStats,
+}
+
+/// What one second added.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SecondCounters {
+    retransmits: u64,
+    drops: u64,
+    sent: Vec<u64>,
+    bw_in: u64,
+    bw_out: u64,
+    pps: u64,
+}
+
+impl Meter {
+    pub fn new(p: &Params) -> Self {
+        let q = p.nic.queues as usize;
+        let baseline = p.allowance.bandwidth_gbps().map_or(1.0, |b| b.0);
+        let limits = BTreeMap::from([
+            ("proxy_cpu", p.proxy.cores),
+            ("tx_queue_pps", p.nic.queue_pps),
+            ("tx_queue_gbps", p.nic.queue_gbps),
+            ("bw_in", baseline),
+            ("bw_out", baseline),
+            ("pps", p.allowance.pps as f64),
+            ("remote_workers", p.remote.workers as f64),
+        ]);
+        Self {
+            cpu_ns: 0,
+            queue_offered: vec![(0, 0); q],
+            out_pkts: 0,
+            out_bytes: 0,
+            in_pkts: 0,
+            in_bytes: 0,
+            instance_arrivals: vec![0; p.remote.instances as usize],
+            prev: Prev {
+                queue_offered: vec![(0, 0); q],
+                instance_arrivals: vec![0; p.remote.instances as usize],
+                sent: vec![0; q],
+                ..Prev::default()
+            },
+            seconds: Vec::new(),
+            max: limits.keys().map(|k| (*k, 0.0)).collect(),
+            limits,
+            svc_s: (p.remote.service_base_ms + p.remote.service_mean_ms) / 1000.0,
+        }
+    }
+
+    fn bump(&mut self, k: &'static str, v: f64) {
+        if let Some(m) = self.max.get_mut(k) {
+            *m = m.max(v);
+        }
+    }
+
+    /// One simulated second ended.
+    pub fn tick(&mut self, retransmits: u64, drops: u64, sent: &[u64], st: &EniStats) {
+        let pr = std::mem::take(&mut self.prev);
+        self.bump("proxy_cpu", (self.cpu_ns - pr.cpu_ns) as f64 / 1e9);
+        for (i, (n, b)) in self.queue_offered.clone().into_iter().enumerate() {
+            let (pn, pb) = pr.queue_offered.get(i).copied().unwrap_or_default();
+            self.bump("tx_queue_pps", (n - pn) as f64);
+            self.bump("tx_queue_gbps", (b - pb) as f64 * 8.0 / 1e9);
+        }
+        self.bump("bw_out", (self.out_bytes - pr.out.1) as f64 * 8.0 / 1e9);
+        self.bump("bw_in", (self.in_bytes - pr.inb.1) as f64 * 8.0 / 1e9);
+        self.bump(
+            "pps",
+            (self.out_pkts - pr.out.0 + self.in_pkts - pr.inb.0) as f64,
+        );
+        for (i, n) in self.instance_arrivals.clone().into_iter().enumerate() {
+            let pn = pr.instance_arrivals.get(i).copied().unwrap_or_default();
+            self.bump("remote_workers", (n - pn) as f64 * self.svc_s);
+        }
+        self.seconds.push(SecondCounters {
+            retransmits: retransmits - pr.retransmits,
+            drops: drops - pr.drops,
+            sent: sent
+                .iter()
+                .zip(pr.sent.iter().chain(std::iter::repeat(&0)))
+                .map(|(a, b)| a - b)
+                .collect(),
+            bw_in: st.bw_in_allowance_exceeded - pr.stats.bw_in_allowance_exceeded,
+            bw_out: st.bw_out_allowance_exceeded - pr.stats.bw_out_allowance_exceeded,
+            pps: st.pps_allowance_exceeded - pr.stats.pps_allowance_exceeded,
+        });
+        self.prev = Prev {
+            cpu_ns: self.cpu_ns,
+            queue_offered: self.queue_offered.clone(),
+            out: (self.out_pkts, self.out_bytes),
+            inb: (self.in_pkts, self.in_bytes),
+            instance_arrivals: self.instance_arrivals.clone(),
+            retransmits,
+            drops,
+            sent: sent.to_vec(),
+            stats: *st,
+        };
+    }
+
+    /// Each bottleneck's largest one-second demand divided by its limit.
+    pub fn margins(&self) -> BTreeMap<String, f64> {
+        self.max
+            .iter()
+            .map(|(k, v)| {
+                let lim = self.limits.get(k).copied().unwrap_or(1.0);
+                (k.to_string(), if lim > 0.0 { v / lim } else { 0.0 })
+            })
+            .collect()
+    }
+}
 
 /// The allowance counters, by short name.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -31,6 +176,17 @@ pub struct Percentiles {
     pub p99_ms: f64,
     /// 99.9th percentile.
     pub p999_ms: f64,
+    /// Attempts measured (each answered or timed-out attempt of the requests).
+    pub attempts: u64,
+    /// p99 of one attempt: from the client handing it to the proxy to its answer, or to its timeout.
+    pub attempt_p99_ms: f64,
+}
+
+fn with_attempts(mut p: Percentiles, h: &Histogram<u64>) -> Percentiles {
+    let a = pct(h);
+    p.attempts = a.count;
+    p.attempt_p99_ms = a.p99_ms;
+    p
 }
 
 fn pct(h: &Histogram<u64>) -> Percentiles {
@@ -46,6 +202,8 @@ fn pct(h: &Histogram<u64>) -> Percentiles {
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
+        attempts: 0,
+        attempt_p99_ms: 0.0,
     }
 }
 
@@ -58,6 +216,18 @@ pub struct SecondPoint {
     pub p99_ms: f64,
     /// Requests completed in this second.
     pub completed: u64,
+    /// Packets dropped (qdiscs and hypervisor).
+    pub drops: u64,
+    /// TCP retransmissions.
+    pub retransmits: u64,
+    /// Share of the TX packets per queue.
+    pub tx_queue_share: Vec<f64>,
+    /// `bw_in_allowance_exceeded` added in this second.
+    pub bw_in: u64,
+    /// `bw_out_allowance_exceeded` added.
+    pub bw_out: u64,
+    /// `pps_allowance_exceeded` added.
+    pub pps: u64,
 }
 
 /// A stage's results.
@@ -87,6 +257,8 @@ pub struct StageResult {
     pub proxy_rejects: u64,
     /// TCP retransmissions (both directions).
     pub retransmits: u64,
+    /// Retransmission timeouts (both directions).
+    pub rtos: u64,
     /// Packets each TX queue sent.
     pub tx_queue_packets: Vec<u64>,
     /// Share of TX packets per queue.
@@ -105,7 +277,15 @@ pub struct StageResult {
     pub requests_to_terminating: u64,
     /// Packets simulated (TX device sends and inbound segments).
     pub packets_simulated: u64,
-    /// p99 per second.
+    /// Each bottleneck's largest one-second demand divided by its limit (above 1: past the cliff). `terminations`
+    /// is the share of rollout requests sent to terminating instances divided by 1% (above 1, the rollout's p99
+    /// is a timeout).
+    pub margins: BTreeMap<String, f64>,
+    /// Share of the seconds outside the rollout and its aftermath whose p99 is above [`SPIKE_MS`].
+    pub outside_spike_share: f64,
+    /// Largest per-second p99 during the rollout divided by the smallest: how much it oscillates.
+    pub rollout_p99_swing: f64,
+    /// The per-second series.
     pub series: Vec<SecondPoint>,
 }
 
@@ -124,19 +304,93 @@ pub(super) fn build(s: &Sim<'_>, _end: u64) -> StageResult {
         .collect();
     let e = s.shaper.stats();
     let all = pct(&s.all);
+    let rollout = with_attempts(pct(&s.rollout), &s.attempt_rollout);
+    let series: Vec<SecondPoint> = s
+        .series
+        .iter()
+        .zip(s.meter.seconds.iter())
+        .enumerate()
+        .map(|(i, ((h, _, _), c))| {
+            let total: u64 = c.sent.iter().sum();
+            SecondPoint {
+                t_s: i as u64,
+                p99_ms: pct(h).p99_ms,
+                completed: h.len(),
+                drops: c.drops,
+                retransmits: c.retransmits,
+                tx_queue_share: c
+                    .sent
+                    .iter()
+                    .map(|n| {
+                        if total == 0 {
+                            0.0
+                        } else {
+                            *n as f64 / total as f64
+                        }
+                    })
+                    .collect(),
+                bw_in: c.bw_in,
+                bw_out: c.bw_out,
+                pps: c.pps,
+            }
+        })
+        .collect();
+    let p = s.p;
+    // The rollout's aftermath: every attempt issued in it has timed out by then.
+    let after = p.rollout.end_s
+        + (p.clients.max_retries as f64 + 1.0) * p.clients.timeout_ms as f64 / 1000.0;
+    let outside: Vec<&SecondPoint> = series
+        .iter()
+        .filter(|x| {
+            let t = x.t_s as f64;
+            (t + 1.0 <= p.rollout.start_s || t >= after) && x.completed > 0
+        })
+        .collect();
+    let outside_spike_share = if outside.is_empty() {
+        0.0
+    } else {
+        outside.iter().filter(|x| x.p99_ms > SPIKE_MS).count() as f64 / outside.len() as f64
+    };
+    let inside: Vec<f64> = series
+        .iter()
+        .filter(|x| {
+            let t = x.t_s as f64;
+            t >= p.rollout.start_s && t + 1.0 <= p.rollout.end_s && x.completed > 0
+        })
+        .map(|x| x.p99_ms)
+        .collect();
+    let lo = inside.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = inside.iter().copied().fold(0.0, f64::max);
+    let rollout_p99_swing = if inside.is_empty() || lo <= 0.0 {
+        0.0
+    } else {
+        hi / lo
+    };
+    let mut margins = s.meter.margins();
+    let term_share = if rollout.count == 0 {
+        0.0
+    } else {
+        s.to_terminating as f64 / rollout.count as f64
+    };
+    margins.insert("terminations".into(), term_share / 0.01);
     StageResult {
         name: s.name.clone(),
         p50_ms: all.p50_ms,
         p99_ms: all.p99_ms,
         p999_ms: all.p999_ms,
-        rollout: pct(&s.rollout),
-        outside: pct(&s.outside),
+        rollout,
+        outside: with_attempts(pct(&s.outside), &s.attempt_outside),
         requests: s.issued,
         completed: s.completed,
         failed: s.failed,
         timeouts: s.timeouts,
         proxy_rejects: s.proxy_rejects,
-        retransmits: s.retransmits,
+        retransmits: s
+            .flows
+            .iter()
+            .map(|f| f.up.retransmits + f.down.retransmits)
+            .sum(),
+        rtos: s.flows.iter().map(|f| f.up.rtos + f.down.rtos).sum(),
         max_tx_queue_share: share.iter().copied().fold(0.0, f64::max),
         tx_queue_packets: tx,
         tx_queue_share: share,
@@ -152,15 +406,9 @@ pub(super) fn build(s: &Sim<'_>, _end: u64) -> StageResult {
         throttled_periods: s.cfs.throttled_periods,
         requests_to_terminating: s.to_terminating,
         packets_simulated: s.packets,
-        series: s
-            .series
-            .iter()
-            .enumerate()
-            .map(|(i, (h, _, _))| SecondPoint {
-                t_s: i as u64,
-                p99_ms: pct(h).p99_ms,
-                completed: h.len(),
-            })
-            .collect(),
+        margins,
+        outside_spike_share,
+        rollout_p99_swing,
+        series,
     }
 }

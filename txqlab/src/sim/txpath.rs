@@ -1,17 +1,106 @@
 //! One TX queue of the node: its child qdisc, its ENA TX ring (with BQL), and the device draining the ring.
 //!
 //! `qdisc_run` moves packets from the qdisc into the ring while BQL allows and the ring is not stopped
-//! (`netdev_tx_sent_queue`, `netif_tx_queue_stopped`); the device serves the ring at the queue's packet and bit
-//! rates; completions free ring entries and BQL budget and wake the queue (`ena_clean_tx_irq`).
+//! (`netdev_tx_sent_queue`, `netif_tx_queue_stopped`); the driver keeps each packet under the req_id the ring gave
+//! it (`tx_info[req_id].skb` in `ena_netdev.c`). The ring is the device: the device model fetches the packet at
+//! the ring's head (`device_process`), transmits it at the queue's packet and bit rates, and posts its
+//! completion; the packet that leaves is the one stored under that completion's req_id. `ena_clean_tx_irq` then
+//! frees the entries and the BQL budget and wakes the queue.
 
-use std::collections::VecDeque;
-
+use nic_model::shaper::{AllowanceConfig, BandwidthConfig, OverLimit, Shaper};
 use nic_model::{TxPacket, TxQueue, TxQueueConfig};
 use qdisc::sched::{
     ETH_HLEN, EnqueueResult, FqCodel, FqCodelConfig, PfifoFast, QPkt, Qdisc, psched_mtu,
 };
+use qdisc::veth::Path;
+use qdisc::{Driver, KernelProfile, RefSelector, Skb, Sock, XmitCtx};
 
-use crate::scenario::{Nic, QdiscKind};
+use crate::scenario::{Allowance, Nic, Params, QdiscKind};
+
+/// TX-queue selection on the node: the kernel profile's veth behaviour and the ENA driver's `ndo_select_queue`.
+/// Every use of the `qdisc` crate's selection API is here, so that a change there is adapted in one place.
+pub struct Selection {
+    sel: RefSelector,
+    veth_records: bool,
+    cpu: u16,
+}
+
+impl Selection {
+    /// From the stage's kernel and NIC.
+    pub fn new(p: &Params) -> Result<Self, String> {
+        let profile = KernelProfile::from_release(&p.kernel.release)
+            .map_err(|e| format!("kernel.release: {e}"))?;
+        let profile = match p.kernel.veth_records_rx_queue {
+            Some(v) => profile.with_override(v),
+            None => profile,
+        };
+        // The incident's NIC: the in-tree ENA driver, its hook as the kernel has it (`qdisc::driver`); XPS by CPU
+        // when the scenario sets it (ENA installs none of its own). The flow-hash key is the run's seed: each seed
+        // is another boot.
+        let xps = Some(p.nic.xps_cpus);
+        let dev = Driver::Ena(qdisc::driver::EnaBuild::InTree)
+            .netdev(&profile, p.nic.queues, p.nic.queues.min(64), xps)
+            .map_err(|e| format!("nic: {e}"))?;
+        let sel = RefSelector::new(dev, profile.rules, p.seed).map_err(|e| format!("nic: {e}"))?;
+        Ok(Self {
+            sel,
+            veth_records: profile.veth_records_rx_queue,
+            cpu: p.kernel.cpu,
+        })
+    }
+
+    /// The physical TX queue of connection `flow` with socket hash `hash`: its packet leaves the pod's socket,
+    /// crosses the veth, and is selected on the ENA device as the kernel profile says.
+    pub fn queue(&self, hash: u32, flow: usize, now_ns: u64) -> u16 {
+        let mut skb = Skb::new(1500, flow as u64);
+        skb.hash = Some(hash);
+        skb.sk = Some(Sock::connected());
+        skb.sender_cpu = self.cpu + 1;
+        let ctx = XmitCtx {
+            cpu: self.cpu,
+            now_ns,
+        };
+        qdisc::veth::egress(
+            &self.sel,
+            &mut skb,
+            Path::PodViaVeth,
+            self.veth_records,
+            ctx,
+        )
+        .queue
+    }
+}
+
+/// The hypervisor's allowance shaper of the node's instance.
+pub fn shaper(a: &Allowance) -> Result<Shaper<1024>, String> {
+    let (baseline, peak) = a.bandwidth_gbps()?;
+    let gbps = |g: f64| (g * 1e9) as u64;
+    let burst_bits = (a.burst_mbit * 1e6) as u64;
+    let credits = ((peak - baseline) * 1e9 * a.credit_s) as u64;
+    let bw = BandwidthConfig {
+        baseline_bps: gbps(baseline),
+        peak_bps: gbps(peak),
+        peak_burst_bits: burst_bits.max(1),
+        credit_bits: credits.max(burst_bits).max(1),
+    };
+    Shaper::new(AllowanceConfig {
+        bw_out: bw,
+        bw_in: bw,
+        pps: a.pps,
+        pps_burst: ((a.pps as f64 * a.pps_burst_ms / 1000.0) as u64).max(1),
+        // AWS: 1024 packets per second per ENI to link-local services (DNS, IMDS, NTP); unused here.
+        linklocal_pps: 1024,
+        linklocal_burst: 1024,
+        // Connection tracking is not modelled: the sidecar's few hundred long-lived connections are far below
+        // any instance's conntrack allowance, so the table is never consulted.
+        conntrack_max: 1024,
+        conntrack_idle_timeout_ns: 432_000 * 1_000_000_000,
+        over_limit: OverLimit::Queue {
+            max_delay_ns: a.max_delay_ms * 1_000_000,
+        },
+    })
+    .map_err(|e| format!("allowance: {e}"))
+}
 
 /// Ring storage: up to 4096 descriptors.
 pub const RING_SLOTS: usize = 4096;
@@ -49,7 +138,12 @@ pub struct TxPath {
     /// The child qdisc.
     pub child: Child,
     ring: Box<TxQueue<RING_SLOTS>>,
-    in_ring: VecDeque<QPkt>,
+    /// The packet behind each outstanding req_id.
+    tx_info: Vec<Option<QPkt>>,
+    /// Packets posted to the ring and not yet fetched by the device.
+    posted: u32,
+    /// The packet the device is transmitting: its req_id.
+    on_wire: Option<u16>,
     bql_bytes: u64,
     bql_limit: u64,
     /// The device is transmitting the ring's head.
@@ -87,7 +181,9 @@ impl TxPath {
         Ok(Self {
             child,
             ring: Box::new(ring),
-            in_ring: VecDeque::new(),
+            tx_info: vec![None; RING_SLOTS],
+            posted: 0,
+            on_wire: None,
             bql_bytes: 0,
             bql_limit: nic.bql_limit_bytes.max(1),
             busy: false,
@@ -115,9 +211,12 @@ impl TxPath {
                 ..TxPacket::default()
             };
             match self.ring.xmit(&pkt) {
-                Ok(_) => {
+                Ok(req_id) => {
                     self.bql_bytes += p.len as u64;
-                    self.in_ring.push_back(p);
+                    self.posted += 1;
+                    if let Some(slot) = self.tx_info.get_mut(req_id as usize) {
+                        *slot = Some(p);
+                    }
                 }
                 // The stack never calls a stopped queue: it keeps the packet (`dev_requeue_skb`).
                 Err(nic_model::Error::QueueStopped | nic_model::Error::ResetPending) => {
@@ -128,16 +227,20 @@ impl TxPath {
                 Err(_) => dropped(&p),
             }
         }
-        if !self.busy && !self.in_ring.is_empty() {
-            self.busy = true;
-            return Some(now + self.service_ns());
+        if !self.busy && self.posted > 0 {
+            // The device fetches the packet at the ring's head and starts sending it.
+            let mut got: Option<(u16, u32)> = None;
+            let _ = self
+                .ring
+                .device_process(1, |d| got = Some((d.req_id, d.bytes)));
+            if let Some((req_id, bytes)) = got {
+                self.posted -= 1;
+                self.busy = true;
+                self.on_wire = Some(req_id);
+                return Some(now + self.ns_per_pkt.max(bytes as u64 * self.ps_per_byte / 1000));
+            }
         }
         None
-    }
-
-    fn service_ns(&self) -> u64 {
-        let bytes = self.in_ring.front().map_or(0, |p| p.len as u64);
-        self.ns_per_pkt.max(bytes * self.ps_per_byte / 1000)
     }
 
     /// The device finished the head packet: it leaves, its completion frees the ring. Returns the packet and, if
@@ -147,9 +250,13 @@ impl TxPath {
         now: u64,
         dropped: &mut dyn FnMut(&QPkt),
     ) -> (Option<QPkt>, Option<u64>) {
-        let _ = self.ring.device_process(1, |_| {});
+        // The packet on the wire is the one stored under the req_id the device fetched; its completion (posted
+        // at fetch) is cleaned now that it has left.
+        let p = self
+            .on_wire
+            .take()
+            .and_then(|id| self.tx_info.get_mut(id as usize).and_then(Option::take));
         let _ = self.ring.clean_tx_irq(64);
-        let p = self.in_ring.pop_front();
         if let Some(p) = &p {
             self.bql_bytes -= p.len as u64;
             self.sent += 1;
@@ -162,5 +269,56 @@ impl TxPath {
     /// The ENA counters of this queue's ring.
     pub fn ring_stats(&self) -> &nic_model::stats::TxStats {
         self.ring.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn the_packet_that_leaves_is_the_one_the_ring_completes() {
+        // The fixed-size model structures are built on the stack (see `SIM_STACK`).
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(ring_order)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn ring_order() {
+        let p = Scenario::incident().unwrap().stage(0).unwrap().params;
+        let mut q = TxPath::new(&p.nic, p.network.mss.saturating_add(52)).unwrap();
+        let mut drops = |_: &QPkt| {};
+        for tag in 1..=3u64 {
+            let pkt = QPkt {
+                len: 1000 * tag as u32,
+                hash: 7,
+                priority: 0,
+                tag,
+                enqueue_ns: 0,
+            };
+            q.enqueue(pkt, 0, &mut drops);
+        }
+        let mut t = q.kick(0, &mut drops).unwrap();
+        // 1000 bytes at 5 Gbit/s is 1.6 us, below the 1/queue_pps packet time.
+        assert_eq!(t, (1e9 / p.nic.queue_pps) as u64);
+        let mut out = Vec::new();
+        loop {
+            let (pkt, next) = q.serve(t, &mut drops);
+            out.push(pkt.unwrap().tag);
+            match next {
+                Some(n) => t = n,
+                None => break,
+            }
+        }
+        assert_eq!(out, [1, 2, 3]);
+        assert_eq!(q.sent, 3);
+        // Every packet was fetched and completed by the ring model, and its entries freed.
+        assert_eq!(q.ring.device_stats().packets, 3);
+        assert_eq!(q.ring.in_flight(), 0);
     }
 }

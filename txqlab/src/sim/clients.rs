@@ -1,0 +1,141 @@
+//! The clients: Poisson arrivals whose rate follows the rollout's pod warm-ups, per-attempt timeouts and
+//! retries, and the latency they see (per attempt and end to end, in the rollout and outside it).
+
+use super::*;
+
+impl Sim<'_> {
+    pub(super) fn in_rollout(&self, t: u64) -> bool {
+        let t = t as f64 / SEC as f64;
+        t >= self.p.rollout.start_s && t < self.p.rollout.end_s
+    }
+
+    /// Poisson arrivals whose rate changes when a pod starts or ends its warm-up: a gap that crosses a change is
+    /// redrawn there at the new rate (memorylessness makes that exact).
+    pub(super) fn on_arrival(&mut self, issue: bool) {
+        while self
+            .rates
+            .get(self.rate_idx + 1)
+            .is_some_and(|&(t, _)| t <= self.now)
+        {
+            self.rate_idx += 1;
+        }
+        let rate = self.rates.get(self.rate_idx).map_or(0.0, |r| r.1);
+        let edge = self.rates.get(self.rate_idx + 1).map(|r| r.0 as f64);
+        let gap_ns = if rate > 0.0 {
+            -(1.0 - self.rng.random::<f64>()).ln() / rate * SEC as f64
+        } else {
+            f64::INFINITY
+        };
+        let next = self.now as f64 + gap_ns.max(1.0);
+        match edge {
+            Some(e) if next >= e => self.ev.push(e as u64, Kind::Arrival { issue: false }),
+            _ if next < self.end as f64 => self.ev.push(next as u64, Kind::Arrival { issue: true }),
+            _ => {}
+        }
+        if !issue {
+            return;
+        }
+        let id = self.reqs.len() as u32;
+        self.reqs.push(Req {
+            issued: self.now,
+            attempt_start: self.now,
+            ..Req::default()
+        });
+        self.issued += 1;
+        self.proxy_submit(id, false);
+    }
+
+    /// Schedules a client timeout (always `now + timeout`, so in time order).
+    pub(super) fn push_timeout(&mut self, req: u32, attempt: u8) {
+        let t = self.now + self.p.clients.timeout_ms * MS;
+        self.ev.push(t, Kind::Timeout { req, attempt });
+    }
+
+    pub(super) fn on_timeout(&mut self, req: u32, attempt: u8) {
+        let r = &mut self.reqs[req as usize];
+        if r.done || r.attempt != attempt {
+            return;
+        }
+        self.timeouts += 1;
+        let (start, issued) = (r.attempt_start, r.issued);
+        if r.attempt as u32 >= self.p.clients.max_retries {
+            r.done = true;
+            self.failed += 1;
+            self.record_attempt(start);
+            let lat = self.now - issued;
+            self.record(issued, lat);
+            return;
+        }
+        r.attempt += 1;
+        r.attempt_start = self.now;
+        self.record_attempt(start);
+        self.proxy_submit(req, false);
+    }
+
+    pub(super) fn complete(&mut self, req: u32) {
+        let r = &mut self.reqs[req as usize];
+        if r.done {
+            return;
+        }
+        r.done = true;
+        self.completed += 1;
+        let (issued, start, lat) = (r.issued, r.attempt_start, self.now - r.issued);
+        self.record_attempt(start);
+        self.record(issued, lat);
+    }
+
+    /// An attempt ended (answered or timed out): its latency, capped by the client's timeout.
+    pub(super) fn record_attempt(&mut self, start: u64) {
+        let us = ((self.now - start) / 1000).max(1);
+        let h = if self.in_rollout(start) {
+            &mut self.attempt_rollout
+        } else {
+            &mut self.attempt_outside
+        };
+        let _ = h.record(us);
+    }
+
+    pub(super) fn record(&mut self, issued: u64, lat_ns: u64) {
+        let us = (lat_ns / 1000).max(1);
+        let _ = self.all.record(us);
+        if self.in_rollout(issued) {
+            let _ = self.rollout.record(us);
+        } else {
+            let _ = self.outside.record(us);
+        }
+        let sec = (self.now / SEC) as usize;
+        if let Some(b) = self.series.get_mut(sec) {
+            let _ = b.0.record(us);
+        }
+    }
+}
+
+/// The client request rate over the stage: the steady rate, plus `warmup_rps` for each new pod warming its cache.
+/// Pods start one after the other over the rollout window at jittered intervals (each within a quarter of an
+/// interval of its slot, as a rolling update's readiness gates vary), so the load of a rollout rises and falls as
+/// warm-ups overlap.
+pub(super) fn rate_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<(u64, f64)> {
+    let r = &p.rollout;
+    let n = r.pods.max(1);
+    let room = (r.end_s - r.start_s - r.warmup_s).max(0.0);
+    let interval = if n > 1 { room / (n - 1) as f64 } else { 0.0 };
+    let mut edges: Vec<(u64, i32)> = Vec::new();
+    for i in 0..n {
+        let jitter = (rng.random::<f64>() - 0.5) * interval / 2.0;
+        let t0 = (r.start_s + i as f64 * interval + jitter).clamp(r.start_s, r.start_s + room);
+        edges.push(((t0 * SEC as f64) as u64, 1));
+        edges.push((((t0 + r.warmup_s) * SEC as f64) as u64, -1));
+    }
+    edges.sort_unstable();
+    let mut out = vec![(0, p.clients.steady_rps)];
+    let mut warming = 0i32;
+    for (t, d) in edges {
+        warming += d;
+        let rate = p.clients.steady_rps + p.clients.warmup_rps * warming.max(0) as f64;
+        match out.last_mut() {
+            Some(last) if last.0 == t => last.1 = rate,
+            _ => out.push((t, rate)),
+        }
+    }
+    out
+}

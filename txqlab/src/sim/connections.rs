@@ -1,0 +1,104 @@
+//! The connections' TCP glue: senders and receivers of both directions (`tcp.rs`) wired to the node's TX path
+//! and to the remote's NIC, and the client's socket receiving response data and ACKing it through the TX path.
+
+use super::*;
+
+impl Sim<'_> {
+    /// Whether data of request `d` was abandoned (the client moved to another attempt or gave up: Envoy resets
+    /// the stream, so unsent data of it is never sent).
+    pub(super) fn stale(reqs: &[Req], d: Payload) -> bool {
+        let r = reqs[d.req as usize];
+        r.done || r.attempt != d.attempt
+    }
+
+    /// Lets a connection's sender transmit what its window allows.
+    pub(super) fn pump(&mut self, flow: u16, up: bool) {
+        let mut a = std::mem::take(&mut self.actions);
+        let now = Ns(self.now);
+        let reqs = &self.reqs;
+        let f = &mut self.flows[flow as usize];
+        let s = if up { &mut f.up } else { &mut f.down };
+        s.pump(now, &mut |d| Self::stale(reqs, d), &mut a);
+        self.apply(flow, up, a);
+    }
+
+    pub(super) fn on_ack(&mut self, flow: u16, up: bool, pos: u64) {
+        let mut a = std::mem::take(&mut self.actions);
+        let now = Ns(self.now);
+        let reqs = &self.reqs;
+        let f = &mut self.flows[flow as usize];
+        let (s, rx) = if up {
+            (&mut f.up, &mut f.up_rx)
+        } else {
+            (&mut f.down, &mut f.down_rx)
+        };
+        s.on_ack(now, &rx.log, pos, &mut |d| Self::stale(reqs, d), &mut a);
+        rx.log.trim(s.acked_log());
+        self.apply(flow, up, a);
+    }
+
+    pub(super) fn on_timer(&mut self, flow: u16, up: bool, generation: u32) {
+        let mut a = std::mem::take(&mut self.actions);
+        let now = Ns(self.now);
+        let reqs = &self.reqs;
+        let f = &mut self.flows[flow as usize];
+        let s = if up { &mut f.up } else { &mut f.down };
+        s.on_timer(now, generation, &mut |d| Self::stale(reqs, d), &mut a);
+        if up && a.rto_fired {
+            // The RTO re-draws the socket's txhash (`sk_rethink_txhash` from `tcp_write_timeout`): on a fixed
+            // kernel the connection may move to another TX queue.
+            let f = flow as usize;
+            self.flows[f].hash = self.rng.random();
+            self.flows[f].queue = self.sel.queue(self.flows[f].hash, f, self.now);
+        }
+        self.apply(flow, up, a);
+    }
+
+    /// Carries out what a sender asked for: transmissions and its timer.
+    pub(super) fn apply(&mut self, flow: u16, up: bool, mut a: Actions) {
+        if let Some((t, generation)) = a.timer.take() {
+            self.ev.push(
+                t.0,
+                Kind::Timer {
+                    flow,
+                    up,
+                    generation,
+                },
+            );
+        }
+        for &(xmit, data, _) in &a.send {
+            if up {
+                let bytes = self.p.proxy.request_bytes
+                    + HDR_BYTES * self.p.proxy.request_bytes.div_ceil(self.p.network.mss);
+                self.egress(flow, bytes, tag(flow, false, xmit));
+            } else {
+                self.remote_send(flow, xmit, data);
+            }
+        }
+        a.send.clear();
+        a.rto_fired = false;
+        self.actions = a;
+    }
+
+    /// A response segment reaches the client's socket; the client ACKs through the TX path.
+    pub(super) fn on_down_arrive(&mut self, flow: u16, xmit: u64) {
+        let n = self.resp_segs;
+        let f = &mut self.flows[flow as usize];
+        let Some((seq, d)) = f.down.lookup(xmit) else {
+            return;
+        };
+        let arr = f.down_rx.arrive(xmit, seq);
+        let mut complete = false;
+        let r = &mut self.reqs[d.req as usize];
+        if arr.new && !r.done && r.attempt == d.attempt {
+            r.segs_got += 1;
+            complete = r.segs_got == n;
+        }
+        if let Some(pos) = f.down_rx.ack_policy(arr.ack_now, complete) {
+            self.egress(flow, ACK_BYTES, tag(flow, true, pos));
+        }
+        if complete {
+            self.proxy_submit(d.req, true);
+        }
+    }
+}

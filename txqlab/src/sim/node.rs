@@ -1,0 +1,125 @@
+//! The node's egress: packets into the per-queue qdisc, the ring and device (`txpath.rs`), then the hypervisor's
+//! outbound allowance and the wire; other pods' bursts on the same path; the once-a-second counters.
+
+use super::*;
+
+impl Sim<'_> {
+    /// Schedules the next burst of other pods' egress (a Poisson process over the stage).
+    pub(super) fn next_background_burst(&mut self) {
+        let rate = self.p.background.bursts_per_min / 60.0;
+        if rate <= 0.0 || self.p.background.burst_pps <= 0.0 {
+            return;
+        }
+        let gap = -(1.0 - self.bg_rng.random::<f64>()).ln() / rate * SEC as f64;
+        let t = self.now as f64 + gap;
+        if t < self.end as f64 {
+            self.ev.push(t as u64, Kind::BackgroundBurst);
+        }
+    }
+
+    pub(super) fn on_background_burst(&mut self) {
+        let b = &self.p.background;
+        let n = (b.burst_pps * b.burst_ms / 1000.0) as u32;
+        if n > 0 {
+            self.on_background_packet(n - 1);
+        }
+        self.next_background_burst();
+    }
+
+    /// One packet of another pod, on a random one of their flows, into the TX path; the next follows at the
+    /// burst's packet rate.
+    pub(super) fn on_background_packet(&mut self, left: u32) {
+        let i = self.bg_rng.random_range(0..self.bg_flows.len().max(1));
+        if let Some(&(hash, q)) = self.bg_flows.get(i) {
+            self.enqueue_on(
+                q as usize,
+                hash,
+                self.p.background.packet_bytes,
+                tag(BG_FLOW, false, 0),
+            );
+        }
+        if left > 0 {
+            let gap = (SEC as f64 / self.p.background.burst_pps) as u64;
+            self.ev.push(
+                self.now + gap.max(1),
+                Kind::BackgroundPacket { left: left - 1 },
+            );
+        }
+    }
+
+    /// Closes one simulated second of the per-second series.
+    pub(super) fn second_tick(&mut self) {
+        let retransmits = self
+            .flows
+            .iter()
+            .map(|f| f.up.retransmits + f.down.retransmits)
+            .sum();
+        let sent: Vec<u64> = self.queues.iter().map(|q| q.sent).collect();
+        let st = *self.shaper.stats();
+        let drops = self.qdisc_drops + self.shaper_drops;
+        self.meter.tick(retransmits, drops, &sent, &st);
+    }
+
+    /// One packet into the TX path of its connection's queue.
+    pub(super) fn egress(&mut self, flow: u16, bytes: u32, t: u64) {
+        let f = &self.flows[flow as usize];
+        let (q, hash) = (f.queue as usize, f.hash);
+        self.enqueue_on(q, hash, bytes, t);
+    }
+
+    /// One packet into TX queue `q`'s qdisc, then `qdisc_run`.
+    pub(super) fn enqueue_on(&mut self, q: usize, hash: u32, bytes: u32, t: u64) {
+        let pkt = QPkt {
+            len: bytes,
+            hash,
+            priority: 0,
+            tag: t,
+            enqueue_ns: 0,
+            // Not ECN-capable: Linux TCP does not ask for ECN on connections it opens (tcp_ecn = 2).
+            ecn: qdisc::sched::INET_ECN_NOT_ECT,
+        };
+        let now = self.now;
+        self.meter.queue_offered[q].0 += 1;
+        self.meter.queue_offered[q].1 += bytes as u64;
+        let mut dropped = std::mem::take(&mut self.drop_buf);
+        self.queues[q].enqueue(pkt, now, &mut |d| dropped.push(d.tag));
+        let next = self.queues[q].kick(now, &mut |d| dropped.push(d.tag));
+        // A qdisc drop is silent to TCP here: the sender finds it by RACK, a probe or the RTO.
+        self.qdisc_drops += dropped.len() as u64;
+        dropped.clear();
+        self.drop_buf = dropped;
+        if let Some(t) = next {
+            self.ev.push(t, Kind::QueueServe(q as u16));
+        }
+    }
+
+    pub(super) fn on_queue_serve(&mut self, q: u16) {
+        let now = self.now;
+        let mut dropped = std::mem::take(&mut self.drop_buf);
+        let (pkt, next) = self.queues[q as usize].serve(now, &mut |d| dropped.push(d.tag));
+        self.qdisc_drops += dropped.len() as u64;
+        dropped.clear();
+        self.drop_buf = dropped;
+        if let Some(t) = next {
+            self.ev.push(t, Kind::QueueServe(q));
+        }
+        let Some(pkt) = pkt else { return };
+        self.packets += 1;
+        self.meter.out_pkts += 1;
+        self.meter.out_bytes += pkt.len as u64;
+        match self.shaper.shape(now, Direction::Egress, pkt.len, false) {
+            Verdict::Pass { at_ns } => {
+                let (flow, ack, v) = untag(pkt.tag);
+                let at = at_ns + self.p.network.one_way_us * 1000;
+                if flow == BG_FLOW {
+                    // Another pod's packet: it leaves; nothing here waits for it.
+                } else if ack {
+                    self.ev.push(at, Kind::DownAck { flow, pos: v });
+                } else {
+                    self.ev.push(at, Kind::UpArrive { flow, xmit: v });
+                }
+            }
+            Verdict::Drop(_) => self.shaper_drops += 1,
+        }
+    }
+}

@@ -1,0 +1,673 @@
+//! TCP loss recovery of one direction of a connection, as Linux does it where it matters for the incident
+//! (`net/ipv4/tcp_input.c`, `tcp_recovery.c`, `tcp_timer.c`, `tcp_output.c`):
+//!
+//! - **one retransmission timer per connection** (`icsk_retransmit_timer`), restarted when an ACK acknowledges new
+//!   data and backed off (doubled) only when it expires again without progress (RFC 6298 5.5, `tcp_retransmit_timer`
+//!   -> `icsk_backoff++`); the backoff is cleared by an ACK of new data (`tcp_ack` -> `icsk_backoff = 0`);
+//! - RTO = SRTT + max(4 x RTTVAR, `rto_min`) (`tcp_rtt_estimator`, `tcp_set_rto`: the variance term is at least
+//!   `TCP_RTO_MIN`), Karn's rule (no RTT sample from a retransmitted segment);
+//! - **RACK loss detection** (`tcp_rack_detect_loss`, RFC 8985): a segment is lost once a segment sent after it is
+//!   delivered. The reordering window is 0 because nothing on this path reorders a connection's packets (Linux
+//!   uses 0 in recovery and once `sacked_out >= dupthresh`; otherwise min_rtt/4, a fraction of a millisecond here);
+//! - **tail loss probe** (`tcp_schedule_loss_probe`, `tcp_send_loss_probe`): in the Open state, PTO = 2 x SRTT plus
+//!   `TCP_RTO_MIN` when one packet is out, else plus `TCP_TIMEOUT_MIN` (2 jiffies), never later than the RTO; the
+//!   probe sends new data if there is any, else retransmits the last segment, so a loss at the tail is found by
+//!   RACK instead of waiting for the RTO;
+//! - **fast recovery** entered once per episode: ssthresh = cwnd x beta and cwnd = ssthresh (CUBIC's beta 717/1024,
+//!   `tcp_cubic.c`; the proportional rate reduction that spreads the cut over one RTT is collapsed into one step);
+//!   losses found during the episode are retransmitted without further cuts; the episode ends when everything sent
+//!   before it is acknowledged (`tcp_try_undo_recovery`/`tcp_end_cwnd_reduction` at `high_seq`);
+//! - **RTO** (`tcp_enter_loss`): every unacknowledged segment is marked lost, ssthresh = cwnd x beta, cwnd = 1,
+//!   retransmission restarts from the head in slow start.
+//!
+//! Window growth is Reno's (slow start below ssthresh, +1/cwnd per ACKed segment above); CUBIC's cubic growth is
+//! not modelled (connections here are short of the point where they differ much: windows of tens of segments).
+//!
+//! The receiver (`TcpReceiver`) keeps `rcv_nxt` and the out-of-order set to tell duplicates from new data, and a log
+//! of every arrival: an ACK carries the log position it covers, so the sender learns exactly which transmissions
+//! arrived (what SACK blocks plus the cumulative ACK tell a Linux sender).
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::time::Ns;
+
+/// CUBIC's multiplicative decrease (`beta = 717` out of 1024 in `tcp_cubic.c`).
+pub const BETA: f64 = 717.0 / 1024.0;
+/// `TCP_TIMEOUT_MIN`: 2 jiffies (HZ = 250 in Debian's and Ubuntu's configs: 8 ms).
+pub const TIMEOUT_MIN: Ns = Ns::from_ms(8);
+/// `TCP_RTO_MAX`: 120 s.
+pub const RTO_MAX: Ns = Ns::from_ms(120_000);
+
+/// What a transmitted segment carries: the request it belongs to, the request's attempt, and its index in the
+/// message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Payload {
+    /// Request id.
+    pub req: u32,
+    /// The attempt of the request this data belongs to.
+    pub attempt: u8,
+    /// Segment index within the message.
+    pub seg: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Sent, not known delivered.
+    Out,
+    /// Known delivered (cumulatively or selectively acknowledged).
+    Acked,
+    /// Marked lost, waiting for its retransmission.
+    Lost,
+    /// Marked lost and retransmitted: a later entry carries it.
+    Resent,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    xmit: u64,
+    seq: u64,
+    data: Payload,
+    at: Ns,
+    retrans: bool,
+    state: State,
+}
+
+/// Which timer the connection's single retransmission timer runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    /// Retransmission timeout.
+    Rto,
+    /// Tail loss probe.
+    Tlp,
+}
+
+/// What the sender wants done after an event.
+#[derive(Debug, Default)]
+pub struct Actions {
+    /// Transmissions to put on the wire now: (transmission index, payload, is a retransmission).
+    pub send: Vec<(u64, Payload, bool)>,
+    /// Arm an event for the timer at this time (with this generation) if set.
+    pub timer: Option<(Ns, u32)>,
+    /// The retransmission timer expired (the caller re-draws the socket's txhash: `sk_rethink_txhash`).
+    pub rto_fired: bool,
+}
+
+/// Sender state of one direction of a connection.
+#[derive(Debug)]
+pub struct TcpSender {
+    out: VecDeque<Sent>,
+    lost: VecDeque<u64>,
+    backlog: VecDeque<Payload>,
+    next_xmit: u64,
+    next_seq: u64,
+    /// Segments in flight (`tcp_packets_in_flight`: sent, not acknowledged, not marked lost).
+    pub pipe: u32,
+    /// Congestion window, segments.
+    pub cwnd: f64,
+    ssthresh: f64,
+    max_cwnd: f64,
+    srtt: Option<Ns>,
+    rttvar: Ns,
+    rto_min: Ns,
+    backoff: u32,
+    /// Recovery (or loss) episode in progress until every transmission before this index is acknowledged.
+    recovery_until: Option<u64>,
+    tlp_out: bool,
+    timer_kind: TimerKind,
+    deadline: Option<Ns>,
+    timer_event: Option<Ns>,
+    timer_gen: u32,
+    acked_log: u64,
+    /// Retransmissions sent.
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub rtos: u64,
+    /// Recovery episodes entered (fast recovery, not RTO).
+    pub recoveries: u64,
+}
+
+impl TcpSender {
+    /// A connection whose handshake measured `rtt`.
+    pub fn new(init_cwnd: f64, max_cwnd: f64, rto_min: Ns, rtt: Ns) -> Self {
+        Self {
+            out: VecDeque::new(),
+            lost: VecDeque::new(),
+            backlog: VecDeque::new(),
+            next_xmit: 0,
+            next_seq: 0,
+            pipe: 0,
+            cwnd: init_cwnd,
+            ssthresh: f64::INFINITY,
+            max_cwnd,
+            srtt: Some(rtt),
+            rttvar: Ns(rtt.0 / 2),
+            rto_min,
+            backoff: 0,
+            recovery_until: None,
+            tlp_out: false,
+            timer_kind: TimerKind::Rto,
+            deadline: None,
+            timer_event: None,
+            timer_gen: 0,
+            acked_log: 0,
+            retransmits: 0,
+            rtos: 0,
+            recoveries: 0,
+        }
+    }
+
+    /// The current RTO, backoff applied (`inet_csk_rto_backoff`).
+    pub fn rto(&self) -> Ns {
+        let srtt = self.srtt.unwrap_or(Ns::from_ms(1000));
+        let base = srtt.0 + (4 * self.rttvar.0).max(self.rto_min.0);
+        Ns(base
+            .saturating_mul(1u64 << self.backoff.min(20))
+            .min(RTO_MAX.0))
+    }
+
+    /// Receiver log position the sender has read up to.
+    pub fn acked_log(&self) -> u64 {
+        self.acked_log
+    }
+
+    /// Queues new data (the socket's write queue).
+    pub fn write(&mut self, data: Payload) {
+        self.backlog.push_back(data);
+    }
+
+    /// Segments queued and not yet sent.
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.len()
+    }
+
+    /// Sends what the window allows: lost segments first (`tcp_xmit_retransmit_queue`), then new data
+    /// (`tcp_write_xmit`). `stale` says whether new data was abandoned by the application before it was sent (it is
+    /// then dropped, never numbered); retransmissions are always sent, as bytes once sent must be delivered.
+    pub fn pump(&mut self, now: Ns, stale: &mut dyn FnMut(Payload) -> bool, a: &mut Actions) {
+        let mut sent_new = false;
+        while (self.pipe as f64) < self.cwnd.floor().max(1.0) {
+            if let Some(x) = self.lost.pop_front() {
+                let Some(i) = self.index(x) else { continue };
+                if self.out[i].state != State::Lost {
+                    continue;
+                }
+                self.out[i].state = State::Resent;
+                let (seq, data) = (self.out[i].seq, self.out[i].data);
+                self.transmit(now, seq, data, true, a);
+                continue;
+            }
+            let Some(d) = self.backlog.pop_front() else {
+                break;
+            };
+            if stale(d) {
+                continue;
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.transmit(now, seq, d, false, a);
+            sent_new = true;
+        }
+        if sent_new || self.deadline.is_none() {
+            self.rearm(now, a);
+        }
+    }
+
+    fn transmit(&mut self, now: Ns, seq: u64, data: Payload, retrans: bool, a: &mut Actions) {
+        let xmit = self.next_xmit;
+        self.next_xmit += 1;
+        self.out.push_back(Sent {
+            xmit,
+            seq,
+            data,
+            at: now,
+            retrans,
+            state: State::Out,
+        });
+        self.pipe += 1;
+        if retrans {
+            self.retransmits += 1;
+        }
+        a.send.push((xmit, data, retrans));
+    }
+
+    fn index(&self, xmit: u64) -> Option<usize> {
+        // Transmission indices in `out` are consecutive (appended in order, removed from the front only).
+        let first = self.out.front()?.xmit;
+        let i = usize::try_from(xmit.checked_sub(first)?).ok()?;
+        (i < self.out.len()).then_some(i)
+    }
+
+    /// The receiver side looks up what a transmission carried (sequence number and payload), while the sender
+    /// still holds it.
+    pub fn lookup(&self, xmit: u64) -> Option<(u64, Payload)> {
+        self.index(xmit)
+            .map(|i| (self.out[i].seq, self.out[i].data))
+    }
+
+    fn outstanding(&self) -> bool {
+        self.out
+            .iter()
+            .any(|s| matches!(s.state, State::Out | State::Lost))
+    }
+
+    /// (Re)arms the one timer: TLP in the Open state if no probe is out, else RTO (`tcp_set_xmit_timer`).
+    fn rearm(&mut self, now: Ns, a: &mut Actions) {
+        if !self.outstanding() {
+            self.deadline = None;
+            return;
+        }
+        let rto_at = now + self.rto();
+        let (kind, at) = if self.recovery_until.is_none() && !self.tlp_out {
+            let srtt = self.srtt.unwrap_or(Ns::from_ms(1000));
+            let extra = if self.pipe == 1 {
+                self.rto_min
+            } else {
+                TIMEOUT_MIN
+            };
+            let pto = now + Ns(2 * srtt.0) + extra;
+            if pto < rto_at {
+                (TimerKind::Tlp, pto)
+            } else {
+                (TimerKind::Rto, rto_at)
+            }
+        } else {
+            (TimerKind::Rto, rto_at)
+        };
+        self.timer_kind = kind;
+        self.deadline = Some(at);
+        // One event in the queue at a time; a later deadline is picked up when the earlier event fires.
+        if self.timer_event.is_none_or(|t| at < t) {
+            self.timer_gen = self.timer_gen.wrapping_add(1);
+            self.timer_event = Some(at);
+            a.timer = Some((at, self.timer_gen));
+        }
+    }
+
+    /// An ACK arrived covering receiver log entries up to `log_pos`; `log` holds the transmission indices the
+    /// receiver saw (the part from `acked_log` on).
+    pub fn on_ack(
+        &mut self,
+        now: Ns,
+        log: &ReceiverLog,
+        log_pos: u64,
+        stale: &mut dyn FnMut(Payload) -> bool,
+        a: &mut Actions,
+    ) {
+        if log_pos <= self.acked_log {
+            return; // An older ACK overtaken by a newer one.
+        }
+        let mut newest: Option<u64> = None;
+        let mut delivered = 0u32;
+        let mut sample: Option<Ns> = None;
+        for x in log.range(self.acked_log, log_pos) {
+            let Some(i) = self.index(x) else { continue };
+            let s = &mut self.out[i];
+            match s.state {
+                State::Out => self.pipe -= 1,
+                State::Lost => {}
+                State::Acked | State::Resent => continue,
+            }
+            s.state = State::Acked;
+            delivered += 1;
+            if !s.retrans {
+                sample = Some(now.saturating_sub(s.at));
+            }
+            newest = Some(newest.map_or(x, |n: u64| n.max(x)));
+        }
+        self.acked_log = log_pos;
+        if let Some(r) = sample {
+            self.rtt_sample(r);
+        }
+        // RACK: everything sent before the newest delivered transmission and still out is lost.
+        let mut newly_lost = false;
+        if let Some(n) = newest {
+            for s in self.out.iter_mut() {
+                if s.xmit >= n {
+                    break;
+                }
+                if s.state == State::Out {
+                    s.state = State::Lost;
+                    self.pipe -= 1;
+                    self.lost.push_back(s.xmit);
+                    newly_lost = true;
+                }
+            }
+        }
+        // Cumulative progress: forget the acknowledged and retransmitted head.
+        while self
+            .out
+            .front()
+            .is_some_and(|s| matches!(s.state, State::Acked | State::Resent))
+        {
+            self.out.pop_front();
+        }
+        if delivered > 0 {
+            self.backoff = 0;
+            self.tlp_out = false;
+        }
+        if let Some(until) = self.recovery_until
+            && self.out.front().is_none_or(|s| s.xmit >= until)
+        {
+            self.recovery_until = None;
+        }
+        if newly_lost && self.recovery_until.is_none() {
+            // tcp_enter_recovery: one cut per episode.
+            self.recoveries += 1;
+            self.ssthresh = (self.cwnd * BETA).max(2.0);
+            self.cwnd = self.ssthresh;
+            self.recovery_until = Some(self.next_xmit);
+        } else if self.recovery_until.is_none() {
+            for _ in 0..delivered {
+                if self.cwnd < self.ssthresh {
+                    self.cwnd += 1.0;
+                } else {
+                    self.cwnd += 1.0 / self.cwnd;
+                }
+            }
+            self.cwnd = self.cwnd.min(self.max_cwnd);
+        }
+        self.pump(now, stale, a);
+        if delivered > 0 {
+            self.rearm(now, a);
+        }
+    }
+
+    fn rtt_sample(&mut self, r: Ns) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = Ns(r.0 / 2);
+            }
+            Some(s) => {
+                let err = s.0.abs_diff(r.0);
+                self.rttvar = Ns((3 * self.rttvar.0 + err) / 4);
+                self.srtt = Some(Ns((7 * s.0 + r.0) / 8));
+            }
+        }
+    }
+
+    /// The timer event of generation `generation` fired.
+    pub fn on_timer(
+        &mut self,
+        now: Ns,
+        generation: u32,
+        stale: &mut dyn FnMut(Payload) -> bool,
+        a: &mut Actions,
+    ) {
+        if generation != self.timer_gen {
+            return;
+        }
+        self.timer_event = None;
+        let Some(deadline) = self.deadline else {
+            return;
+        };
+        if now < deadline {
+            // Restarted since this event was queued.
+            self.timer_gen = self.timer_gen.wrapping_add(1);
+            self.timer_event = Some(deadline);
+            a.timer = Some((deadline, self.timer_gen));
+            return;
+        }
+        self.deadline = None;
+        if !self.outstanding() {
+            return;
+        }
+        match self.timer_kind {
+            TimerKind::Tlp => {
+                // tcp_send_loss_probe: new data if any, else the last segment again.
+                self.tlp_out = true;
+                let before = a.send.len();
+                if !self.backlog.is_empty() {
+                    let cwnd = self.cwnd;
+                    self.cwnd = self.cwnd.max(self.pipe as f64 + 1.0);
+                    self.pump(now, stale, a);
+                    self.cwnd = cwnd;
+                }
+                if a.send.len() == before
+                    && let Some(i) = self.out.iter().rposition(|s| s.state == State::Out)
+                {
+                    self.out[i].state = State::Resent;
+                    self.pipe -= 1;
+                    let (seq, data) = (self.out[i].seq, self.out[i].data);
+                    self.transmit(now, seq, data, true, a);
+                }
+                self.rearm(now, a);
+            }
+            TimerKind::Rto => {
+                // tcp_retransmit_timer -> tcp_enter_loss: all unacknowledged data is lost; back off.
+                self.rtos += 1;
+                a.rto_fired = true;
+                self.ssthresh = (self.cwnd * BETA).max(2.0);
+                self.cwnd = 1.0;
+                for s in self.out.iter_mut() {
+                    if s.state == State::Out {
+                        s.state = State::Lost;
+                        self.lost.push_back(s.xmit);
+                    }
+                }
+                let mut lost: Vec<u64> = self.lost.drain(..).collect();
+                lost.sort_unstable();
+                lost.dedup();
+                self.lost = lost.into();
+                self.pipe = 0;
+                self.recovery_until = Some(self.next_xmit);
+                self.tlp_out = false;
+                self.pump(now, stale, a);
+                self.backoff = self.backoff.saturating_add(1);
+                self.rearm(now, a);
+            }
+        }
+    }
+}
+
+/// Transmission indices the receiver saw, in arrival order; the sender reads the part it has not seen.
+#[derive(Debug, Default)]
+pub struct ReceiverLog {
+    base: u64,
+    xmits: VecDeque<u64>,
+}
+
+impl ReceiverLog {
+    /// Position after the last entry.
+    pub fn end(&self) -> u64 {
+        self.base + self.xmits.len() as u64
+    }
+
+    fn range(&self, from: u64, to: u64) -> impl Iterator<Item = u64> + '_ {
+        let from = from.max(self.base);
+        let to = to.min(self.end());
+        let (a, b) = (
+            (from - self.base) as usize,
+            (to.max(from) - self.base) as usize,
+        );
+        self.xmits.range(a..b).copied()
+    }
+
+    /// Forgets entries the sender has read.
+    pub fn trim(&mut self, upto: u64) {
+        while self.base < upto && self.xmits.pop_front().is_some() {
+            self.base += 1;
+        }
+    }
+}
+
+/// Receiver state of one direction of a connection.
+#[derive(Debug, Default)]
+pub struct TcpReceiver {
+    rcv_nxt: u64,
+    ooo: BTreeSet<u64>,
+    /// Arrivals, for the ACKs.
+    pub log: ReceiverLog,
+    unacked: u32,
+}
+
+/// What the receiver makes of an arriving segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// New data (not a duplicate).
+    pub new: bool,
+    /// It arrived out of order or duplicated: ACK at once (RFC 5681 4.2, `tcp_data_queue` -> quick ACK).
+    pub ack_now: bool,
+}
+
+impl TcpReceiver {
+    /// A segment with sequence number `seq`, sent as transmission `xmit`, arrived.
+    pub fn arrive(&mut self, xmit: u64, seq: u64) -> Arrival {
+        self.log.xmits.push_back(xmit);
+        let new = if seq < self.rcv_nxt || self.ooo.contains(&seq) {
+            false
+        } else if seq == self.rcv_nxt {
+            self.rcv_nxt += 1;
+            while self.ooo.remove(&self.rcv_nxt) {
+                self.rcv_nxt += 1;
+            }
+            true
+        } else {
+            self.ooo.insert(seq);
+            true
+        };
+        self.unacked += 1;
+        Arrival {
+            new,
+            ack_now: !new || !self.ooo.is_empty(),
+        }
+    }
+
+    /// Delayed ACK (`__tcp_ack_snd_check`): ACK every second full segment, at once when told to, and at the end of
+    /// a message (the application reads it and the window update goes out). Returns the log position to ACK.
+    pub fn ack_policy(&mut self, ack_now: bool, end_of_message: bool) -> Option<u64> {
+        if ack_now || end_of_message || self.unacked >= 2 {
+            self.unacked = 0;
+            Some(self.log.end())
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn p(seg: u16) -> Payload {
+        Payload {
+            req: 0,
+            attempt: 0,
+            seg,
+        }
+    }
+
+    fn sender() -> TcpSender {
+        TcpSender::new(10.0, 700.0, Ns::from_ms(200), Ns::from_ms(1))
+    }
+
+    /// Deliver transmissions `xs` and ACK them all at `now`.
+    fn deliver(s: &mut TcpSender, r: &mut TcpReceiver, now: Ns, xs: &[u64]) -> Actions {
+        for &x in xs {
+            let (seq, _) = s.lookup(x).unwrap();
+            r.arrive(x, seq);
+        }
+        let mut a = Actions::default();
+        let end = r.log.end();
+        s.on_ack(now, &r.log, end, &mut |_| false, &mut a);
+        a
+    }
+
+    #[test]
+    fn one_timer_backs_off_only_on_repeated_expiry() {
+        let mut s = sender();
+        let mut a = Actions::default();
+        for i in 0..8 {
+            s.write(p(i));
+        }
+        s.pump(Ns(0), &mut |_| false, &mut a);
+        assert_eq!(a.send.len(), 8);
+        // Nothing arrives. First the tail loss probe (2 x SRTT + 8 ms), then one RTO, then a doubled one.
+        let (t, g) = a.timer.unwrap();
+        assert_eq!(t, Ns::from_ms(10));
+        let mut a = Actions::default();
+        s.on_timer(t, g, &mut |_| false, &mut a);
+        assert_eq!(a.send.len(), 1, "the probe retransmits the last segment");
+        assert!(a.send[0].2);
+        let (t2, g2) = a.timer.unwrap();
+        let rto = s.rto();
+        assert_eq!(t2, t + rto);
+        let mut a = Actions::default();
+        s.on_timer(t2, g2, &mut |_| false, &mut a);
+        assert!(a.rto_fired);
+        assert_eq!(a.send.len(), 1, "cwnd 1 after an RTO: the head only");
+        assert_eq!(s.rto(), Ns(2 * rto.0), "backed off once");
+        // The 8 lost segments do not each get a timer: one expiry, one doubling.
+        assert_eq!(s.rtos, 1);
+    }
+
+    #[test]
+    fn a_burst_of_losses_is_one_recovery_episode_found_by_rack() {
+        let mut s = sender();
+        let mut r = TcpReceiver::default();
+        let mut a = Actions::default();
+        for i in 0..10 {
+            s.write(p(i));
+        }
+        s.pump(Ns(0), &mut |_| false, &mut a);
+        // Transmissions 2..=7 are dropped; 0, 1, 8, 9 arrive.
+        let a = deliver(&mut s, &mut r, Ns::from_ms(1), &[0, 1, 8, 9]);
+        let resent: Vec<u16> = a.send.iter().filter(|x| x.2).map(|x| x.1.seg).collect();
+        assert_eq!(s.recoveries, 1);
+        assert_eq!(s.cwnd, 10.0 * BETA + 0.0);
+        assert_eq!(
+            resent,
+            [2, 3, 4, 5, 6, 7],
+            "all six retransmitted at once, in order"
+        );
+        assert_eq!(s.rtos, 0);
+    }
+
+    #[test]
+    fn a_tail_loss_is_found_by_the_probe_not_the_rto() {
+        let mut s = sender();
+        let mut r = TcpReceiver::default();
+        let mut a = Actions::default();
+        for i in 0..4 {
+            s.write(p(i));
+        }
+        s.pump(Ns(0), &mut |_| false, &mut a);
+        let mut pending = a.timer.unwrap();
+        // 0 and 1 arrive, 2 and 3 (the tail) are lost.
+        let a = deliver(&mut s, &mut r, Ns::from_ms(1), &[0, 1]);
+        if let Some(t) = a.timer {
+            pending = t;
+        }
+        // The queued timer event fires; restarted by the ACK, it re-queues itself for the probe.
+        let (t, g) = pending;
+        let mut a = Actions::default();
+        s.on_timer(t, g, &mut |_| false, &mut a);
+        let t = if a.send.is_empty() {
+            let (t, g) = a.timer.unwrap();
+            a = Actions::default();
+            s.on_timer(t, g, &mut |_| false, &mut a);
+            t
+        } else {
+            t
+        };
+        assert!(t < Ns::from_ms(20), "{t:?}");
+        assert_eq!(a.send.len(), 1);
+        let probe = a.send[0].0;
+        // The probe (segment 3 again) arrives; RACK marks segment 2 lost and recovery resends it.
+        let a = deliver(&mut s, &mut r, t + Ns::from_ms(1), &[probe]);
+        assert_eq!(a.send.iter().map(|x| x.1.seg).collect::<Vec<_>>(), [2]);
+        assert_eq!(s.rtos, 0);
+    }
+
+    #[test]
+    fn duplicates_are_not_new_data() {
+        let mut r = TcpReceiver::default();
+        assert!(r.arrive(0, 0).new);
+        assert!(r.arrive(2, 2).new);
+        assert!(r.arrive(2, 2).ack_now);
+        assert!(!r.arrive(3, 2).new);
+        assert!(r.arrive(4, 1).new);
+        assert!(!r.arrive(5, 0).new);
+    }
+}
