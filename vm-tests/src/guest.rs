@@ -59,6 +59,15 @@ echo 1 > /proc/sys/net/ipv4/ip_forward || fail "missing CONFIG_PROC_SYSCTL or CO
 /sbin/ip netns exec ns1 /sbin/ip link set veth1 up
 /sbin/ip netns exec ns1 /sbin/ip link set lo up
 /sbin/ip netns exec ns1 /sbin/ip route add default via 198.51.100.1
+# A second pod, ns2, behind a veth with 8 TX and 8 RX queues on both ends (198.18.0.0/24, RFC 2544's range).
+/sbin/ip netns add ns2
+/sbin/ip link add vmq0 numtxqueues 8 numrxqueues 8 type veth peer name vmq1 numtxqueues 8 numrxqueues 8 || fail "cannot create a multi-queue veth pair"
+/sbin/ip link set vmq1 netns ns2
+/sbin/ip addr add 198.18.0.1/24 dev vmq0; /sbin/ip link set vmq0 up
+/sbin/ip netns exec ns2 /sbin/ip addr add 198.18.0.2/24 dev vmq1
+/sbin/ip netns exec ns2 /sbin/ip link set vmq1 up
+/sbin/ip netns exec ns2 /sbin/ip link set lo up
+/sbin/ip netns exec ns2 /sbin/ip route add default via 198.18.0.1
 [ -e /sys/class/net/dum8/queues/tx-0/xps_cpus ] || fail "missing CONFIG_XPS (no xps_cpus)"
 if [ -e /sys/class/net/eth0 ]; then
   /sbin/ethtool -L eth0 combined 8 >/dev/null 2>&1 || fail "virtio-net: ethtool -L eth0 combined 8 failed"
@@ -79,7 +88,9 @@ run_case() {
   snap=""; [ "$1" = virtio ] && [ "$3" = veth ] && [ "$4" = cleared ] && snap=1
   [ -n "$snap" ] && { echo TXQLAB-BEGIN-ETHTOOL-BEFORE; /sbin/ethtool -S $2; echo TXQLAB-END-ETHTOOL-BEFORE; }
   before=$(counts $2)
-  if [ "$3" = "veth" ]; then
+  if [ "$3" = "vethmq" ]; then
+    /sbin/ip netns exec ns2 /bin/taskset 1 /bin/txgen $5 9000 FLOWS PACKETS >/dev/null || fail "txgen failed ($1 $3 $4)"
+  elif [ "$3" = "veth" ]; then
     /sbin/ip netns exec ns1 /bin/taskset 1 /bin/txgen $5 9000 FLOWS PACKETS >/dev/null || fail "txgen failed ($1 $3 $4)"
   else
     /bin/taskset 1 /bin/txgen $5 9000 FLOWS PACKETS >/dev/null || fail "txgen failed ($1 $3 $4)"
@@ -93,12 +104,12 @@ run_case() {
 run_egress() {
   /sbin/tc qdisc replace dev $2 root handle 1: mq || fail "missing CONFIG_NET_SCHED (no mq qdisc on $2)"
   if [ "$1" = dummy ]; then dst=192.0.2.1; else dst=192.0.2.129; fi
-  for path in host veth; do run_case $1 $2 $path default $dst; done
+  for path in host veth vethmq; do run_case $1 $2 $path default $dst; done
   for q in /sys/class/net/$2/queues/tx-*; do
     echo 0 > $q/xps_cpus
     [ -e $q/xps_rxqs ] && echo 0 > $q/xps_rxqs
   done
-  for path in host veth; do run_case $1 $2 $path cleared $dst; done
+  for path in host veth vethmq; do run_case $1 $2 $path cleared $dst; done
 }
 "#;
 

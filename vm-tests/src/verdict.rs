@@ -37,10 +37,11 @@ pub fn prediction_on(case: &Case, veth_records: bool, release: &str) -> Result<P
     let sel = driver
         .selector(&profile, queues, GUEST_CPUS, xps)
         .map_err(|e| e.to_string())?;
-    let path = if case.path == "veth" {
-        Path::PodViaVeth
-    } else {
-        Path::Host
+    let path = match case.path.as_str() {
+        "veth" => Path::PodViaVeth,
+        // The second pod's veth, created with `numtxqueues 8 numrxqueues 8` on both ends.
+        "vethmq" => Path::PodViaMultiQueueVeth { queues: 8 },
+        _ => Path::Host,
     };
     Ok(predict(&sel, path, veth_records, SEND_CPU, FLOWS))
 }

@@ -31,7 +31,8 @@ fn the_guest_script_covers_the_whole_matrix() {
     for needle in [
         "run_egress dummy dum8",
         "run_egress virtio eth0",
-        "for path in host veth",
+        "for path in host veth vethmq",
+        "numtxqueues 8 numrxqueues 8 type veth",
         "default",
         "cleared",
         "256 4",

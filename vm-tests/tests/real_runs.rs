@@ -106,3 +106,34 @@ fn probe_and_selftest_agree_with_the_matrix_on_both_kernels() {
         assert!(!checks::selftest(b.selftest.as_ref(), other).matches);
     }
 }
+
+/// Debian's 6.12.117 with and without the fix, the default run's second kernel: the 12 cases (a default and a
+/// multi-queue veth pod), the probe and the selftest, judged with 6.12's rules.
+#[test]
+fn debian_6_12_with_and_without_the_fix_including_the_multi_queue_veth_pod() {
+    use vm_tests::checks;
+    for (file, want) in [
+        ("console-6.12.117-fixed.log", Verdict::NotAffected),
+        ("console-6.12.117-fix-reverted.log", Verdict::Affected),
+    ] {
+        let b = parse(&log(file), None).unwrap();
+        assert_eq!(b.kernel, "6.12.117");
+        assert_eq!(b.cases.len(), 12, "{file}");
+        let (v, judged) = vm_tests::verdict::classify_on(&b.cases, &b.kernel).unwrap();
+        assert_eq!(v, want, "{file}");
+        assert!(judged.iter().all(|j| j.matches), "{file}: {judged:?}");
+        assert!(checks::probe(b.probe.as_ref(), v).matches, "{file}");
+        assert!(checks::selftest(b.selftest.as_ref(), v).matches, "{file}");
+        // The multi-queue veth pod: with the fix, the veth's TX queue k > 0 is left in queue_mapping and reads as rx
+        // queue k - 1 on the egress, and k = 0 hashes to queue 0 again with the same flow hash: queue 7 stays empty,
+        // queue 0 gets two shares. Without the fix, skb_record_rx_queue makes it k itself: all eight used.
+        let mq = judged
+            .iter()
+            .find(|j| j.egress == "dummy" && j.path == "vethmq" && j.xps == "cleared")
+            .unwrap();
+        match v {
+            Verdict::NotAffected => assert_eq!(mq.per_queue[7], 0, "{mq:?}"),
+            Verdict::Affected => assert!(mq.per_queue.iter().all(|&n| n > 0), "{mq:?}"),
+        }
+    }
+}
