@@ -82,8 +82,14 @@ pub fn run_ring_ops<const N: usize>(cfg: TxQueueConfig, ops: &[RingOp]) -> Resul
     for op in ops {
         m.step(&mut q, *op)?;
     }
-    // Drain: doorbell, device, clean until nothing moves.
+    // Drain: doorbell, device, clean until nothing moves. A reset the driver itself requested (an honest packet
+    // the device cannot take, such as an all-header LLQ packet over the burst budget: `ena_com_prepare_tx` returns
+    // -ENOSPC) is carried out first, as the driver's reset task does (`ena_fw_reset_device` frees every TX
+    // buffer and brings the queue back empty).
     if !m.hostile {
+        if q.reset_pending() {
+            m.step(&mut q, RingOp::Reset)?;
+        }
         q.doorbell();
         for _ in 0..4 {
             m.step(&mut q, RingOp::Device(255))?;
