@@ -43,13 +43,31 @@ const BLOCKS: &[&str] = &["PROBE", "SELFTEST"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BootError {
     /// The kernel panicked.
-    Panic { tail: String },
+    Panic {
+        /// The console's last lines.
+        tail: String,
+    },
     /// The guest did not finish in time.
-    Timeout { secs: u64, tail: String },
+    Timeout {
+        /// The limit.
+        secs: u64,
+        /// The console's last lines.
+        tail: String,
+    },
     /// A guest command failed (a missing kernel option is named in the message).
-    Guest { message: String, tail: String },
+    Guest {
+        /// What failed.
+        message: String,
+        /// The console's last lines.
+        tail: String,
+    },
     /// The console output could not be read.
-    Malformed { line: usize, message: String },
+    Malformed {
+        /// The console line at fault.
+        line: usize,
+        /// What was wrong with it.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for BootError {

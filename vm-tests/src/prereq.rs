@@ -36,6 +36,7 @@ pub struct Need {
     pub extracted: Option<PathBuf>,
 }
 
+/// A prerequisite: `what` it is, the Debian `package` that brings it, `why` the run needs it, and how to `check`.
 pub fn need(what: &'static str, package: &'static str, why: &'static str, check: Check) -> Need {
     Need {
         what: what.into(),

@@ -300,6 +300,7 @@ mod tests {
                 priority: 0,
                 tag,
                 enqueue_ns: 0,
+                ecn: qdisc::sched::INET_ECN_NOT_ECT,
             };
             q.enqueue(pkt, 0, &mut drops);
         }
