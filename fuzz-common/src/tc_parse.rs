@@ -14,6 +14,10 @@ pub fn render(entries: &[TcEntry]) -> String {
     let mut out = String::new();
     for e in entries {
         let _ = write!(out, "{} {} {}", e.what, e.kind, e.handle);
+        // `print_qdisc` names the device when tc was not asked for one (`dev %s `), before root/parent.
+        if let Some(dev) = &e.dev {
+            let _ = write!(out, " dev {dev}");
+        }
         match e.parent.as_str() {
             "" => {}
             "root" => out.push_str(" root"),
@@ -38,7 +42,7 @@ pub fn render(entries: &[TcEntry]) -> String {
 
 /// Words the head line gives a meaning to: an entry whose kind or handle is one of them has no unambiguous
 /// rendering (`qdisc parent 1: root`), which the reader accepts but tc never prints.
-const HEAD_KEYWORDS: [&str; 2] = ["parent", "root"];
+const HEAD_KEYWORDS: [&str; 3] = ["parent", "root", "dev"];
 
 /// The fuzz body: never panics; what parses is well formed and survives render -> parse unchanged.
 pub fn tc_parse(data: &[u8]) {
@@ -74,7 +78,9 @@ fn check(data: &[u8], render: fn(&[TcEntry]) -> String) {
         }
     }
     if entries.iter().any(|e| {
-        HEAD_KEYWORDS.contains(&e.kind.as_str()) || HEAD_KEYWORDS.contains(&e.handle.as_str())
+        HEAD_KEYWORDS.contains(&e.kind.as_str())
+            || HEAD_KEYWORDS.contains(&e.handle.as_str())
+            || e.dev.as_deref().is_some_and(|d| HEAD_KEYWORDS.contains(&d))
     }) {
         return;
     }
@@ -102,6 +108,17 @@ fn check(data: &[u8], render: fn(&[TcEntry]) -> String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tc -s qdisc show` without `dev` names each entry's device (`print_qdisc`: `dev %s`); the rendering keeps it.
+    #[test]
+    fn the_device_survives_render_and_parse() {
+        let text = "qdisc mq 0: dev eth0 root \n Sent 10 bytes 1 pkt (dropped 0, overlimits 0 requeues 0) \n backlog 0b 0p requeues 0\n";
+        let e = txqlab::diagnose::parse_tc(text, "t").unwrap();
+        assert_eq!(e[0].dev.as_deref(), Some("eth0"));
+        let again = txqlab::diagnose::parse_tc(&render(&e), "r").unwrap();
+        assert_eq!(again[0].dev.as_deref(), Some("eth0"));
+        tc_parse(text.as_bytes());
+    }
 
     /// A real `tc -s qdisc show dev eth0` of an ENA device (two queues), as iproute2 prints it.
     const REAL: &str = "\
