@@ -119,9 +119,9 @@ struct PredictArgs {
     /// version), or Ubuntu's `cat /proc/version_signature`.
     #[arg(long)]
     kernel: String,
-    /// Egress driver, as `ethtool -i` names it.
-    #[arg(long, value_enum)]
-    driver: txqlab::predict::DriverArg,
+    /// Egress driver, as `ethtool -i` names it (mlx5 for mlx5_core; `other`: no hook and no XPS assumed).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(txqlab::predict::DRIVERS.iter().copied().chain(["mlx5"])))]
+    driver: String,
     /// The driver's version from `ethtool -i` (for ENA: `2.10.0g` is amzn-drivers, whose hook follows its version).
     #[arg(long)]
     driver_version: Option<String>,

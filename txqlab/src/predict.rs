@@ -15,32 +15,25 @@ use serde::Serialize;
 /// Version of the `--json` layout; bumped when a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// The egress driver, as `ethtool -i` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DriverArg {
-    /// AWS ENA (in-tree, or amzn-drivers with `--driver-version`).
-    Ena,
-    /// virtio_net (default XPS map by CPU).
-    #[value(name = "virtio_net")]
-    VirtioNet,
-    /// NVIDIA/Mellanox ConnectX (default XPS: CPU c owns queue c).
-    #[value(name = "mlx5_core", alias = "mlx5")]
-    Mlx5,
-    /// Google gVNIC (default XPS: queue q on CPU q).
-    Gve,
-    /// The bonding master.
-    Bonding,
-    /// Any other driver: no hook and no default XPS assumed (and said so).
-    Other,
-}
+/// The driver names `--driver` takes: `ethtool -i`'s `driver:` values `qdisc::driver` has a file for.
+pub const DRIVERS: [&str; 8] = [
+    "ena",
+    "virtio_net",
+    "mlx5_core",
+    "gve",
+    "bonding",
+    "dummy",
+    "veth",
+    "other",
+];
 
 /// What to predict.
 #[derive(Debug, Clone)]
 pub struct Query {
     /// `uname -r`, Debian's `uname -rv`, or Ubuntu's `/proc/version_signature`.
     pub kernel: String,
-    /// Egress driver.
-    pub driver: DriverArg,
+    /// Egress driver, as `ethtool -i` names it (one of [`DRIVERS`]; anything else is `other`).
+    pub driver: String,
     /// `ethtool -i`'s `version:` (tells amzn-drivers ENA from the in-tree one).
     pub driver_version: Option<String>,
     /// Where the traffic starts.
@@ -124,14 +117,7 @@ pub enum PredictError {
 }
 
 fn driver_of(q: &Query) -> Driver {
-    match q.driver {
-        DriverArg::Ena => Driver::from_ethtool_i("ena", q.driver_version.as_deref()),
-        DriverArg::VirtioNet => Driver::VirtioNet,
-        DriverArg::Mlx5 => Driver::Mlx5,
-        DriverArg::Gve => Driver::Gve,
-        DriverArg::Bonding => Driver::Bonding,
-        DriverArg::Other => Driver::Other,
-    }
+    Driver::from_ethtool_i(&q.driver, q.driver_version.as_deref())
 }
 
 /// Runs a prediction.
