@@ -21,8 +21,9 @@ pub struct StageRuns {
     pub runs: Vec<StageResult>,
 }
 
-/// A whole run with one seed, as `--json` prints it (the layout of schema 1 plus the new fields).
-#[derive(Debug, Serialize)]
+/// A whole run with one seed, as `--json` prints it (the layout of schema 1 plus the new fields). With several
+/// seeds each stage has the same fields (medians) plus `min`, `max` and `runs`, and the run has `seeds`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Run<'a> {
     /// Layout version.
     pub schema_version: u32,
@@ -32,6 +33,11 @@ pub struct Run<'a> {
     pub seed: u64,
     /// Stages in order.
     pub stages: &'a [StageResult],
+}
+
+/// The JSON Schema of `simulate --json` (one seed: [`Run`]), as committed in `txqlab/schemas/simulate.schema.json`.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(Run<'static>)
 }
 
 /// Combines numbers leaf by leaf (objects by key, arrays element by element); other values come from the first.

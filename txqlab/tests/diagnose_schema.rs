@@ -22,6 +22,7 @@ fn check(name: &str, schema: schemars::Schema) {
 fn committed_schemas_are_the_generated_ones() {
     check("diagnose", txqlab::diagnose::schema());
     check("predict", txqlab::predict::schema());
+    check("simulate", txqlab::report::schema());
 }
 
 fn json(args: &[&str]) -> serde_json::Value {

@@ -151,7 +151,7 @@ impl Meter {
 }
 
 /// The allowance counters, by short name.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct AllowanceCounters {
     /// `bw_in_allowance_exceeded`.
     pub bw_in: u64,
@@ -166,7 +166,7 @@ pub struct AllowanceCounters {
 }
 
 /// Percentiles in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Percentiles {
     /// Requests measured.
     pub count: u64,
@@ -208,7 +208,7 @@ fn pct(h: &Histogram<u64>) -> Percentiles {
 }
 
 /// One second of a stage.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct SecondPoint {
     /// Second index.
     pub t_s: u64,
@@ -231,7 +231,7 @@ pub struct SecondPoint {
 }
 
 /// A stage's results.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct StageResult {
     /// Stage name.
     pub name: String,
