@@ -3,54 +3,10 @@
 //! offsets; (e) socket-cached queue.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use qdisc::{FastSelector, NetDev, PickRules, RefSelector, Skb, Sock, TcTxq, XmitCtx};
+use qdisc::{FastSelector, PickRules, RefSelector, XmitCtx};
 use std::hint::black_box;
 
-const BATCH: usize = 64;
-
-fn packets(kind: &str) -> Vec<Skb> {
-    (0..BATCH as u64)
-        .map(|i| {
-            let mut s = Skb::new(1500, i);
-            s.hash = Some((i as u32).wrapping_mul(0x9e37_79b9));
-            s.sender_cpu = 1;
-            match kind {
-                "c_rx_recorded" => s.record_rx_queue(0),
-                "d_traffic_classes" => s.priority = (i % 2) as u32,
-                "e_socket_cached" => {
-                    s.sk = Some(Sock {
-                        tx_queue: (i % 8) as u16,
-                        ..Sock::connected()
-                    })
-                }
-                _ => {}
-            }
-            s
-        })
-        .collect()
-}
-
-fn device(kind: &str) -> NetDev {
-    let dev = NetDev::new(8).unwrap();
-    match kind {
-        "b_xps_cpus" => dev.with_virtio_default_xps(2).unwrap(),
-        "d_traffic_classes" => {
-            let mut d = dev;
-            d.num_tc = 2;
-            d.tc_to_txq[0] = TcTxq {
-                offset: 0,
-                count: 4,
-            };
-            d.tc_to_txq[1] = TcTxq {
-                offset: 4,
-                count: 4,
-            };
-            d.prio_tc_map[1] = 1;
-            d
-        }
-        _ => dev,
-    }
-}
+use txqlab_benches::{BATCH, device, packets};
 
 fn bench(c: &mut Criterion) {
     let ctx = XmitCtx { cpu: 0, now_ns: 0 };

@@ -1,27 +1,10 @@
 //! Quantile timing of the shaper, as the criterion bench `shaper` drives it (1024 packets per sample, 3000
 //! samples): the 5th percentile and the median per packet. `cargo run --release -p txqlab-benches --example shaper_min`
 
-use nic_model::shaper::{AllowanceConfig, BandwidthConfig, Direction, OverLimit, Shaper, Verdict};
+use nic_model::shaper::{Direction, OverLimit, Shaper, Verdict};
 use std::hint::black_box;
 
-fn cfg(over_limit: OverLimit) -> AllowanceConfig {
-    AllowanceConfig {
-        bw_out: BandwidthConfig {
-            baseline_bps: 5_000_000_000,
-            peak_bps: 12_500_000_000,
-            peak_burst_bits: 12_500_000,
-            credit_bits: 7_500_000_000 * 600,
-        },
-        bw_in: BandwidthConfig::flat(12_500_000_000, 12_500_000),
-        pps: 1_000_000,
-        pps_burst: 10_000,
-        linklocal_pps: 1024,
-        linklocal_burst: 1024,
-        conntrack_max: 1024,
-        conntrack_idle_timeout_ns: 432_000_000_000_000,
-        over_limit,
-    }
-}
+use txqlab_benches::shaper_cfg as cfg;
 
 /// Nanoseconds since the first call (monotonic).
 fn tsc() -> u64 {
