@@ -32,4 +32,6 @@ pub use device::DeviceTxPacket;
 pub use error::{Error, ParseErrorKind, Result};
 pub use rx_queue::{RxDelivered, RxPacket, RxQueue, RxQueueConfig};
 pub use tx_queue::{Offload, TxPacket, TxQueue, TxQueueConfig};
+/// Test doubles (a driver-side model that checks rings), for tests, fuzzers and benches only.
+#[cfg(any(test, feature = "test-utils"))]
 pub mod mock;

@@ -378,11 +378,13 @@ impl<const N: usize> RxQueue<N> {
     }
 
     /// Raw completion ring, for hostile-device tests.
+    #[cfg(any(test, feature = "test-utils"))]
     pub fn cq_raw_mut(&mut self) -> &mut [RxCdesc; N] {
         &mut self.cq
     }
 
     /// Raw submission ring, for hostile-driver tests.
+    #[cfg(any(test, feature = "test-utils"))]
     pub fn sq_raw_mut(&mut self) -> &mut [RxDesc; N] {
         &mut self.sq
     }

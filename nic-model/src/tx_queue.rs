@@ -883,16 +883,19 @@ impl<const N: usize> TxQueue<N> {
     }
 
     /// Raw submission ring, for tests and fuzzers that play a hostile or buggy driver.
+    #[cfg(any(test, feature = "test-utils"))]
     pub fn sq_raw_mut(&mut self) -> &mut [TxDesc; N] {
         &mut self.sq
     }
 
     /// Raw completion ring, for tests and fuzzers that play a hostile or buggy device.
+    #[cfg(any(test, feature = "test-utils"))]
     pub fn cq_raw_mut(&mut self) -> &mut [TxCdesc; N] {
         &mut self.cq
     }
 
     /// Writes an arbitrary tail to the doorbell register, as a buggy driver might.
+    #[cfg(any(test, feature = "test-utils"))]
     pub fn doorbell_raw(&mut self, tail: u16) {
         self.dev.db_tail = tail;
     }
