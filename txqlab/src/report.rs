@@ -152,6 +152,47 @@ pub fn json(scenario: &str, seeds: &[u64], stages: &[StageRuns]) -> Result<Value
     }))
 }
 
+/// A table with a label column headed `head`, then one right-aligned column per title, each as wide as its widest
+/// cell or title, separated by ` | `.
+fn write_aligned(
+    out: &mut String,
+    head: &str,
+    labels: &[&str],
+    titles: &[&str],
+    cells: &[Vec<String>],
+) {
+    let lw = labels
+        .iter()
+        .map(|l| l.len())
+        .max()
+        .unwrap_or(0)
+        .max(head.len());
+    let widths: Vec<usize> = titles
+        .iter()
+        .enumerate()
+        .map(|(c, t)| {
+            cells
+                .iter()
+                .map(|r| r.get(c).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+                .max(t.len())
+        })
+        .collect();
+    let _ = write!(out, "{head:<lw$}");
+    for (t, w) in titles.iter().zip(&widths) {
+        let _ = write!(out, " | {t:>w$}");
+    }
+    let _ = writeln!(out);
+    for (label, row) in labels.iter().zip(cells) {
+        let _ = write!(out, "{label:<lw$}");
+        for (cell, w) in row.iter().zip(&widths) {
+            let _ = write!(out, " | {cell:>w$}");
+        }
+        let _ = writeln!(out);
+    }
+}
+
 /// `median [min-max]` of one metric over the runs (just the value for one run).
 pub fn spread(runs: &[StageResult], f: impl Fn(&StageResult) -> f64, prec: usize) -> String {
     let mut xs: Vec<f64> = runs.iter().map(f).collect();
@@ -191,38 +232,10 @@ pub fn table(stages: &[StageRuns]) -> String {
                 .collect()
         })
         .collect();
-    let namew = stages
-        .iter()
-        .map(|s| s.name.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    for (c, (title, _, _)) in cols.iter().enumerate() {
-        if c == 0 {
-            let _ = write!(out, "{:<namew$}", "stage");
-        }
-        let w = cells
-            .iter()
-            .map(|r| r[c].len())
-            .max()
-            .unwrap_or(0)
-            .max(title.len());
-        let _ = write!(out, " | {title:>w$}");
-    }
-    let _ = writeln!(out);
-    for (st, row) in stages.iter().zip(&cells) {
-        let _ = write!(out, "{:<namew$}", st.name);
-        for (c, (title, _, _)) in cols.iter().enumerate() {
-            let w = cells
-                .iter()
-                .map(|r| r[c].len())
-                .max()
-                .unwrap_or(0)
-                .max(title.len());
-            let _ = write!(out, " | {:>w$}", row[c]);
-        }
-        let _ = writeln!(out);
-    }
+    let titles: Vec<&str> = cols.iter().map(|(t, _, _)| *t).collect();
+    let labels: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+    write_aligned(&mut out, "stage", &labels, &titles, &cells);
+    let namew = labels.iter().map(|l| l.len()).max().unwrap_or(5).max(5);
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -401,35 +414,8 @@ pub fn sweep_table(key: &str, rows: &[(String, Vec<StageResult>)]) -> String {
         .iter()
         .map(|(_, runs)| cols.iter().map(|(_, f, p)| spread(runs, f, *p)).collect())
         .collect();
-    let kw = rows
-        .iter()
-        .map(|(v, _)| v.len())
-        .max()
-        .unwrap_or(0)
-        .max(key.len());
-    let _ = write!(out, "{key:<kw$}");
-    for (c, (t, _, _)) in cols.iter().enumerate() {
-        let w = cells
-            .iter()
-            .map(|r| r[c].len())
-            .max()
-            .unwrap_or(0)
-            .max(t.len());
-        let _ = write!(out, " | {t:>w$}");
-    }
-    let _ = writeln!(out);
-    for ((v, _), row) in rows.iter().zip(&cells) {
-        let _ = write!(out, "{v:<kw$}");
-        for (c, (t, _, _)) in cols.iter().enumerate() {
-            let w = cells
-                .iter()
-                .map(|r| r[c].len())
-                .max()
-                .unwrap_or(0)
-                .max(t.len());
-            let _ = write!(out, " | {:>w$}", row[c]);
-        }
-        let _ = writeln!(out);
-    }
+    let titles: Vec<&str> = cols.iter().map(|(t, _, _)| *t).collect();
+    let labels: Vec<&str> = rows.iter().map(|(v, _)| v.as_str()).collect();
+    write_aligned(&mut out, key, &labels, &titles, &cells);
     out
 }
