@@ -417,8 +417,14 @@ pub mod random {
     /// the model accepts), burst limit, meta caching, header size, sgl_size, byte queue limit, small rings so
     /// that they wrap.
     pub fn config(r: &mut Rng) -> TxQueueConfig {
-        let depth = 1u16 << (1 + r.below(7)); // 2..=128
-        let placement = if r.below(3) == 0 {
+        let host = r.below(3) == 0;
+        // 2..=128 entries; host rings, whose queue stops below sgl_size + 2 free descriptors, mostly 32..=256.
+        let depth = if host && r.below(4) != 0 {
+            1u16 << (5 + r.below(4))
+        } else {
+            1u16 << (1 + r.below(7))
+        };
+        let placement = if host {
             Placement::Host
         } else {
             let entry_size =
@@ -587,8 +593,8 @@ pub mod random {
     /// A step: mostly packets, then devices and polls with small budgets, now and then a hostile completion.
     pub fn op(r: &mut Rng) -> TxOp {
         match r.below(20) {
-            0..=10 => TxOp::Xmit(packet(r)),
-            11..=14 => TxOp::Device(1 + r.below(8) as u16),
+            0..=9 => TxOp::Xmit(packet(r)),
+            10..=14 => TxOp::Device(1 + r.below(8) as u16),
             15..=18 => TxOp::Clean(1 + r.below(16) as u16),
             _ => TxOp::Completion {
                 slot: r.next_u64() as u16,

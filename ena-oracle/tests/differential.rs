@@ -162,7 +162,7 @@ fn random_cases_agree_byte_for_byte() {
     if !oracle_or_skip("ena_com differential (random)") {
         return;
     }
-    let cases = 2000u64;
+    let cases = 4000u64;
     let mut total = TxReport::default();
     let mut refused = 0;
     for seed in 0..cases {
