@@ -31,17 +31,7 @@ fn llq(entry_size: LlqEntrySize, before: u8) -> Placement {
     })
 }
 
-fn tso() -> Offload {
-    Offload {
-        l3_proto: L3_PROTO_IPV4,
-        l4_proto: L4_PROTO_TCP,
-        flags: TxOffload::TSO_EN | TxOffload::L4_CSUM_EN | TxOffload::L3_CSUM_EN | TxOffload::DF,
-        mss: 1448,
-        l3_hdr_len: 20,
-        l3_hdr_off: 14,
-        l4_hdr_len_words: 8,
-    }
-}
+use nic_model::mock::tso_offload as tso;
 
 fn frags(len: u32, head_len: u32, sizes: &[u32], offload: Offload, xmit_more: bool) -> TxOp {
     let mut f = [0; 17];

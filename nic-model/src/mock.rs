@@ -271,3 +271,20 @@ impl<const N: usize> Model<N> {
         Ok(())
     }
 }
+
+/// TCP over IPv4 with TSO at MSS 1448, as `ena_tx_csum` fills the offload context for such an skb (shared by the
+/// fidelity tests and the oracle's differential tests).
+pub fn tso_offload() -> Offload {
+    Offload {
+        l3_proto: crate::defs::L3_PROTO_IPV4,
+        l4_proto: crate::defs::L4_PROTO_TCP,
+        flags: crate::desc::TxOffload::TSO_EN
+            | crate::desc::TxOffload::L4_CSUM_EN
+            | crate::desc::TxOffload::L3_CSUM_EN
+            | crate::desc::TxOffload::DF,
+        mss: 1448,
+        l3_hdr_len: 20,
+        l3_hdr_off: 14,
+        l4_hdr_len_words: 8,
+    }
+}

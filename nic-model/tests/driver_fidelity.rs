@@ -31,18 +31,7 @@ fn linear(len: u32) -> TxPacket {
     }
 }
 
-/// TCP over IPv4 with TSO, as `ena_tx_csum` fills the context.
-fn tso() -> Offload {
-    Offload {
-        l3_proto: L3_PROTO_IPV4,
-        l4_proto: L4_PROTO_TCP,
-        flags: TxOffload::TSO_EN | TxOffload::L4_CSUM_EN | TxOffload::L3_CSUM_EN | TxOffload::DF,
-        mss: 1448,
-        l3_hdr_len: 20,
-        l3_hdr_off: 14,
-        l4_hdr_len_words: 8,
-    }
-}
+use nic_model::mock::tso_offload as tso;
 
 /// Checksum offload only (`CHECKSUM_PARTIAL`, no GSO).
 fn csum() -> Offload {

@@ -287,17 +287,6 @@ impl Fact {
             None => Carries::Unknown(Basis::SublevelHidden(self, *b)),
         }
     }
-
-    /// The first release of `line` that carries the commit (`None`: never).
-    pub fn first_in(&self, line: Line) -> Option<(Line, u16)> {
-        if line >= self.mainline {
-            return Some((line, 0));
-        }
-        self.stable
-            .iter()
-            .find(|b| b.line == line)
-            .map(|b| (b.line, b.sublevel))
-    }
 }
 
 /// The facts about one behaviour, as `(introducing, removing)`.

@@ -128,18 +128,8 @@ pub fn qemu_boot() -> Vec<Need> {
             "the guest's shell and tools",
             Check::StaticBusybox,
         ),
-        need(
-            "ip",
-            "iproute2",
-            "the guest's network setup",
-            Check::SbinCmd("ip"),
-        ),
-        need(
-            "tc",
-            "iproute2",
-            "the guest's per-queue counters",
-            Check::SbinCmd("tc"),
-        ),
+        ip(),
+        tc(),
         need(
             "ethtool",
             "ethtool",
@@ -157,6 +147,26 @@ pub fn qemu_boot() -> Vec<Need> {
     ]
 }
 
+/// iproute2's `ip`, for the guest's network setup.
+fn ip() -> Need {
+    need(
+        "ip",
+        "iproute2",
+        "the guest's network setup",
+        Check::SbinCmd("ip"),
+    )
+}
+
+/// iproute2's `tc`, for the guest's per-queue counters.
+fn tc() -> Need {
+    need(
+        "tc",
+        "iproute2",
+        "the guest's per-queue counters",
+        Check::SbinCmd("tc"),
+    )
+}
+
 /// What the virtme-ng runner needs.
 pub fn vng_boot() -> Vec<Need> {
     vec![
@@ -172,18 +182,8 @@ pub fn vng_boot() -> Vec<Need> {
             "booting the kernels",
             Check::Cmd("qemu-system-x86_64"),
         ),
-        need(
-            "ip",
-            "iproute2",
-            "the guest's network setup",
-            Check::SbinCmd("ip"),
-        ),
-        need(
-            "tc",
-            "iproute2",
-            "the guest's per-queue counters",
-            Check::SbinCmd("tc"),
-        ),
+        ip(),
+        tc(),
     ]
 }
 
