@@ -11,7 +11,7 @@ use core::fmt;
 
 use super::{Hook, HookReason};
 use crate::netdev::DriverHook;
-use crate::profile::{Confidence, KernelProfile, Reason};
+use crate::profile::{Confidence, KernelProfile};
 
 /// An amzn-drivers version (`ethtool -i` prints it with a trailing `g`, like `2.8.3g`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,44 +72,52 @@ pub(super) fn build_of(version: Option<&str>) -> EnaBuild {
     }
 }
 
-pub(super) fn hook(build: EnaBuild, profile: &KernelProfile) -> Hook {
+/// The in-tree driver's hook: whether the kernel still has `ena_select_queue` (the kernel profile says, from the
+/// facts table).
+pub(super) fn in_tree_hook(profile: &KernelProfile) -> Hook {
+    let ena = profile.ena_select_queue;
+    Hook {
+        hook: if ena.present {
+            DriverHook::EnaLegacy
+        } else {
+            DriverHook::None
+        },
+        confidence: ena.confidence,
+        reason: HookReason::Kernel(ena.reason),
+    }
+}
+
+/// amzn-drivers' hook, which follows the driver's own version whatever the kernel.
+pub(super) fn amzn_hook(v: EnaVersion) -> Hook {
+    let (hook, reason) = if v >= REMOVED_IN {
+        (
+            DriverHook::None,
+            "amzn-drivers 2.12.0 removed ena_select_queue (RELEASENOTES.md)",
+        )
+    } else if v >= MODULO_FROM {
+        (
+            DriverHook::EnaModulo,
+            "amzn-drivers 2.9.0 to 2.11.x reduce a recorded rx queue modulo the TX queue count (RELEASENOTES.md)",
+        )
+    } else {
+        (
+            DriverHook::EnaLegacy,
+            "amzn-drivers before 2.9.0 return a recorded rx queue as it is from ena_select_queue",
+        )
+    };
+    Hook {
+        hook,
+        confidence: Confidence::Likely,
+        reason: HookReason::Source(reason),
+    }
+}
+
+/// Either driver's hook on a kernel of `profile`.
+#[cfg(test)]
+fn hook(build: EnaBuild, profile: &KernelProfile) -> Hook {
     match build {
-        EnaBuild::InTree => {
-            let ena = profile.ena_select_queue;
-            Hook {
-                hook: if ena.present {
-                    DriverHook::EnaLegacy
-                } else {
-                    DriverHook::None
-                },
-                confidence: ena.confidence,
-                reason: HookReason::Kernel(match ena.reason {
-                    Reason::Override => Reason::Override,
-                    r => r,
-                }),
-            }
-        }
-        EnaBuild::Amzn(v) if v >= REMOVED_IN => Hook {
-            hook: DriverHook::None,
-            confidence: Confidence::Likely,
-            reason: HookReason::Source(
-                "amzn-drivers 2.12.0 removed ena_select_queue (RELEASENOTES.md)",
-            ),
-        },
-        EnaBuild::Amzn(v) if v >= MODULO_FROM => Hook {
-            hook: DriverHook::EnaModulo,
-            confidence: Confidence::Likely,
-            reason: HookReason::Source(
-                "amzn-drivers 2.9.0 to 2.11.x reduce a recorded rx queue modulo the TX queue count (RELEASENOTES.md)",
-            ),
-        },
-        EnaBuild::Amzn(_) => Hook {
-            hook: DriverHook::EnaLegacy,
-            confidence: Confidence::Likely,
-            reason: HookReason::Source(
-                "amzn-drivers before 2.9.0 return a recorded rx queue as it is from ena_select_queue",
-            ),
-        },
+        EnaBuild::InTree => in_tree_hook(profile),
+        EnaBuild::Amzn(v) => amzn_hook(v),
     }
 }
 

@@ -108,8 +108,16 @@ impl Driver {
 
     /// The hook on a kernel of `profile`.
     pub fn hook(&self, profile: &KernelProfile) -> Hook {
-        match self {
-            Self::Ena(b) => ena::hook(*b, profile),
+        self.hook_of_driver()
+            .unwrap_or_else(|| ena::in_tree_hook(profile))
+    }
+
+    /// The hook when it follows from the driver alone (every driver but the in-tree ENA, whose hook depends on the
+    /// kernel: `None`).
+    pub fn hook_of_driver(&self) -> Option<Hook> {
+        Some(match self {
+            Self::Ena(EnaBuild::InTree) => return None,
+            Self::Ena(EnaBuild::Amzn(v)) => ena::amzn_hook(*v),
             Self::VirtioNet => virtio_net::hook(),
             Self::Mlx5 => mlx5::hook(),
             Self::Gve => gve::hook(),
@@ -117,7 +125,7 @@ impl Driver {
             Self::Dummy => software::hook("dummy.c has no ndo_select_queue"),
             Self::Veth => software::hook("veth.c has no ndo_select_queue"),
             Self::Other => other::hook(),
-        }
+        })
     }
 
     /// The XPS cpus map the driver installs when it brings `queues` TX queues up on `cpus` online CPUs

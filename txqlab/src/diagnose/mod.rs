@@ -313,16 +313,11 @@ fn kernel_profile(s: &Snapshot) -> Option<qdisc::KernelProfile> {
 /// `ena_select_queue`, from `qdisc::driver`.
 fn ena_select_queue(v: &str, kernel: Option<&qdisc::KernelProfile>) -> finding::Finding {
     use qdisc::DriverHook;
-    use qdisc::driver::EnaBuild;
     let driver = qdisc::Driver::from_ethtool_i("ena", Some(v));
-    let hook = match (driver, kernel) {
-        (qdisc::Driver::Ena(EnaBuild::InTree), None) => None,
-        (_, Some(k)) => Some(driver.hook(k)),
-        // amzn-drivers' hook follows the driver's own version, not the kernel's.
-        (_, None) => qdisc::KernelProfile::from_release("6.12.0")
-            .ok()
-            .map(|k| driver.hook(&k)),
-    };
+    // amzn-drivers' hook follows the driver's own version; the in-tree one's needs the kernel.
+    let hook = driver
+        .hook_of_driver()
+        .or_else(|| kernel.map(|k| driver.hook(k)));
     let (sev, text) = match hook {
         None => {
             let (_, removal) = qdisc::facts::about(qdisc::facts::Behaviour::EnaSelectQueue);

@@ -59,12 +59,14 @@ pub fn predictions(
     cpu: u16,
     flows: u32,
 ) -> Result<Predictions, String> {
-    // The egress is a veth: no hook, no XPS map (`qdisc::driver`); the kernel's rules and the one prediction seed.
-    let profile =
-        qdisc::KernelProfile::of(qdisc::Release::parse("6.1.0").map_err(|e| e.to_string())?);
-    let profile = qdisc::KernelProfile { rules, ..profile };
-    let sel = qdisc::Driver::Veth
-        .selector(&profile, queues, 1, Some(false))
+    // The egress is a veth (`qdisc::driver`: no hook whatever the kernel, no XPS map, which the probe clears
+    // anyway), selected with the kernel's rules and the one prediction seed.
+    let mut dev =
+        qdisc::NetDev::new(queues).map_err(|e| format!("egress with {queues} TX queues: {e}"))?;
+    if let Some(h) = qdisc::Driver::Veth.hook_of_driver() {
+        dev.driver = h.hook;
+    }
+    let sel = qdisc::RefSelector::new(dev, rules, qdisc::driver::PREDICTION_SEED)
         .map_err(|e| format!("egress with {queues} TX queues: {e}"))?;
     Ok(Predictions {
         pod_if_affected: predict(&sel, Path::PodViaVeth, true, cpu, flows),
