@@ -178,14 +178,24 @@ pub struct Percentiles {
     pub p999_ms: f64,
     /// Attempts measured (each answered or timed-out attempt of the requests).
     pub attempts: u64,
+    /// p95 of one attempt (with p99.9 below: the shape around p99, so a reader sees how far p99 is from a cliff).
+    pub attempt_p95_ms: f64,
     /// p99 of one attempt: from the client handing it to the proxy to its answer, or to its timeout.
     pub attempt_p99_ms: f64,
+    /// p99.9 of one attempt.
+    pub attempt_p999_ms: f64,
 }
 
 fn with_attempts(mut p: Percentiles, h: &Histogram<u64>) -> Percentiles {
     let a = pct(h);
     p.attempts = a.count;
     p.attempt_p99_ms = a.p99_ms;
+    p.attempt_p999_ms = a.p999_ms;
+    p.attempt_p95_ms = if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(0.95) as f64 / 1000.0
+    };
     p
 }
 
@@ -203,7 +213,9 @@ fn pct(h: &Histogram<u64>) -> Percentiles {
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
         attempts: 0,
+        attempt_p95_ms: 0.0,
         attempt_p99_ms: 0.0,
+        attempt_p999_ms: 0.0,
     }
 }
 
