@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use txqlab::Error;
 use txqlab::report;
 use txqlab::scenario::{Scenario, override_param, parse_value};
 use txqlab::sim::{StageResult, run_parallel};
@@ -220,10 +221,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
+fn simulate(a: SimulateArgs) -> Result<ExitCode, Error> {
     let (text, origin) = match &a.scenario {
         Some(p) => (
-            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
             p.display().to_string(),
         ),
         None => (
@@ -235,26 +236,25 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
-    let sc = Scenario::parse(&text, &origin).map_err(|e| e.to_string())?;
+    let sc = Scenario::parse(&text, &origin)?;
     let indices: Vec<usize> = match &a.stage {
-        Some(name) => vec![sc.stage_index(name).map_err(|e| e.to_string())?],
+        Some(name) => vec![sc.stage_index(name)?],
         None => (0..sc.stage_names().len()).collect(),
     };
     let mut runs = Vec::new();
     for i in &indices {
-        let st = sc.stage(*i).map_err(|e| e.to_string())?;
+        let st = sc.stage(*i)?;
         let mut p = st.params;
         if let Some(seed) = a.seed {
             // Set directly: a TOML integer is signed and would turn seeds >= 2^63 negative.
             p.seed = seed;
         }
         if let Some(d) = a.duration {
-            p = override_param(&p, "duration_s", toml::Value::Float(d))
-                .map_err(|e| e.to_string())?;
+            p = override_param(&p, "duration_s", toml::Value::Float(d))?;
         }
         runs.push((st.name, p));
     }
-    let (name0, p0) = runs.first().cloned().ok_or("no stage to run")?;
+    let (name0, p0) = runs.first().cloned().ok_or_else(no_stage)?;
     let seeds: Vec<u64> = (0..a.seeds as u64)
         .map(|i| p0.seed.wrapping_add(i))
         .collect();
@@ -269,20 +269,22 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
             .collect()
     };
     if let Some(spec) = &a.sweep {
-        let (key, values) = spec.split_once('=').ok_or("--sweep wants KEY=V1,V2,...")?;
+        let (key, values) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::Usage("--sweep wants KEY=V1,V2,...".into()))?;
         let (name, base) = match &a.stage {
             Some(_) => (name0, p0),
-            None => runs.last().cloned().ok_or("no stage to run")?,
+            None => runs.last().cloned().ok_or_else(no_stage)?,
         };
         let values: Vec<&str> = values.split(',').filter(|v| !v.trim().is_empty()).collect();
         if key.is_empty() || values.is_empty() {
-            return Err(format!(
+            return Err(Error::Usage(format!(
                 "--sweep `{spec}`: wants KEY=V1,V2,... with at least one value"
-            ));
+            )));
         }
         let mut jobs = Vec::new();
         for v in &values {
-            let p = override_param(&base, key, parse_value(v)).map_err(|e| e.to_string())?;
+            let p = override_param(&base, key, parse_value(v))?;
             for q in with_seeds(&p) {
                 jobs.push((format!("{name} {key}={v}"), q));
             }
@@ -305,7 +307,7 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
                     let j = report::json(&base.name, &seeds, &st)?;
                     Ok(serde_json::json!({ "value": v, "result": j["stages"][0] }))
                 })
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<_, Error>>()?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
@@ -314,7 +316,7 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
                     "seeds": seeds,
                     "rows": v
                 }))
-                .map_err(|e| e.to_string())?
+                .map_err(|e| Error::json(&e))?
             );
         } else {
             print!("{}", report::sweep_table(key, &rows));
@@ -323,7 +325,7 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
     }
     if let Some(path) = &a.plot {
         // Fail before the run, not after it: the file must be writable.
-        std::fs::write(path, "").map_err(|e| format!("--plot {}: {e}", path.display()))?;
+        std::fs::write(path, "").map_err(|e| Error::io(path, e))?;
     }
     let jobs: Vec<(String, txqlab::scenario::Params)> = runs
         .iter()
@@ -352,7 +354,7 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
         let v = report::json(&p0.name, &seeds, &stages)?;
         println!(
             "{}",
-            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&v).map_err(|e| Error::json(&e))?
         );
     } else if a.csv {
         print!("{}", report::csv(&stages, &seeds)?);
@@ -544,12 +546,12 @@ fn collect(a: CollectArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn facts(a: FactsArgs) -> Result<ExitCode, String> {
+fn facts(a: FactsArgs) -> Result<ExitCode, Error> {
     if a.json {
         let v = serde_json::json!({"schema_version": 1, "facts": txqlab::facts::rows()});
         println!(
             "{}",
-            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&v).map_err(|e| Error::json(&e))?
         );
     } else if a.markdown {
         print!("{}", txqlab::facts::markdown());
@@ -559,7 +561,7 @@ fn facts(a: FactsArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn predict(a: PredictArgs) -> Result<ExitCode, String> {
+fn predict(a: PredictArgs) -> Result<ExitCode, Error> {
     let q = txqlab::predict::Query {
         kernel: a.kernel,
         driver: a.driver,
@@ -578,11 +580,11 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
         cpu: a.cpu,
         veth_records: a.veth_records.map(|v| v == "yes"),
     };
-    let ans = txqlab::predict::run(&q).map_err(|e| e.to_string())?;
+    let ans = txqlab::predict::run(&q)?;
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&ans).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&ans).map_err(|e| Error::json(&e))?
         );
     } else {
         print!("{}", txqlab::predict::render(&ans));
@@ -590,7 +592,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
+fn probe(a: ProbeArgs) -> Result<ExitCode, Error> {
     use txqlab::probe::{Options, Verdict, report};
     if a.print_schema {
         print!("{}", report::schema_json());
@@ -599,12 +601,11 @@ fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
     let r = txqlab::probe::run(Options {
         flows: a.flows,
         packets_per_flow: a.packets,
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&r).map_err(|e| Error::json(&e))?
         );
     } else {
         print!("{}", report::render(&r));
@@ -616,9 +617,13 @@ fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
     }))
 }
 
+fn no_stage() -> Error {
+    Error::Usage("no stage to run".into())
+}
+
 /// Runs stage runs in parallel on all cores, showing progress: a bar on a terminal, a line per finished run
 /// otherwise.
-fn run_all(jobs: &[(String, txqlab::scenario::Params)]) -> Result<Vec<StageResult>, String> {
+fn run_all(jobs: &[(String, txqlab::scenario::Params)]) -> Result<Vec<StageResult>, Error> {
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
         let b = ProgressBar::new(jobs.len() as u64);
@@ -626,7 +631,7 @@ fn run_all(jobs: &[(String, txqlab::scenario::Params)]) -> Result<Vec<StageResul
             ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:40} {pos:>3}/{len} runs",
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| Error::Usage(format!("progress bar template: {e}")))?,
         );
         Some(b)
     } else {

@@ -6,22 +6,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::error::{Error, Result};
+
 pub mod instances;
 
 /// The embedded default scenario.
 pub const INCIDENT: &str = include_str!("../scenarios/incident.toml");
-
-/// Everything that can be wrong with a scenario.
-#[derive(Debug)]
-pub struct ScenarioError(pub String);
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
 
 /// A scenario file: parameters plus the stages that modify them one after the other.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -282,7 +272,7 @@ pub struct Params {
 
 impl Allowance {
     /// (baseline, burst) bandwidth in Gbit/s of the instance type, per direction.
-    pub fn bandwidth_gbps(&self) -> Result<(f64, f64), String> {
+    pub fn bandwidth_gbps(&self) -> Result<(f64, f64)> {
         instances::lookup(&self.instance).map(|t| (t.baseline_gbps, t.peak_gbps))
     }
 }
@@ -307,12 +297,14 @@ pub struct Scenario {
 
 impl Scenario {
     /// Parses scenario text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Self, ScenarioError> {
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let syntax = |e| Error::ScenarioSyntax {
+            file: origin.to_string(),
+            source: Box::new(e),
+        };
         // Typed parse first: toml reports the line, column and field of any mistake.
-        let file: ScenarioFile =
-            toml::from_str(text).map_err(|e| ScenarioError(format!("{origin}: {e}")))?;
-        let mut base: toml::Table =
-            toml::from_str(text).map_err(|e| ScenarioError(format!("{origin}: {e}")))?;
+        let file: ScenarioFile = toml::from_str(text).map_err(syntax)?;
+        let mut base: toml::Table = toml::from_str(text).map_err(syntax)?;
         base.remove("stages");
         let mut stages = file.stages;
         if stages.is_empty() {
@@ -329,13 +321,13 @@ impl Scenario {
         // Every stage must resolve to valid parameters: a bad value in the last stage fails before anything runs.
         for i in 0..s.stages.len() {
             let p = s.stage(i)?;
-            if let Err(bad) = validate(&p.params) {
-                let line = s.line_of(text, i, bad.key);
-                let at = match line {
-                    Some(l) => format!("{origin}:{l}"),
-                    None => origin.to_string(),
-                };
-                return Err(ScenarioError(format!("{at}: stage `{}`: {}", p.name, bad)));
+            if let Err(invalid) = validate(&p.params) {
+                return Err(Error::Scenario {
+                    file: origin.to_string(),
+                    line: s.line_of(text, i, invalid.key),
+                    stage: p.name,
+                    invalid,
+                });
             }
         }
         Ok(s)
@@ -386,7 +378,7 @@ impl Scenario {
     }
 
     /// The embedded incident.
-    pub fn incident() -> Result<Self, ScenarioError> {
+    pub fn incident() -> Result<Self> {
         Self::parse(INCIDENT, "<embedded incident scenario>")
     }
 
@@ -396,52 +388,62 @@ impl Scenario {
     }
 
     /// Stage `i` with the overrides of stages `0..=i` applied.
-    pub fn stage(&self, i: usize) -> Result<Stage, ScenarioError> {
+    pub fn stage(&self, i: usize) -> Result<Stage> {
         let mut t = self.base.clone();
         for s in &self.stages[..=i] {
             for (key, value) in &s.set {
-                set_dotted(&mut t, key, value.clone()).map_err(|e| {
-                    ScenarioError(format!("{}: stage `{}`: {e}", self.origin, s.name))
+                set_dotted(&mut t, key, value.clone()).map_err(|e| Error::Stage {
+                    file: self.origin.clone(),
+                    stage: s.name.clone(),
+                    source: Box::new(e),
                 })?;
             }
         }
         let name = self.stages[i].name.clone();
-        let params: Params = t
-            .try_into()
-            .map_err(|e| ScenarioError(format!("{}: stage `{name}`: {e}", self.origin)))?;
+        let params: Params = t.try_into().map_err(|e| Error::StageParams {
+            file: self.origin.clone(),
+            stage: name.clone(),
+            source: Box::new(e),
+        })?;
         Ok(Stage { name, params })
     }
 
     /// Index of the stage called `name`.
-    pub fn stage_index(&self, name: &str) -> Result<usize, ScenarioError> {
+    pub fn stage_index(&self, name: &str) -> Result<usize> {
         self.stages
             .iter()
             .position(|s| s.name == name)
-            .ok_or_else(|| {
-                ScenarioError(format!(
-                    "no stage `{name}`; stages are: {}",
-                    self.stage_names().join(", ")
-                ))
+            .ok_or_else(|| Error::NoStage {
+                name: name.to_string(),
+                stages: self.stage_names(),
             })
     }
 }
 
 /// Applies one override to a stage's parameters (for `--sweep`, `--seed`, `--duration`).
-pub fn override_param(p: &Params, key: &str, value: toml::Value) -> Result<Params, ScenarioError> {
+pub fn override_param(p: &Params, key: &str, value: toml::Value) -> Result<Params> {
     let value_s = value.to_string();
     // TOML integers are signed: a seed >= 2^63 (set from the command line) travels outside the table.
     let mut q = p.clone();
     q.seed = 0;
-    let mut t = toml::Table::try_from(&q).map_err(|e| ScenarioError(e.to_string()))?;
+    let mut t = toml::Table::try_from(&q).map_err(|e| Error::Encode {
+        format: "TOML",
+        detail: e.to_string(),
+    })?;
     set_dotted(&mut t, key, value)?;
-    let mut p2: Params = t
-        .try_into()
-        .map_err(|e| ScenarioError(format!("`{key}`: {e}")))?;
+    let mut p2: Params = t.try_into().map_err(|e| Error::OverrideType {
+        key: key.to_string(),
+        source: Box::new(e),
+    })?;
     if key != "seed" {
         p2.seed = p.seed;
     }
     let p = p2;
-    validate(&p).map_err(|e| ScenarioError(format!("`{key}={value_s}`: {e}")))?;
+    validate(&p).map_err(|invalid| Error::Override {
+        key: key.to_string(),
+        value: value_s,
+        invalid,
+    })?;
     Ok(p)
 }
 
@@ -496,7 +498,10 @@ pub fn assumption_keys(text: &str) -> Vec<String> {
 /// Parameters that may be left out of a scenario, with their TOML type.
 const OPTIONAL: [(&str, &str); 1] = [("kernel.veth_records_rx_queue", "boolean")];
 
-fn set_dotted(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), ScenarioError> {
+fn set_dotted(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+    let unknown = || Error::UnknownParameter {
+        key: key.to_string(),
+    };
     let mut parts = key.split('.').peekable();
     let mut cur = t;
     while let Some(p) = parts.next() {
@@ -508,22 +513,25 @@ fn set_dotted(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), 
                         cur.insert(p.to_string(), value);
                         Ok(())
                     }
-                    Some((_, ty)) => Err(ScenarioError(format!(
-                        "`{key}` must be a {ty}, not {value}"
-                    ))),
-                    None => Err(ScenarioError(format!("unknown parameter `{key}`"))),
+                    Some((_, ty)) => Err(Error::ParameterType {
+                        key: key.to_string(),
+                        expected: ty,
+                        value: value.to_string(),
+                    }),
+                    None => Err(unknown()),
                 };
             }
             let Some(slot) = cur.get_mut(p) else {
-                return Err(ScenarioError(format!("unknown parameter `{key}`")));
+                return Err(unknown());
             };
             if std::mem::discriminant(slot) != std::mem::discriminant(&value)
                 && !(slot.is_float() && value.is_integer())
             {
-                return Err(ScenarioError(format!(
-                    "`{key}` must be a {}, not {value}",
-                    slot.type_str()
-                )));
+                return Err(Error::ParameterType {
+                    key: key.to_string(),
+                    expected: slot.type_str(),
+                    value: value.to_string(),
+                });
             }
             *slot = match (slot.is_float(), value) {
                 (true, toml::Value::Integer(i)) => toml::Value::Float(i as f64),
@@ -533,10 +541,10 @@ fn set_dotted(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), 
         }
         cur = match cur.get_mut(p) {
             Some(toml::Value::Table(next)) => next,
-            _ => return Err(ScenarioError(format!("unknown parameter `{key}`"))),
+            _ => return Err(unknown()),
         };
     }
-    Err(ScenarioError(format!("empty parameter name `{key}`")))
+    Err(unknown())
 }
 
 /// A parameter outside what the model (or the kernel it mirrors) accepts: which one, and the limit.
@@ -796,7 +804,7 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
     )?;
     let it = match instances::lookup(&p.allowance.instance) {
         Ok(t) => t,
-        Err(e) => return bad("allowance.instance", e),
+        Err(e) => return bad("allowance.instance", e.to_string()),
     };
     if p.nic.queues > it.ena_queues {
         return bad(

@@ -25,21 +25,30 @@ pub fn find_binary(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn run(bin: &Path, args: &[&str]) -> Result<String, String> {
+/// A tool the bundle runs failed: the bundle's notes say which and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{command}: {why}")]
+struct ToolFailed {
+    /// The command line.
+    command: String,
+    /// The OS error, the tool's standard error, or what is wrong with its output.
+    why: String,
+}
+
+/// Runs a tool for the bundle.
+fn run(bin: &Path, args: &[&str]) -> Result<String, ToolFailed> {
+    let failed = |why: &dyn std::fmt::Display| ToolFailed {
+        command: format!("{} {}", bin.display(), args.join(" ")),
+        why: why.to_string(),
+    };
     let out = Command::new(bin)
         .args(args)
         .output()
-        .map_err(|e| format!("{} {}: {e}", bin.display(), args.join(" ")))?;
+        .map_err(|e| failed(&e))?;
     if !out.status.success() {
-        return Err(format!(
-            "{} {}: {}",
-            bin.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(failed(&String::from_utf8_lossy(&out.stderr).trim()));
     }
-    String::from_utf8(out.stdout)
-        .map_err(|_| format!("{} {}: output is not UTF-8", bin.display(), args.join(" ")))
+    String::from_utf8(out.stdout).map_err(|_| failed(&"output is not UTF-8"))
 }
 
 fn section(out: &mut String, title: &str, body: &str) {

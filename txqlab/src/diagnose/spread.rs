@@ -64,7 +64,36 @@ fn cause(driver: Option<Driver>) -> String {
 /// Per-queue counts: queue -> (packets, whether a counter was invalid).
 type PerQueue = BTreeMap<u32, (u128, bool)>;
 
-fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, String> {
+/// Why the spread check has no per-queue counts.
+#[derive(Debug, thiserror::Error)]
+enum NoPerQueue {
+    /// tc output of several devices with mq and no `--dev`.
+    #[error("the tc output has mq qdiscs on {}: choose the device with --dev", devices.join(", "))]
+    SeveralMqDevices {
+        /// The devices with an mq qdisc.
+        devices: Vec<String>,
+    },
+    /// veth (`veth_get_ethtool_stats`) has per-queue XDP counters only.
+    #[error("veth prints no per-queue TX packet counter (only XDP ones)")]
+    Veth,
+    /// A known driver whose per-queue counter is absent from the input.
+    #[error("no {driver} per-queue TX counter in the input")]
+    NoDriverCounter {
+        /// The driver's name.
+        driver: &'static str,
+    },
+    /// A driver whose per-queue counter names txqlab does not know.
+    #[error("the driver ({driver}) is not one whose per-queue TX counter names txqlab knows")]
+    UnknownDriver {
+        /// The driver's name as the input gives it.
+        driver: String,
+    },
+    /// Neither `ethtool -S` nor an mq qdisc.
+    #[error("the input has no ethtool -S counters and no mq qdisc")]
+    NoInput,
+}
+
+fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, NoPerQueue> {
     let mq_devs: BTreeSet<Option<&str>> =
         s.tc.iter()
             .filter(|e| e.kind == "mq")
@@ -74,11 +103,12 @@ fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, String> {
         return Ok(None);
     }
     if mq_devs.len() > 1 && s.device.is_none() {
-        let names: Vec<&str> = mq_devs.iter().map(|d| d.unwrap_or("?")).collect();
-        return Err(format!(
-            "the tc output has mq qdiscs on {}: choose the device with --dev",
-            names.join(", ")
-        ));
+        return Err(NoPerQueue::SeveralMqDevices {
+            devices: mq_devs
+                .iter()
+                .map(|d| d.unwrap_or("?").to_string())
+                .collect(),
+        });
     }
     let dev = s.device.as_deref();
     let mine =
@@ -117,7 +147,7 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
                      qdisc: add `tc -s class show dev DEV` (with `tc qdisc replace dev DEV root handle 1: mq` if \
                      the root qdisc is not mq), or run `txqlab diagnose --live DEV`."
                 ),
-                json!({ "reason": why }),
+                json!({ "reason": why.to_string() }),
             ));
             return Spread::default();
         }
@@ -216,7 +246,7 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
 
 /// The per-queue counts and where they came from: the driver's own counters, else the mq classes; `Err` says
 /// why neither exists.
-fn per_queue(s: &Snapshot, driver: Option<Driver>) -> Result<(String, PerQueue), String> {
+fn per_queue(s: &Snapshot, driver: Option<Driver>) -> Result<(String, PerQueue), NoPerQueue> {
     if let Some(sc) = s.tx_scheme() {
         let m = s.ethtool.tx_per_queue(sc);
         if !m.is_empty() {
@@ -227,15 +257,12 @@ fn per_queue(s: &Snapshot, driver: Option<Driver>) -> Result<(String, PerQueue),
         return Ok(("tc mq classes".to_string(), m));
     }
     Err(match (driver, s.ethtool.is_empty()) {
-        (Some(Driver::Veth), _) => {
-            "veth prints no per-queue TX packet counter (only XDP ones)".to_string()
-        }
-        (Some(d), false) => format!("no {} per-queue TX counter in the input", d.name()),
-        (None, false) => format!(
-            "the driver ({}) is not one whose per-queue TX counter names txqlab knows",
-            s.driver_name()
-        ),
-        (_, true) => "the input has no ethtool -S counters and no mq qdisc".to_string(),
+        (Some(Driver::Veth), _) => NoPerQueue::Veth,
+        (Some(d), false) => NoPerQueue::NoDriverCounter { driver: d.name() },
+        (None, false) => NoPerQueue::UnknownDriver {
+            driver: s.driver_name().to_string(),
+        },
+        (_, true) => NoPerQueue::NoInput,
     })
 }
 

@@ -36,6 +36,13 @@ pub enum ProbeError {
     },
     /// The options make no sense (e.g. no flows).
     Usage(String),
+    /// The model of the egress device refuses its queue count (the `qdisc` crate's limit).
+    Egress {
+        /// TX queues of the egress veth.
+        queues: u16,
+        /// The model's error.
+        source: qdisc::Error,
+    },
 }
 
 /// How to run the probe with the privileges it needs.
@@ -64,11 +71,21 @@ impl fmt::Display for ProbeError {
                 write!(f, "probe: reading the qdisc counters of {dev}: {detail}")
             }
             Self::Usage(s) => write!(f, "probe: {s}"),
+            Self::Egress { queues, source } => {
+                write!(f, "probe: egress with {queues} TX queues: {source}")
+            }
         }
     }
 }
 
-impl std::error::Error for ProbeError {}
+impl std::error::Error for ProbeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Egress { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 impl ProbeError {
     /// An OS error, turned into the capability error when it is a permission error.
