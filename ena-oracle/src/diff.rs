@@ -156,7 +156,71 @@ pub enum DiffError {
         /// The step.
         step: String,
         /// What differs.
-        what: String,
+        what: Difference,
+    },
+}
+
+/// What differs between the model and the driver after a step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Difference {
+    /// `ena_start_xmit` and the model's `xmit` returned different results.
+    #[error("ndo_start_xmit: model {model}, driver {driver}")]
+    Xmit {
+        /// The model's result.
+        model: String,
+        /// The driver's result.
+        driver: String,
+    },
+    /// The model's device refused descriptors the driver wrote (the driver accepted them).
+    #[error("the model's device refused what the driver wrote: {0}")]
+    DeviceRefused(Error),
+    /// A ring has different sizes on both sides.
+    #[error("{ring} rings of {model} and {driver} bytes")]
+    RingSize {
+        /// `submission` or `completion`.
+        ring: &'static str,
+        /// The model's bytes.
+        model: usize,
+        /// The driver's bytes.
+        driver: usize,
+    },
+    /// `ena_clean_tx_irq` and the model's `clean_tx_irq` disagree.
+    #[error("ena_clean_tx_irq: model {model}, driver {packets} packets rc {rc}")]
+    CleanTx {
+        /// The model's result.
+        model: String,
+        /// Packets the driver cleaned.
+        packets: u32,
+        /// The driver's return code.
+        rc: i32,
+    },
+    /// `ena_clean_rx_irq` (one packet) and the model's `poll` disagree.
+    #[error("ena_clean_rx_irq: model {model}, driver {driver}")]
+    CleanRx {
+        /// The model's result and descriptor.
+        model: String,
+        /// The driver's return code and packet.
+        driver: String,
+    },
+    /// A byte of the submission queue (LLQ device memory) differs.
+    #[error("submission queue byte {at} (descriptor slot {}): model {model:02x?}, driver {driver:02x?}", at / 16)]
+    SqByte {
+        /// The byte's offset.
+        at: usize,
+        /// The model's descriptor holding it.
+        model: [u8; 16],
+        /// The driver's descriptor holding it.
+        driver: [u8; 16],
+    },
+    /// A counter or a piece of queue state differs.
+    #[error("{name}: model {model}, driver {driver}")]
+    Counter {
+        /// The counter as `ethtool -S` names it, or the state.
+        name: &'static str,
+        /// The model's value.
+        model: u64,
+        /// The driver's value.
+        driver: u64,
     },
 }
 
@@ -175,6 +239,7 @@ impl core::fmt::Display for DiffError {
     }
 }
 
+/// Each variant's text includes its cause, so none is reported again as a source.
 impl std::error::Error for DiffError {}
 
 /// Runs `ops` on a model queue and an oracle queue of configuration `cfg`, comparing after every step.
@@ -206,7 +271,7 @@ fn step(
     oracle: &mut OracleTxQueue,
     op: &TxOp,
     report: &mut TxReport,
-) -> Result<(), String> {
+) -> Result<(), Difference> {
     match op {
         TxOp::Xmit(spec) => {
             let Some((len, head, frags)) = spec.shape() else {
@@ -237,7 +302,10 @@ fn step(
                 _ => false,
             };
             if !agree {
-                return Err(format!("ndo_start_xmit: model {m:?}, driver {o:?}"));
+                return Err(Difference::Xmit {
+                    model: format!("{m:?}"),
+                    driver: format!("{o:?}"),
+                });
             }
             report.sent += m.is_ok() as u64;
         }
@@ -246,19 +314,17 @@ fn step(
             if let Err(e) = r
                 && e != Error::ResetPending
             {
-                return Err(format!(
-                    "the model's device refused what the driver wrote: {e}"
-                ));
+                return Err(Difference::DeviceRefused(e));
             }
             let depth = model.config().depth as usize;
             let src = zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]);
             let dst = oracle.cq_bytes_mut();
             if dst.len() != src.len() {
-                return Err(format!(
-                    "completion rings of {} and {} bytes",
-                    src.len(),
-                    dst.len()
-                ));
+                return Err(Difference::RingSize {
+                    ring: "completion",
+                    model: src.len(),
+                    driver: dst.len(),
+                });
             }
             dst.copy_from_slice(src);
         }
@@ -291,9 +357,11 @@ fn step(
                 Err(_) => false,
             };
             if !agree {
-                return Err(format!(
-                    "ena_clean_tx_irq: model {m:?}, driver {n} packets rc {rc}"
-                ));
+                return Err(Difference::CleanTx {
+                    model: format!("{m:?}"),
+                    packets: n,
+                    rc,
+                });
             }
             report.completed += before.saturating_sub(model.in_flight()) as u64;
         }
@@ -305,23 +373,28 @@ fn compare(
     model: &ModelTxQueue,
     oracle: &OracleTxQueue,
     report: &mut TxReport,
-) -> Result<(), String> {
+) -> Result<(), Difference> {
     let (a, b) = (model.sq_bytes(), oracle.sq_bytes());
     if a.len() != b.len() {
-        return Err(format!(
-            "submission rings of {} and {} bytes",
-            a.len(),
-            b.len()
-        ));
+        return Err(Difference::RingSize {
+            ring: "submission",
+            model: a.len(),
+            driver: b.len(),
+        });
     }
     if let Some(at) = a.iter().zip(b).position(|(x, y)| x != y) {
-        let d = at / 16 * 16;
-        return Err(format!(
-            "submission queue byte {at} (descriptor slot {}): model {:02x?}, driver {:02x?}",
-            at / 16,
-            &a[d..d + 16],
-            &b[d..d + 16]
-        ));
+        let slot = |ring: &[u8]| {
+            let mut d = [0u8; 16];
+            let start = at / 16 * 16;
+            let got = ring.get(start..start + 16).unwrap_or_default();
+            d[..got.len()].copy_from_slice(got);
+            d
+        };
+        return Err(Difference::SqByte {
+            at,
+            model: slot(a),
+            driver: slot(b),
+        });
     }
     report.bytes_compared += a.len() as u64;
     let s = oracle.state();
@@ -372,7 +445,11 @@ fn compare(
     ];
     for (name, x, y) in pairs {
         if x != y {
-            return Err(format!("{name}: model {x}, driver {y}"));
+            return Err(Difference::Counter {
+                name,
+                model: x,
+                driver: y,
+            });
         }
     }
     Ok(())
@@ -674,7 +751,7 @@ pub fn run_rx(cfg: &nic_model::RxQueueConfig, ops: &[RxOp]) -> Result<RxReport, 
     let mut report = RxReport::default();
     // Where the model's device writes its next completion: the driver cannot see it, the harness counts.
     let mut cq_tail: usize = 0;
-    let mismatch = |i: usize, op: &RxOp, what: String| DiffError::Mismatch {
+    let mismatch = |i: usize, op: &RxOp, what: Difference| DiffError::Mismatch {
         op: i,
         step: format!("{op:?}"),
         what,
@@ -720,7 +797,15 @@ pub fn run_rx(cfg: &nic_model::RxQueueConfig, ops: &[RxOp]) -> Result<RxReport, 
                 let src = zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]);
                 let dst = oracle.cq_bytes_mut();
                 if dst.len() != src.len() {
-                    return Err(mismatch(i, op, "completion ring sizes differ".into()));
+                    return Err(mismatch(
+                        i,
+                        op,
+                        Difference::RingSize {
+                            ring: "completion",
+                            model: src.len(),
+                            driver: dst.len(),
+                        },
+                    ));
                 }
                 dst.copy_from_slice(src);
                 for _ in 0..*budget {
@@ -753,7 +838,10 @@ pub fn run_rx(cfg: &nic_model::RxQueueConfig, ops: &[RxOp]) -> Result<RxReport, 
                         return Err(mismatch(
                             i,
                             op,
-                            format!("ena_clean_rx_irq: model {m:?} {got:?}, driver {r} {o:?}"),
+                            Difference::CleanRx {
+                                model: format!("{m:?} {got:?}"),
+                                driver: format!("{r} {o:?}"),
+                            },
                         ));
                     }
                     let (ms, os) = (model.stats(), oracle.stats());
@@ -769,7 +857,15 @@ pub fn run_rx(cfg: &nic_model::RxQueueConfig, ops: &[RxOp]) -> Result<RxReport, 
                     ];
                     for (name, x, y) in pairs {
                         if x != y {
-                            return Err(mismatch(i, op, format!("{name}: model {x}, driver {y}")));
+                            return Err(mismatch(
+                                i,
+                                op,
+                                Difference::Counter {
+                                    name,
+                                    model: x,
+                                    driver: y,
+                                },
+                            ));
                         }
                     }
                     match r {
