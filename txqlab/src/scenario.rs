@@ -596,11 +596,10 @@ fn range_u(key: &'static str, v: u64, lo: u64, hi: u64, why: &str) -> Result<(),
     }
 }
 
-/// Requests a stage issues on average (steady rate outside the rollout, rollout rate inside it).
+/// Requests a stage issues on average: the steady rate over the whole stage, plus each rolled-out pod's warm-up
+/// requests.
 pub fn expected_requests(p: &Params) -> f64 {
     let d = p.duration_s;
-    let inside = (p.rollout.end_s.min(d) - p.rollout.start_s.min(d)).max(0.0);
-    let _ = inside;
     p.clients.steady_rps * d + p.clients.warmup_rps * p.rollout.pods as f64 * p.rollout.warmup_s
 }
 

@@ -41,6 +41,7 @@ fn run(bin: &Path, args: &[&str]) -> Result<String, ToolFailed> {
         command: format!("{} {}", bin.display(), args.join(" ")),
         why: why.to_string(),
     };
+    log::debug!("collect: {} {}", bin.display(), args.join(" "));
     let out = Command::new(bin)
         .args(args)
         .output()

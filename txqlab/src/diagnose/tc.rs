@@ -42,7 +42,7 @@ impl TcEntry {
     /// The TX queue an `mq` class or an `mq` child qdisc stands for: class `M:N` / parent `M:N` is queue N-1
     /// (`mq_dump_class`: the class minor is the queue index plus one).
     pub fn mq_queue(&self, mq_handles: &[String]) -> Option<u32> {
-        let (major, minor) = if self.what == "class" && self.kind == "mq" {
+        let (_, minor) = if self.what == "class" && self.kind == "mq" {
             self.handle.split_once(':')?
         } else if self.what == "qdisc" {
             let (major, minor) = self.parent.split_once(':')?;
@@ -54,7 +54,6 @@ impl TcEntry {
         } else {
             return None;
         };
-        let _ = major;
         let n = u32::from_str_radix(minor, 16).ok()?;
         n.checked_sub(1)
     }
