@@ -606,6 +606,31 @@ pub fn expected_requests(p: &Params) -> f64 {
 /// Checks every value against the limits of the model and of the kernel it mirrors; the first bad one is
 /// returned with its limit. Nothing that passes can hang, overflow or exhaust memory.
 pub fn validate(p: &Params) -> Result<(), Invalid> {
+    validate_load(p)?;
+    validate_proxy(p)?;
+    validate_device(p)?;
+    validate_allowance(p)?;
+    validate_remote(p)?;
+    validate_tcp_background(p)?;
+    range_u(
+        "remote.workers",
+        p.remote.workers as u64,
+        1,
+        100_000,
+        "requests in service per instance",
+    )?;
+    range_f(
+        "remote.line_gbps",
+        p.remote.line_gbps,
+        0.01,
+        400.0,
+        "Gbit/s",
+    )?;
+    Ok(())
+}
+
+/// The stage's length, rollout and client load, and the simulator state they imply.
+fn validate_load(p: &Params) -> Result<(), Invalid> {
     let bad = |key, msg: String| Err(Invalid { key, msg });
     range_f(
         "duration_s",
@@ -680,6 +705,13 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
             ),
         );
     }
+    Ok(())
+}
+
+/// The sidecar proxy's CPU (`cpu.cfs_period_us`/`cpu.cfs_quota_us` as `tg_set_cfs_bandwidth()` accepts them) and its
+/// connections.
+fn validate_proxy(p: &Params) -> Result<(), Invalid> {
+    let bad = |key, msg: String| Err(Invalid { key, msg });
     range_u(
         "proxy.cfs_period_ms",
         p.proxy.cfs_period_ms,
@@ -732,6 +764,12 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         65_536,
         "one request is one GSO packet: GSO_MAX_SIZE = 65536",
     )?;
+    Ok(())
+}
+
+/// The kernel and the NIC, then [`validate_network`].
+fn validate_device(p: &Params) -> Result<(), Invalid> {
+    let bad = |key, msg: String| Err(Invalid { key, msg });
     if let Err(e) = qdisc::KernelProfile::from_release(&p.kernel.release) {
         return bad("kernel.release", format!("`{}`: {e}", p.kernel.release));
     }
@@ -787,6 +825,12 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         400.0,
         "Gbit/s per TX queue",
     )?;
+    validate_network(p)
+}
+
+/// The network path, and the instance type that bounds the NIC's queues.
+fn validate_network(p: &Params) -> Result<(), Invalid> {
+    let bad = |key, msg: String| Err(Invalid { key, msg });
     range_u(
         "network.one_way_us",
         p.network.one_way_us,
@@ -814,6 +858,11 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
             ),
         );
     }
+    Ok(())
+}
+
+/// The ENA allowance shaper.
+fn validate_allowance(p: &Params) -> Result<(), Invalid> {
     range_f(
         "allowance.burst_mbit",
         p.allowance.burst_mbit,
@@ -849,6 +898,12 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         1000,
         "ms",
     )?;
+    Ok(())
+}
+
+/// The remote service and its terminations during the rollout.
+fn validate_remote(p: &Params) -> Result<(), Invalid> {
+    let bad = |key, msg: String| Err(Invalid { key, msg });
     range_u(
         "remote.instances",
         p.remote.instances as u64,
@@ -913,6 +968,12 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
             ),
         );
     }
+    Ok(())
+}
+
+/// TCP and the background traffic.
+fn validate_tcp_background(p: &Params) -> Result<(), Invalid> {
+    let bad = |key, msg: String| Err(Invalid { key, msg });
     range_u(
         "tcp.rto_min_ms",
         p.tcp.rto_min_ms,
@@ -971,20 +1032,6 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
         p.tcp.init_cwnd as u64,
         100_000,
         "segments, at least init_cwnd",
-    )?;
-    range_u(
-        "remote.workers",
-        p.remote.workers as u64,
-        1,
-        100_000,
-        "requests in service per instance",
-    )?;
-    range_f(
-        "remote.line_gbps",
-        p.remote.line_gbps,
-        0.01,
-        400.0,
-        "Gbit/s",
     )?;
     Ok(())
 }
