@@ -54,42 +54,7 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
     let mut f = Vec::new();
     let (driver, driver_source) = s.driver();
     let spread = spread::check(s, driver, ctx, &mut f);
-    if !ctx.decreases.is_empty() {
-        let ex: Vec<String> = ctx
-            .decreases
-            .iter()
-            .take(5)
-            .map(|d| format!("{} {} -> {}", d.name, d.before, d.after))
-            .collect();
-        f.push(finding(
-            FindingId::CountersReset,
-            format!(
-                "{} counters went down between --before and the input ({}): the device was reset or the driver \
-                 reloaded in between. The findings use the input's own counts since that reset, not differences.",
-                ctx.decreases.len(),
-                ex.join(", ")
-            ),
-            json!({ "counters": ctx.decreases.len() }),
-        ));
-    }
-    let invalid = s.ethtool.invalid();
-    if !invalid.is_empty() {
-        f.push(finding(
-            FindingId::CounterInvalid,
-            format!(
-                "{} counters hold 2^64-1, a driver's -1 printed unsigned (an unset or failed read): {}. They are \
-                 left out of every sum and check.",
-                invalid.len(),
-                invalid
-                    .iter()
-                    .take(5)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            json!({ "counters": invalid }),
-        ));
-    }
+    counter_findings(s, ctx, &mut f);
     if driver == Some(Driver::Ena) {
         ena(s, ctx, &mut f);
     }
@@ -132,6 +97,46 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
         tx_queue_share: spread.share,
         tx_queue_per_second: spread.per_second,
         findings: f,
+    }
+}
+
+/// Findings on the counters themselves: a reset between the snapshots, and counters that hold 2^64-1.
+fn counter_findings(s: &Snapshot, ctx: &Context, f: &mut Vec<Finding>) {
+    if !ctx.decreases.is_empty() {
+        let ex: Vec<String> = ctx
+            .decreases
+            .iter()
+            .take(5)
+            .map(|d| format!("{} {} -> {}", d.name, d.before, d.after))
+            .collect();
+        f.push(finding(
+            FindingId::CountersReset,
+            format!(
+                "{} counters went down between --before and the input ({}): the device was reset or the driver \
+                 reloaded in between. The findings use the input's own counts since that reset, not differences.",
+                ctx.decreases.len(),
+                ex.join(", ")
+            ),
+            json!({ "counters": ctx.decreases.len() }),
+        ));
+    }
+    let invalid = s.ethtool.invalid();
+    if !invalid.is_empty() {
+        f.push(finding(
+            FindingId::CounterInvalid,
+            format!(
+                "{} counters hold 2^64-1, a driver's -1 printed unsigned (an unset or failed read): {}. They are \
+                 left out of every sum and check.",
+                invalid.len(),
+                invalid
+                    .iter()
+                    .take(5)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            json!({ "counters": invalid }),
+        ));
     }
 }
 
