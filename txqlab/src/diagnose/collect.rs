@@ -121,35 +121,7 @@ pub fn snapshot(dev: &str, n: usize) -> Result<String, Error> {
             let _ = writeln!(notes, "{e}");
         }
     }
-    match find_binary("tc") {
-        Some(tc) => {
-            for (title, args) in [
-                (
-                    "tc -s -j qdisc show dev",
-                    ["-s", "-j", "qdisc", "show", "dev", dev],
-                ),
-                // iproute2 (6.1 here) prints `class show` as text even with -j.
-                (
-                    "tc -s class show dev",
-                    ["-s", "class", "show", "dev", dev, ""],
-                ),
-            ] {
-                let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
-                match run(&tc, &args) {
-                    Ok(t) if !t.trim().is_empty() => {
-                        section(&mut out, &format!("{title} {dev}"), &t)
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = writeln!(notes, "{e}");
-                    }
-                }
-            }
-        }
-        None => {
-            notes.push_str("the `tc` binary (iproute2) is not installed: no qdisc statistics\n")
-        }
-    }
+    tc_sections(dev, &mut out, &mut notes);
     for (title, path) in [
         ("uname -r", "/proc/sys/kernel/osrelease"),
         ("uname -v", "/proc/sys/kernel/version"),
@@ -170,6 +142,34 @@ pub fn snapshot(dev: &str, n: usize) -> Result<String, Error> {
         section(&mut out, "notes", &notes);
     }
     Ok(out)
+}
+
+/// The qdisc and class statistics of `dev` through the `tc` binary; what fails goes to `notes`.
+fn tc_sections(dev: &str, out: &mut String, notes: &mut String) {
+    let Some(tc) = find_binary("tc") else {
+        notes.push_str("the `tc` binary (iproute2) is not installed: no qdisc statistics\n");
+        return;
+    };
+    for (title, args) in [
+        (
+            "tc -s -j qdisc show dev",
+            ["-s", "-j", "qdisc", "show", "dev", dev],
+        ),
+        // iproute2 (6.1 here) prints `class show` as text even with -j.
+        (
+            "tc -s class show dev",
+            ["-s", "class", "show", "dev", dev, ""],
+        ),
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        match run(&tc, &args) {
+            Ok(t) if !t.trim().is_empty() => section(out, &format!("{title} {dev}"), &t),
+            Ok(_) => {}
+            Err(e) => {
+                let _ = writeln!(notes, "{e}");
+            }
+        }
+    }
 }
 
 /// A whole bundle: one snapshot, or two `interval` apart.
