@@ -199,11 +199,29 @@ pub fn check_config(config: &str) -> Result<(), Error> {
     }
 }
 
-/// Builds (or finds in the cache) the fixed and the buggy variant of a tree. The tree is only read: the variants
-/// are built from a hard-link copy under `txqlab/work/` ([`crate::mirror`]) with `make O=txqlab/work/.../build`.
-pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, Error> {
+/// The kernel source file the variants differ in.
+const VETH_C: &str = "drivers/net/veth.c";
+
+/// What the harness reads of a tree before building it.
+struct Inspected {
+    /// The tree.
+    tree: PathBuf,
+    /// Its `drivers/net/veth.c`.
+    veth_c: String,
+    /// Whether that `veth_xmit` records the rx queue.
+    state: VethState,
+    /// `make kernelversion`.
+    version: String,
+    /// The files copied for a build.
+    listing: mirror::Listing,
+    /// Their fingerprint (without veth.c), for the image cache.
+    key: String,
+}
+
+/// Finds (or extracts) the tree of `src` and reads its veth state, version and files.
+fn inspect(src: &Source, t0: Instant) -> Result<Inspected, Error> {
     let tree = source(src, t0)?;
-    let veth_rel = Path::new("drivers/net/veth.c");
+    let veth_rel = Path::new(VETH_C);
     let orig = std::fs::read_to_string(tree.join(veth_rel))
         .map_err(|e| Error::io(tree.join(veth_rel), e))?;
     if tree.join("drivers/net/veth.c.txqlab-orig").exists() {
@@ -234,16 +252,24 @@ pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, Error> {
             }
         ),
     );
-    let kernels = cache_dir().join("kernels");
-    std::fs::create_dir_all(&kernels).map_err(|e| Error::io(&kernels, e))?;
+    Ok(Inspected {
+        tree,
+        veth_c: orig,
+        state,
+        version,
+        listing,
+        key: tree_key,
+    })
+}
+
+/// The work directory of `tree` in the cache, which must not be inside the tree.
+fn work_dir(src: &Source, tree: &Path) -> Result<PathBuf, Error> {
     let slug = match src {
         Source::Debian(v) => format!("linux-source-{v}"),
         Source::Tree(_) => format!("tree-{}", fingerprint(&[tree.to_string_lossy().as_bytes()])),
     };
-    let work = cache_dir().join("work").join(slug);
-    let (copy, objtree) = (work.join("src"), work.join("build"));
     if let Ok(c) = cache_dir().canonicalize()
-        && c.starts_with(&tree)
+        && c.starts_with(tree)
     {
         return Err(Error::Usage(format!(
             "the cache {} is inside the kernel tree {}: set XDG_CACHE_HOME elsewhere",
@@ -251,6 +277,25 @@ pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, Error> {
             tree.display()
         )));
     }
+    Ok(cache_dir().join("work").join(slug))
+}
+
+/// Builds (or finds in the cache) the fixed and the buggy variant of a tree. The tree is only read: the variants
+/// are built from a hard-link copy under `txqlab/work/` ([`crate::mirror`]) with `make O=txqlab/work/.../build`.
+pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, Error> {
+    let Inspected {
+        tree,
+        veth_c: orig,
+        state,
+        version,
+        listing,
+        key: tree_key,
+    } = inspect(src, t0)?;
+    let veth_rel = Path::new(VETH_C);
+    let kernels = cache_dir().join("kernels");
+    std::fs::create_dir_all(&kernels).map_err(|e| Error::io(&kernels, e))?;
+    let work = work_dir(src, &tree)?;
+    let (copy, objtree) = (work.join("src"), work.join("build"));
     let mut out = Vec::new();
     let mut prepared = false;
     let mut lock = None;
@@ -439,10 +484,34 @@ fn make(copy: &Path, objtree: &Path, name: &str, t0: Instant) -> Result<(), Erro
         }
         s
     });
+    let objects = progress(child.stdout.take(), name, t0);
+    let st = child.wait().map_err(|e| Error::command("make", e))?;
+    let err = err_thread.join().unwrap_or_default();
+    if !st.success() {
+        let tail: Vec<&str> = err
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(Error::Build {
+            image: name.to_string(),
+            tail: tail.join("\n"),
+        });
+    }
+    stage(t0, &format!("{name}: {objects} objects compiled"));
+    Ok(())
+}
+
+/// Counts the objects kbuild compiles from its output on `stdout` (`CC`/`AS` lines), showing progress: a line
+/// redrawn on a terminal, a stage line every 10 s otherwise.
+fn progress(stdout: Option<std::process::ChildStdout>, name: &str, t0: Instant) -> u64 {
     let tty = std::io::stderr().is_terminal();
     let mut objects = 0u64;
     let mut last = Instant::now();
-    if let Some(o) = child.stdout.take() {
+    if let Some(o) = stdout {
         for l in BufReader::new(o).lines().map_while(Result::ok) {
             if l.trim_start().starts_with("CC") || l.trim_start().starts_with("AS") {
                 objects += 1;
@@ -464,24 +533,7 @@ fn make(copy: &Path, objtree: &Path, name: &str, t0: Instant) -> Result<(), Erro
     if tty {
         eprintln!();
     }
-    let st = child.wait().map_err(|e| Error::command("make", e))?;
-    let err = err_thread.join().unwrap_or_default();
-    if !st.success() {
-        let tail: Vec<&str> = err
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        return Err(Error::Build {
-            image: name.to_string(),
-            tail: tail.join("\n"),
-        });
-    }
-    stage(t0, &format!("{name}: {objects} objects compiled"));
-    Ok(())
+    objects
 }
 
 #[cfg(test)]

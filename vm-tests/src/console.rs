@@ -282,62 +282,77 @@ pub fn parse(text: &str, timed_out: Option<u64>) -> Result<Boot, BootError> {
         } else if l.starts_with("TXQLAB-DONE") {
             done = true;
         } else if let Some(rest) = l.strip_prefix("TXQLAB-CASE ") {
-            let kv: std::collections::HashMap<&str, &str> = rest
-                .split_whitespace()
-                .filter_map(|w| w.split_once('='))
-                .collect();
-            let get = |k: &str| {
-                kv.get(k).copied().ok_or(BootError::Malformed {
-                    line,
-                    message: format!("TXQLAB-CASE without `{k}`"),
-                })
-            };
-            let before = counts(get("before")?, line)?;
-            let after = counts(get("after")?, line)?;
-            if before.len() != after.len() || after.iter().zip(&before).any(|(a, b)| a < b) {
-                return Err(BootError::Malformed {
-                    line,
-                    message: "counters went backwards".into(),
-                });
-            }
-            let bad = |k: &str, want: &str| BootError::Malformed {
-                line,
-                message: format!("TXQLAB-CASE {k}=`{}`: not {want}", kv.get(k).unwrap_or(&"")),
-            };
-            cases.push(Case {
-                egress: Egress::parse(get("egress")?)
-                    .ok_or_else(|| bad("egress", "dummy or virtio"))?,
-                path: parse_path(get("path")?)
-                    .ok_or_else(|| bad("path", "host, veth or vethmq"))?,
-                xps: Xps::parse(get("xps")?).ok_or_else(|| bad("xps", "default or cleared"))?,
-                per_queue: after.iter().zip(&before).map(|(a, b)| a - b).collect(),
-            });
+            cases.push(case(rest, line)?);
         }
     }
-    if let Some(secs) = timed_out.filter(|_| !done) {
-        return Err(BootError::Timeout {
-            secs,
-            tail: tail(&text, 25),
-        });
-    }
-    if !done {
-        return Err(BootError::Guest {
-            message: "the guest stopped before finishing (no TXQLAB-DONE)".into(),
-            tail: tail(&text, 25),
-        });
-    }
-    if let Some((name, _)) = open {
-        return Err(BootError::Guest {
-            message: format!("the guest's {name} block was never closed (no TXQLAB-END-{name})"),
-            tail: tail(&text, 25),
-        });
-    }
+    finished(&text, timed_out, done, open.map(|(name, _)| name))?;
     Ok(Boot {
         kernel,
         cases,
         probe,
         selftest,
     })
+}
+
+/// `TXQLAB-CASE egress=E path=P xps=X before=N,N,.. after=N,N,..` (after the marker), on console line `line`.
+fn case(rest: &str, line: usize) -> Result<Case, BootError> {
+    let kv: std::collections::HashMap<&str, &str> = rest
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .collect();
+    let get = |k: &str| {
+        kv.get(k).copied().ok_or(BootError::Malformed {
+            line,
+            message: format!("TXQLAB-CASE without `{k}`"),
+        })
+    };
+    let before = counts(get("before")?, line)?;
+    let after = counts(get("after")?, line)?;
+    if before.len() != after.len() || after.iter().zip(&before).any(|(a, b)| a < b) {
+        return Err(BootError::Malformed {
+            line,
+            message: "counters went backwards".into(),
+        });
+    }
+    let bad = |k: &str, want: &str| BootError::Malformed {
+        line,
+        message: format!("TXQLAB-CASE {k}=`{}`: not {want}", kv.get(k).unwrap_or(&"")),
+    };
+    Ok(Case {
+        egress: Egress::parse(get("egress")?).ok_or_else(|| bad("egress", "dummy or virtio"))?,
+        path: parse_path(get("path")?).ok_or_else(|| bad("path", "host, veth or vethmq"))?,
+        xps: Xps::parse(get("xps")?).ok_or_else(|| bad("xps", "default or cleared"))?,
+        per_queue: after.iter().zip(&before).map(|(a, b)| a - b).collect(),
+    })
+}
+
+/// The console's end: a guest that did not print `TXQLAB-DONE` hung (`timed_out`) or stopped; a block left open
+/// was cut short.
+fn finished(
+    text: &str,
+    timed_out: Option<u64>,
+    done: bool,
+    open: Option<&str>,
+) -> Result<(), BootError> {
+    if let Some(secs) = timed_out.filter(|_| !done) {
+        return Err(BootError::Timeout {
+            secs,
+            tail: tail(text, 25),
+        });
+    }
+    if !done {
+        return Err(BootError::Guest {
+            message: "the guest stopped before finishing (no TXQLAB-DONE)".into(),
+            tail: tail(text, 25),
+        });
+    }
+    if let Some(name) = open {
+        return Err(BootError::Guest {
+            message: format!("the guest's {name} block was never closed (no TXQLAB-END-{name})"),
+            tail: tail(text, 25),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
