@@ -1,6 +1,19 @@
 //! The bodies of txqlab's fuzz targets and the input types they decode. `fuzz/fuzz_targets/*.rs` call these; the
 //! tests of this crate replay the committed corpus (`fuzz/corpus/<target>/`) under plain `cargo test`, so every
 //! input a campaign found stays a regression test. A target panics exactly when an invariant breaks.
+//!
+//! A target body takes the fuzzer's bytes; what it cannot decode it ignores. Here `tc_parse` on a `tc -s` dump
+//! (parse, render, parse again: the same entries), then every registered target on an empty input:
+//!
+//! ```
+//! let dump = b"qdisc mq 1: dev eth0 root\n Sent 4200 bytes 7 pkt (dropped 0, overlimits 0 requeues 0)\n \
+//!              backlog 0b 0p requeues 0\n";
+//! txqlab_fuzz_common::tc_parse(dump);
+//! for (name, body) in txqlab_fuzz_common::TARGETS {
+//!     assert!(!name.is_empty());
+//!     body(b"");
+//! }
+//! ```
 #![allow(clippy::panic)]
 
 mod ena_com_diff;
