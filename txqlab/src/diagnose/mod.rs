@@ -3,7 +3,7 @@
 //! Input is any mix of what users have: `ethtool -S` of any driver whose per-queue TX counter names
 //! [`driver`] knows, `ethtool -i`, `tc -s qdisc|class show` as text or `tc -s -j` JSON, node_exporter's
 //! Prometheus text, or a `txqlab collect` bundle of two snapshots. Reading streams with bounded memory
-//! ([`lines`]); every counter sum is widened to 128 bits; a check that could not run says so.
+//! (`lines`); every counter sum is widened to 128 bits; a check that could not run says so.
 
 pub mod collect;
 pub mod driver;
