@@ -21,7 +21,7 @@ pub type ModelTxQueue = TxQueue<SLOTS>;
 /// One packet: its shape, offload context and `xmit_more`.
 ///
 /// The differential domain: `len` 1 to 65535 (every buffer fits a descriptor's 16-bit length, as the kernel's
-/// `u16 ena_com_buf.len` assumes), `head_len <= len`, at most [`MAX_SKB_FRAGS`] fragments.
+/// `u16 ena_com_buf.len` assumes), `head_len <= len`, at most `MAX_SKB_FRAGS` (17) fragments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PacketSpec {
     /// `skb->len`. With `even == false` it is recomputed as `head_len` plus the fragment sizes.
@@ -70,7 +70,7 @@ impl PacketSpec {
 pub mod heapless_frags {
     use super::MAX_SKB_FRAGS;
 
-    /// Up to [`MAX_SKB_FRAGS`] fragment sizes.
+    /// Up to `MAX_SKB_FRAGS` (17) fragment sizes.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct Frags {
         v: [u32; MAX_SKB_FRAGS],
