@@ -205,6 +205,25 @@ mod tests {
     }
 
     #[test]
+    fn the_json_report_names_cases_as_the_guest_does() {
+        let c = case(
+            "virtio",
+            "vethmq",
+            "cleared",
+            &[128, 128, 128, 128, 128, 128, 128, 128],
+        );
+        let j = serde_json::to_value(judge(&c, false).unwrap()).unwrap();
+        assert_eq!(
+            (&j["egress"], &j["path"], &j["xps"]),
+            (
+                &serde_json::json!("virtio"),
+                &serde_json::json!("vethmq"),
+                &serde_json::json!("cleared")
+            )
+        );
+    }
+
+    #[test]
     fn virtio_default_xps_is_the_map_of_the_sending_cpu() {
         // CPU 0 owns queues 0, 2, 4, 6: 1024 packets over them in multiples of 4 within the band.
         let c = case(
