@@ -142,14 +142,18 @@ impl core::ops::AddAssign for TxReport {
     }
 }
 
-/// Why a differential run stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a differential run stopped. Each variant's text includes its cause, so none is reported again as a
+/// source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DiffError {
     /// The oracle is not there, or refused the configuration.
+    #[error("{0}")]
     Oracle(OracleError),
     /// The model refused the configuration (outside its storage or rules): nothing to compare.
+    #[error("configuration refused by the model: {0}")]
     Config(Error),
     /// The model and the driver disagree.
+    #[error("nic-model and the ENA driver differ after step {op} ({step}): {what}")]
     Mismatch {
         /// Index of the step after which they disagree.
         op: usize,
@@ -223,24 +227,6 @@ pub enum Difference {
         driver: u64,
     },
 }
-
-impl core::fmt::Display for DiffError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Oracle(e) => write!(f, "{e}"),
-            Self::Config(e) => write!(f, "configuration refused by the model: {e}"),
-            Self::Mismatch { op, step, what } => {
-                write!(
-                    f,
-                    "nic-model and the ENA driver differ after step {op} ({step}): {what}"
-                )
-            }
-        }
-    }
-}
-
-/// Each variant's text includes its cause, so none is reported again as a source.
-impl std::error::Error for DiffError {}
 
 /// Runs `ops` on a model queue and an oracle queue of configuration `cfg`, comparing after every step.
 pub fn run_tx(cfg: &TxQueueConfig, ops: &[TxOp]) -> Result<TxReport, DiffError> {
