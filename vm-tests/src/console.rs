@@ -155,14 +155,16 @@ pub struct Boot {
 const BLOCKS: &[&str] = &["PROBE", "SELFTEST"];
 
 /// Why a boot gave no usable result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BootError {
     /// The kernel panicked.
+    #[error("kernel panic; console tail:\n{tail}")]
     Panic {
         /// The console's last lines.
         tail: String,
     },
     /// The guest did not finish in time.
+    #[error("the guest did not finish within {secs} s (hang?); console tail:\n{tail}")]
     Timeout {
         /// The limit.
         secs: u64,
@@ -170,6 +172,7 @@ pub enum BootError {
         tail: String,
     },
     /// A guest command failed (a missing kernel option is named in the message).
+    #[error("guest failure: {message}; console tail:\n{tail}")]
     Guest {
         /// What failed.
         message: String,
@@ -177,6 +180,7 @@ pub enum BootError {
         tail: String,
     },
     /// The console output could not be read.
+    #[error("console line {line}: {message}")]
     Malformed {
         /// The console line at fault.
         line: usize,
@@ -184,24 +188,6 @@ pub enum BootError {
         message: String,
     },
 }
-
-impl std::fmt::Display for BootError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Panic { tail } => write!(f, "kernel panic; console tail:\n{tail}"),
-            Self::Timeout { secs, tail } => write!(
-                f,
-                "the guest did not finish within {secs} s (hang?); console tail:\n{tail}"
-            ),
-            Self::Guest { message, tail } => {
-                write!(f, "guest failure: {message}; console tail:\n{tail}")
-            }
-            Self::Malformed { line, message } => write!(f, "console line {line}: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for BootError {}
 
 /// The last `n` lines of the console.
 pub fn tail(text: &str, n: usize) -> String {
