@@ -1086,6 +1086,33 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_value_is_an_error_value_with_its_file_line_stage_and_field() {
+        let text = INCIDENT.replace("ring_depth = 1024", "ring_depth = 8192");
+        let line = 1 + text.lines().position(|l| l.contains("8192")).unwrap();
+        match Scenario::parse(&text, "bad.toml") {
+            Err(Error::Scenario {
+                file,
+                line: Some(l),
+                stage,
+                invalid,
+            }) => {
+                assert_eq!(
+                    (file.as_str(), l, stage.as_str()),
+                    ("bad.toml", line, "baseline")
+                );
+                assert_eq!(invalid.key, "nic.ring_depth");
+                assert!(invalid.msg.contains("4096"), "{}", invalid.msg);
+            }
+            other => panic!("{other:?}"),
+        }
+        let p = Scenario::incident().unwrap().stage(0).unwrap().params;
+        assert!(matches!(
+            override_param(&p, "nic.nope", parse_value("1")),
+            Err(Error::UnknownParameter { key }) if key == "nic.nope"
+        ));
+    }
+
+    #[test]
     fn overrides_from_the_command_line() {
         let p = Scenario::incident().unwrap().stage(0).unwrap().params;
         let q = override_param(&p, "nic.queues", parse_value("4")).unwrap();
