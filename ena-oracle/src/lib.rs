@@ -39,21 +39,12 @@ pub fn source_dir() -> Option<&'static str> {
 }
 
 /// Errors of the oracle handles.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OracleError {
     /// The oracle was not built; the text says why.
+    #[error("ENA oracle unavailable: {0}")]
     Unavailable(&'static str),
     /// The configuration is outside what the oracle (or the driver) supports.
+    #[error("ENA oracle configuration: {0}")]
     Config(&'static str),
 }
-
-impl core::fmt::Display for OracleError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Unavailable(why) => write!(f, "ENA oracle unavailable: {why}"),
-            Self::Config(why) => write!(f, "ENA oracle configuration: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for OracleError {}

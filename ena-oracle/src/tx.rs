@@ -173,7 +173,7 @@ impl OracleTxQueue {
     }
 
     /// `ena_start_xmit` for a packet of `len` bytes with `head_len` in the linear part and page fragments of
-    /// `frags` bytes each, carrying the offload context `offload`. At most [`MAX_SKB_FRAGS`] fragments.
+    /// `frags` bytes each, carrying the offload context `offload`. At most `MAX_SKB_FRAGS` (17) fragments.
     pub fn xmit(
         &mut self,
         len: u32,

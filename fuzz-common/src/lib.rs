@@ -1,13 +1,28 @@
 //! The bodies of txqlab's fuzz targets and the input types they decode. `fuzz/fuzz_targets/*.rs` call these; the
 //! tests of this crate replay the committed corpus (`fuzz/corpus/<target>/`) under plain `cargo test`, so every
 //! input a campaign found stays a regression test. A target panics exactly when an invariant breaks.
+//!
+//! A target body takes the fuzzer's bytes; what it cannot decode it ignores. Here `tc_parse` on a `tc -s` dump
+//! (parse, render, parse again: the same entries), then every registered target on an empty input:
+//!
+//! ```
+//! let dump = b"qdisc mq 1: dev eth0 root\n Sent 4200 bytes 7 pkt (dropped 0, overlimits 0 requeues 0)\n \
+//!              backlog 0b 0p requeues 0\n";
+//! txqlab_fuzz_common::tc_parse(dump);
+//! for (name, body) in txqlab_fuzz_common::TARGETS {
+//!     assert!(!name.is_empty());
+//!     body(b"");
+//! }
+//! ```
 #![allow(clippy::panic)]
 
 mod ena_com_diff;
+mod qdisc_ops;
 mod scenario_parse;
 mod tc_parse;
 
 pub use ena_com_diff::ena_com_diff;
+pub use qdisc_ops::qdisc_ops;
 pub use scenario_parse::scenario_parse;
 pub use tc_parse::tc_parse;
 
@@ -232,130 +247,6 @@ pub fn ethtool_parse(data: &[u8]) {
             again.as_ref().map(|a| (&a.tx, &a.rx, a.global, a.eni)),
             Ok((&expect.tx, &expect.rx, expect.global, expect.eni))
         );
-    }
-}
-
-/// Enqueue/dequeue/requeue sequences on fq_codel and pfifo_fast: every packet leaves exactly once (dequeued or
-/// dropped), and the counters agree with what happened.
-pub fn qdisc_ops(data: &[u8]) {
-    use qdisc::sched::{FqCodel, FqCodelConfig, PfifoFast, QPkt, Qdisc};
-    let mut u = Unstructured::new(data);
-    let Ok(which) = u.arbitrary::<bool>() else {
-        return;
-    };
-    let limit = u.int_in_range(1..=200u32).unwrap_or(50);
-    let mut q: Box<dyn Qdisc> = if which {
-        let cfg = FqCodelConfig {
-            limit,
-            flows: u.int_in_range(1..=16u32).unwrap_or(4),
-            quantum: u
-                .arbitrary::<bool>()
-                .unwrap_or(false)
-                .then(|| u.int_in_range(1..=3000u32).unwrap_or(1514)),
-            ecn: u.arbitrary().unwrap_or(true),
-            drop_batch: u.int_in_range(1..=64u32).unwrap_or(64),
-            memory_limit: u.int_in_range(1..=1u64 << 26).unwrap_or(32 << 20),
-            ..FqCodelConfig::default()
-        };
-        let mtu = u.int_in_range(68..=9216u32).unwrap_or(1500);
-        match FqCodel::<16, 256>::new(cfg, qdisc::sched::psched_mtu(mtu, qdisc::sched::ETH_HLEN)) {
-            Ok(q) => Box::new(q),
-            Err(_) => return,
-        }
-    } else {
-        Box::new(PfifoFast::<256>::new(limit).unwrap_or_else(|e| panic!("{e}")))
-    };
-    let mut state = [0u8; 512]; // 0 never seen, 1 queued, 2 gone, 3 held by the driver (busy)
-    let (mut next_tag, mut now, mut held) = (0u64, 0u64, None::<QPkt>);
-    let (mut sent, mut dropped_n) = (0u64, 0u64);
-    // A packet counts as sent at its first dequeue only, as in the kernel (requeue does not undo it).
-    let mut counted = [false; 512];
-    // The ECN bits each packet entered with: CoDel may only turn ECT into CE (`INET_ECN_set_ce`).
-    let mut ecn_in = [0u8; 512];
-    for _ in 0..400 {
-        if u.is_empty() {
-            break;
-        }
-        let Ok(op) = u.int_in_range(0..=3u8) else {
-            break;
-        };
-        now += u.int_in_range(0..=20_000_000u64).unwrap_or(0);
-        let gone = |p: &QPkt, st: &mut [u8; 512]| {
-            assert_eq!(
-                st[p.tag as usize], 1,
-                "packet {} left twice or was never queued",
-                p.tag
-            );
-            st[p.tag as usize] = 2;
-        };
-        match op {
-            0 | 1 if next_tag < 512 => {
-                let p = QPkt {
-                    len: u.int_in_range(1..=9000u32).unwrap_or(100),
-                    hash: u.arbitrary().unwrap_or(0),
-                    priority: u.arbitrary().unwrap_or(0),
-                    tag: next_tag,
-                    enqueue_ns: 0,
-                    ecn: u.int_in_range(0..=3u8).unwrap_or(0),
-                };
-                state[next_tag as usize] = 1;
-                ecn_in[next_tag as usize] = p.ecn;
-                next_tag += 1;
-                let mut drops = heapless::Vec::<u64, 512>::new();
-                q.enqueue(p, now, &mut |d| {
-                    let _ = drops.push(d.tag);
-                });
-                for t in drops {
-                    gone(&QPkt { tag: t, ..p }, &mut state);
-                    dropped_n += 1;
-                }
-            }
-            2 if held.is_none() => {
-                let mut drops = heapless::Vec::<u64, 512>::new();
-                let p = q.dequeue(now, &mut |d| {
-                    let _ = drops.push(d.tag);
-                });
-                for t in drops {
-                    gone(
-                        &QPkt {
-                            tag: t,
-                            ..QPkt::default()
-                        },
-                        &mut state,
-                    );
-                    dropped_n += 1;
-                }
-                if let Some(p) = p {
-                    let before = ecn_in[p.tag as usize];
-                    assert!(
-                        p.ecn == before || (before != 0 && p.ecn == qdisc::sched::INET_ECN_CE),
-                        "packet {} entered with ECN {before} and left with {}",
-                        p.tag,
-                        p.ecn
-                    );
-                    gone(&p, &mut state);
-                    if !counted[p.tag as usize] {
-                        counted[p.tag as usize] = true;
-                        sent += 1;
-                    }
-                    if u.arbitrary::<bool>().unwrap_or(false) {
-                        // The driver said busy: it holds the packet until it requeues it.
-                        state[p.tag as usize] = 3;
-                        held = Some(p);
-                    }
-                }
-            }
-            _ => {
-                if let Some(p) = held.take() {
-                    state[p.tag as usize] = 1;
-                    q.requeue(p);
-                }
-            }
-        }
-        let s = q.stats();
-        let queued = state.iter().filter(|x| **x == 1).count() as u64;
-        assert_eq!(s.qlen, queued, "qlen disagrees with the packets inside");
-        assert_eq!((s.packets, s.drops), (sent, dropped_n), "counters disagree");
     }
 }
 

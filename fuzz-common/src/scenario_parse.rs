@@ -48,7 +48,7 @@ fn check(data: &[u8], serialize: fn(&ScenarioFile) -> String) {
         Ok(s) => s,
         Err(e) => {
             assert!(
-                e.0.starts_with("fuzz.toml:"),
+                e.to_string().starts_with("fuzz.toml:"),
                 "an error must name its origin: {e}"
             );
             return;

@@ -11,12 +11,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
-    let s = txqlab::scenario::Scenario::incident().map_err(|e| e.to_string())?;
+fn run() -> Result<(), txqlab::Error> {
+    let s = txqlab::scenario::Scenario::incident()?;
     let mut args = std::env::args().skip(1);
     let i: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2);
     let secs: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(45.0);
-    let st = s.stage(i).map_err(|e| e.to_string())?;
+    let st = s.stage(i)?;
     let mut p = st.params;
     p.duration_s = secs;
     let t = std::time::Instant::now();

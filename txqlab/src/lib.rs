@@ -25,9 +25,12 @@
 //! ```
 
 pub mod diagnose;
+pub mod error;
 pub mod facts;
 pub mod predict;
 pub mod probe;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+
+pub use error::{Error, Result};

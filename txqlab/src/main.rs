@@ -8,8 +8,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use txqlab::Error;
 use txqlab::report;
-use txqlab::scenario::{Scenario, override_param, parse_value};
+use txqlab::scenario::{Params, Scenario, override_param, parse_value};
 use txqlab::sim::{StageResult, run_parallel};
 
 #[derive(Parser)]
@@ -220,10 +221,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
+fn simulate(a: SimulateArgs) -> Result<ExitCode, Error> {
     let (text, origin) = match &a.scenario {
         Some(p) => (
-            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
             p.display().to_string(),
         ),
         None => (
@@ -235,99 +236,135 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
-    let sc = Scenario::parse(&text, &origin).map_err(|e| e.to_string())?;
+    let sc = Scenario::parse(&text, &origin)?;
+    let runs = stage_params(&sc, &a)?;
+    let (name0, p0) = runs.first().cloned().ok_or_else(no_stage)?;
+    let seeds: Vec<u64> = (0..a.seeds as u64)
+        .map(|i| p0.seed.wrapping_add(i))
+        .collect();
+    if let Some(spec) = &a.sweep {
+        let (name, base) = match &a.stage {
+            Some(_) => (name0, p0),
+            None => runs.last().cloned().ok_or_else(no_stage)?,
+        };
+        return sweep(spec, &name, &base, &seeds, a.json);
+    }
+    run_stages(&a, &runs, &seeds)
+}
+
+/// The stages to run (`--stage`, else all) with `--seed` and `--duration` applied.
+fn stage_params(sc: &Scenario, a: &SimulateArgs) -> Result<Vec<(String, Params)>, Error> {
     let indices: Vec<usize> = match &a.stage {
-        Some(name) => vec![sc.stage_index(name).map_err(|e| e.to_string())?],
+        Some(name) => vec![sc.stage_index(name)?],
         None => (0..sc.stage_names().len()).collect(),
     };
     let mut runs = Vec::new();
     for i in &indices {
-        let st = sc.stage(*i).map_err(|e| e.to_string())?;
+        let st = sc.stage(*i)?;
         let mut p = st.params;
         if let Some(seed) = a.seed {
             // Set directly: a TOML integer is signed and would turn seeds >= 2^63 negative.
             p.seed = seed;
         }
         if let Some(d) = a.duration {
-            p = override_param(&p, "duration_s", toml::Value::Float(d))
-                .map_err(|e| e.to_string())?;
+            p = override_param(&p, "duration_s", toml::Value::Float(d))?;
         }
         runs.push((st.name, p));
     }
-    let (name0, p0) = runs.first().cloned().ok_or("no stage to run")?;
-    let seeds: Vec<u64> = (0..a.seeds as u64)
-        .map(|i| p0.seed.wrapping_add(i))
+    Ok(runs)
+}
+
+/// `p` once per seed.
+fn with_seeds(p: &Params, seeds: &[u64]) -> Vec<Params> {
+    seeds
+        .iter()
+        .map(|&s| {
+            let mut q = p.clone();
+            q.seed = s;
+            q
+        })
+        .collect()
+}
+
+/// `--sweep KEY=V1,V2,...`: stage `name` (parameters `base`) once per value and seed, one row per value.
+fn sweep(
+    spec: &str,
+    name: &str,
+    base: &Params,
+    seeds: &[u64],
+    json: bool,
+) -> Result<ExitCode, Error> {
+    let (key, values) = spec
+        .split_once('=')
+        .ok_or_else(|| Error::Usage("--sweep wants KEY=V1,V2,...".into()))?;
+    let values: Vec<&str> = values.split(',').filter(|v| !v.trim().is_empty()).collect();
+    if key.is_empty() || values.is_empty() {
+        return Err(Error::Usage(format!(
+            "--sweep `{spec}`: wants KEY=V1,V2,... with at least one value"
+        )));
+    }
+    let mut jobs = Vec::new();
+    for v in &values {
+        let p = override_param(base, key, parse_value(v))?;
+        for q in with_seeds(&p, seeds) {
+            jobs.push((format!("{name} {key}={v}"), q));
+        }
+    }
+    let results = run_all(&jobs)?;
+    let n = seeds.len();
+    let rows: Vec<(String, Vec<StageResult>)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.to_string(), results[i * n..(i + 1) * n].to_vec()))
         .collect();
-    let with_seeds = |p: &txqlab::scenario::Params| -> Vec<txqlab::scenario::Params> {
-        seeds
-            .iter()
-            .map(|&s| {
-                let mut q = p.clone();
-                q.seed = s;
-                q
-            })
-            .collect()
-    };
-    if let Some(spec) = &a.sweep {
-        let (key, values) = spec.split_once('=').ok_or("--sweep wants KEY=V1,V2,...")?;
-        let (name, base) = match &a.stage {
-            Some(_) => (name0, p0),
-            None => runs.last().cloned().ok_or("no stage to run")?,
-        };
-        let values: Vec<&str> = values.split(',').filter(|v| !v.trim().is_empty()).collect();
-        if key.is_empty() || values.is_empty() {
-            return Err(format!(
-                "--sweep `{spec}`: wants KEY=V1,V2,... with at least one value"
-            ));
-        }
-        let mut jobs = Vec::new();
-        for v in &values {
-            let p = override_param(&base, key, parse_value(v)).map_err(|e| e.to_string())?;
-            for q in with_seeds(&p) {
-                jobs.push((format!("{name} {key}={v}"), q));
-            }
-        }
-        let results = run_all(&jobs)?;
-        let n = seeds.len();
-        let rows: Vec<(String, Vec<StageResult>)> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.to_string(), results[i * n..(i + 1) * n].to_vec()))
-            .collect();
-        if a.json {
-            let v: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|(v, r)| {
-                    let st = [report::StageRuns {
-                        name: name.clone(),
-                        runs: r.clone(),
-                    }];
-                    let j = report::json(&base.name, &seeds, &st)?;
-                    Ok(serde_json::json!({ "value": v, "result": j["stages"][0] }))
-                })
-                .collect::<Result<_, String>>()?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "schema_version": report::SCHEMA_VERSION,
-                    "sweep": key,
-                    "seeds": seeds,
-                    "rows": v
-                }))
-                .map_err(|e| e.to_string())?
-            );
-        } else {
-            print!("{}", report::sweep_table(key, &rows));
-        }
+    if !json {
+        print!("{}", report::sweep_table(key, &rows));
         return Ok(ExitCode::SUCCESS);
     }
+    let v: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(v, r)| {
+            let st = [report::StageRuns {
+                name: name.to_string(),
+                runs: r.clone(),
+            }];
+            let j = report::json(&base.name, seeds, &st)?;
+            Ok(serde_json::json!({ "value": v, "result": j["stages"][0] }))
+        })
+        .collect::<Result<_, Error>>()?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "schema_version": report::SCHEMA_VERSION,
+            "sweep": key,
+            "seeds": seeds,
+            "rows": v
+        }))
+        .map_err(|e| Error::json(&e))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every stage with every seed and prints the table, `--json` or `--csv`, and writes `--plot`.
+fn run_stages(
+    a: &SimulateArgs,
+    runs: &[(String, Params)],
+    seeds: &[u64],
+) -> Result<ExitCode, Error> {
+    let Some((_, p0)) = runs.first() else {
+        return Err(no_stage());
+    };
     if let Some(path) = &a.plot {
         // Fail before the run, not after it: the file must be writable.
-        std::fs::write(path, "").map_err(|e| format!("--plot {}: {e}", path.display()))?;
+        std::fs::write(path, "").map_err(|e| Error::io(path, e))?;
     }
-    let jobs: Vec<(String, txqlab::scenario::Params)> = runs
+    let jobs: Vec<(String, Params)> = runs
         .iter()
-        .flat_map(|(n, p)| with_seeds(p).into_iter().map(move |q| (n.clone(), q)))
+        .flat_map(|(n, p)| {
+            with_seeds(p, seeds)
+                .into_iter()
+                .map(move |q| (n.clone(), q))
+        })
         .collect();
     let results = run_all(&jobs)?;
     let n = seeds.len();
@@ -349,13 +386,13 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode, String> {
         eprintln!("plot written to {}", path.display());
     }
     if a.json {
-        let v = report::json(&p0.name, &seeds, &stages)?;
+        let v = report::json(&p0.name, seeds, &stages)?;
         println!(
             "{}",
-            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&v).map_err(|e| Error::json(&e))?
         );
     } else if a.csv {
-        print!("{}", report::csv(&stages, &seeds)?);
+        print!("{}", report::csv(&stages, seeds)?);
     } else {
         print!("{}", report::table(&stages));
     }
@@ -544,12 +581,12 @@ fn collect(a: CollectArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn facts(a: FactsArgs) -> Result<ExitCode, String> {
+fn facts(a: FactsArgs) -> Result<ExitCode, Error> {
     if a.json {
         let v = serde_json::json!({"schema_version": 1, "facts": txqlab::facts::rows()});
         println!(
             "{}",
-            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&v).map_err(|e| Error::json(&e))?
         );
     } else if a.markdown {
         print!("{}", txqlab::facts::markdown());
@@ -559,7 +596,7 @@ fn facts(a: FactsArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn predict(a: PredictArgs) -> Result<ExitCode, String> {
+fn predict(a: PredictArgs) -> Result<ExitCode, Error> {
     let q = txqlab::predict::Query {
         kernel: a.kernel,
         driver: a.driver,
@@ -578,11 +615,11 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
         cpu: a.cpu,
         veth_records: a.veth_records.map(|v| v == "yes"),
     };
-    let ans = txqlab::predict::run(&q).map_err(|e| e.to_string())?;
+    let ans = txqlab::predict::run(&q)?;
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&ans).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&ans).map_err(|e| Error::json(&e))?
         );
     } else {
         print!("{}", txqlab::predict::render(&ans));
@@ -590,7 +627,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
+fn probe(a: ProbeArgs) -> Result<ExitCode, Error> {
     use txqlab::probe::{Options, Verdict, report};
     if a.print_schema {
         print!("{}", report::schema_json());
@@ -599,12 +636,11 @@ fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
     let r = txqlab::probe::run(Options {
         flows: a.flows,
         packets_per_flow: a.packets,
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&r).map_err(|e| Error::json(&e))?
         );
     } else {
         print!("{}", report::render(&r));
@@ -616,9 +652,13 @@ fn probe(a: ProbeArgs) -> Result<ExitCode, String> {
     }))
 }
 
+fn no_stage() -> Error {
+    Error::Usage("no stage to run".into())
+}
+
 /// Runs stage runs in parallel on all cores, showing progress: a bar on a terminal, a line per finished run
 /// otherwise.
-fn run_all(jobs: &[(String, txqlab::scenario::Params)]) -> Result<Vec<StageResult>, String> {
+fn run_all(jobs: &[(String, Params)]) -> Result<Vec<StageResult>, Error> {
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
         let b = ProgressBar::new(jobs.len() as u64);
@@ -626,7 +666,7 @@ fn run_all(jobs: &[(String, txqlab::scenario::Params)]) -> Result<Vec<StageResul
             ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:40} {pos:>3}/{len} runs",
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| Error::Usage(format!("progress bar template: {e}")))?,
         );
         Some(b)
     } else {

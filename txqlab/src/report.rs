@@ -6,6 +6,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::error::Error;
 use crate::sim::StageResult;
 
 /// Version of the JSON layout: 2 added `schema_version`, per-attempt p99s, `margins`, the richer series, and with
@@ -106,8 +107,8 @@ fn max(xs: &mut [f64]) -> f64 {
 
 /// `--json`: with one seed exactly [`Run`]; with several, each stage is the median of every field over the seeds,
 /// plus `min`, `max` (the scalar fields) and `runs` (one full result per seed).
-pub fn json(scenario: &str, seeds: &[u64], stages: &[StageRuns]) -> Result<Value, String> {
-    let err = |e: serde_json::Error| e.to_string();
+pub fn json(scenario: &str, seeds: &[u64], stages: &[StageRuns]) -> Result<Value, Error> {
+    let err = |e: serde_json::Error| Error::json(&e);
     if let ([seed], true) = (seeds, stages.iter().all(|s| s.runs.len() == 1)) {
         let flat: Vec<StageResult> = stages.iter().flat_map(|s| s.runs.clone()).collect();
         return serde_json::to_value(Run {
@@ -281,7 +282,7 @@ pub fn table(stages: &[StageRuns]) -> String {
 }
 
 /// `--csv`: one row per stage, seed and simulated second, through a CSV writer (names are quoted as needed).
-pub fn csv(stages: &[StageRuns], seeds: &[u64]) -> Result<String, String> {
+pub fn csv(stages: &[StageRuns], seeds: &[u64]) -> Result<String, Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let queues = stages
         .first()
@@ -303,7 +304,7 @@ pub fn csv(stages: &[StageRuns], seeds: &[u64]) -> Result<String, String> {
     .map(|s| s.to_string())
     .collect();
     header.extend((0..queues).map(|q| format!("txq{q}_share")));
-    w.write_record(&header).map_err(|e| e.to_string())?;
+    w.write_record(&header).map_err(|e| Error::csv(&e))?;
     for st in stages {
         for (r, seed) in st.runs.iter().zip(seeds) {
             for p in &r.series {
@@ -320,12 +321,12 @@ pub fn csv(stages: &[StageRuns], seeds: &[u64]) -> Result<String, String> {
                     p.pps.to_string(),
                 ];
                 row.extend(p.tx_queue_share.iter().map(|s| format!("{s:.4}")));
-                w.write_record(&row).map_err(|e| e.to_string())?;
+                w.write_record(&row).map_err(|e| Error::csv(&e))?;
             }
         }
     }
-    let bytes = w.into_inner().map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|e| e.to_string())
+    let bytes = w.into_inner().map_err(|e| Error::csv(&e))?;
+    String::from_utf8(bytes).map_err(|e| Error::csv(&e))
 }
 
 /// `--plot`: p99 per second of every stage, log scale, with the rollout window shaded.
@@ -334,9 +335,12 @@ pub fn plot(
     stages: &[StageRuns],
     rollout: (f64, f64),
     duration_s: f64,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let root = SVGBackend::new(path, (1000, 560)).into_drawing_area();
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let err = |e: &dyn std::fmt::Display| Error::Plot {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let stages: Vec<&StageResult> = stages.iter().filter_map(|s| s.runs.first()).collect();
     let max = stages

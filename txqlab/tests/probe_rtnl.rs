@@ -36,6 +36,8 @@ fn an_mq_veth_built_over_rtnetlink_counts_per_queue_and_refusals_name_the_reques
     if !root("an_mq_veth_built_over_rtnetlink_counts_per_queue_and_refusals_name_the_request") {
         return;
     }
+    // Long because each request builds on the devices the ones before made, in one namespace (creating one per
+    // check would need root for each); the parts are marked below.
     let ns = Netns::new("test").unwrap();
     ns.run(|| {
         let mut nl = Rtnl::open("test")?;

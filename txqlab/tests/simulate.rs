@@ -93,7 +93,7 @@ fn a_stage_run_twice_gives_identical_results_and_seeds_matter() {
 }
 
 #[test]
-fn sweep_csv_and_plot_from_the_command_line() {
+fn sweep_from_the_command_line_as_a_table_and_json() {
     let bin = env!("CARGO_BIN_EXE_txqlab");
     // The swept value must change the result: on the kernel-fix stage one queue carries everything, eight share.
     let o = Command::new(bin)
@@ -144,7 +144,11 @@ fn sweep_csv_and_plot_from_the_command_line() {
     };
     assert_eq!(share(0), 1.0);
     assert!(share(1) < 0.25, "{}", share(1));
+}
 
+#[test]
+fn csv_and_plot_from_the_command_line() {
+    let bin = env!("CARGO_BIN_EXE_txqlab");
     let dir = std::env::temp_dir().join(format!("txqlab-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let svg = dir.join("p99.svg");
@@ -174,7 +178,11 @@ fn sweep_csv_and_plot_from_the_command_line() {
     assert_eq!(csv.lines().count(), 1 + 6);
     let plot = std::fs::read_to_string(&svg).unwrap();
     assert!(plot.contains("<svg") && plot.contains("drain"));
+}
 
+#[test]
+fn hostile_simulate_command_lines_fail_fast_or_work() {
+    let bin = env!("CARGO_BIN_EXE_txqlab");
     let o = Command::new(bin)
         .args(["simulate", "--sweep", "nic.nope=1"])
         .output()

@@ -71,6 +71,7 @@ pub fn boot(
         message: e.to_string(),
         tail: String::new(),
     })?;
+    log::debug!("boot: {cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(out)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::RunError;
+use crate::Error;
 use crate::mirror;
 use crate::tree::{VethState, detect, fingerprint, variant};
 
@@ -82,32 +82,34 @@ pub fn stage(t0: Instant, msg: &str) {
     eprintln!("[{:>6.1}s] {msg}", t0.elapsed().as_secs_f64());
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
-    let o = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+fn run(cmd: &mut Command, what: &str) -> Result<String, Error> {
+    log::debug!("{what}: {cmd:?}");
+    let o = cmd.output().map_err(|e| Error::command(what, e))?;
     if !o.status.success() {
-        return Err(format!(
-            "{what} failed:\n{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ));
+        return Err(Error::Command {
+            command: what.to_string(),
+            detail: format!(
+                "failed:\n{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        });
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// The source tree: the user's, or Debian's extracted into the cache (into a temporary name first, so an
 /// interrupted extraction is never taken for a tree).
-fn source(src: &Source, t0: Instant) -> Result<PathBuf, String> {
+fn source(src: &Source, t0: Instant) -> Result<PathBuf, Error> {
     let version = match src {
         Source::Tree(s) => {
             if !s.join("drivers/net/veth.c").exists() {
-                return Err(format!(
-                    "{}: not a kernel tree (no drivers/net/veth.c)",
-                    s.display()
-                ));
+                return Err(Error::Tree {
+                    file: s.display().to_string(),
+                    detail: "not a kernel tree (no drivers/net/veth.c)".into(),
+                });
             }
-            return s
-                .canonicalize()
-                .map_err(|e| format!("{}: {e}", s.display()));
+            return s.canonicalize().map_err(|e| Error::io(s, e));
         }
         Source::Debian(v) => v,
     };
@@ -117,16 +119,18 @@ fn source(src: &Source, t0: Instant) -> Result<PathBuf, String> {
     }
     let tarball = Source::tarball(version);
     if !tarball.exists() {
-        return Err(format!(
-            "{} not found: apt-get install -y linux-source-{version} (or `vm-tests setup`)",
-            tarball.display()
-        ));
+        return Err(Error::Tree {
+            file: tarball.display().to_string(),
+            detail: format!(
+                "not found: apt-get install -y linux-source-{version} (or `vm-tests setup`)"
+            ),
+        });
     }
     let dir = cache_dir().join("src");
     // Per process, so that two runs extracting at once do not write into each other's tree.
     let partial = dir.join(format!(".partial-{version}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::create_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
     stage(
         t0,
         &format!("extracting {} into {}", tarball.display(), dir.display()),
@@ -141,15 +145,15 @@ fn source(src: &Source, t0: Instant) -> Result<PathBuf, String> {
     )?;
     let inner = partial.join(format!("linux-source-{version}"));
     if !inner.join("Makefile").exists() {
-        return Err(format!(
-            "{}: no linux-source-{version}/Makefile inside",
-            tarball.display()
-        ));
+        return Err(Error::Tree {
+            file: tarball.display().to_string(),
+            detail: format!("no linux-source-{version}/Makefile inside"),
+        });
     }
     // Another run may have finished extracting first: its tree is the same.
     if !tree.join("Makefile").exists() {
         let _ = std::fs::remove_dir_all(&tree);
-        std::fs::rename(&inner, &tree).map_err(|e| format!("{}: {e}", tree.display()))?;
+        std::fs::rename(&inner, &tree).map_err(|e| Error::io(&tree, e))?;
     }
     let _ = std::fs::remove_dir_all(&partial);
     Ok(tree)
@@ -157,14 +161,17 @@ fn source(src: &Source, t0: Instant) -> Result<PathBuf, String> {
 
 /// `make kernelversion` without running make in the tree: VERSION, PATCHLEVEL, SUBLEVEL and EXTRAVERSION from
 /// the top-level Makefile, put together as the Makefile's `kernelversion` target does.
-pub fn kernel_version(makefile: &str) -> Result<String, String> {
+pub fn kernel_version(makefile: &str) -> Result<String, Error> {
     let get = |k: &str| {
         makefile.lines().find_map(|l| {
             let (a, b) = l.split_once('=')?;
             (a.trim() == k).then(|| b.trim().to_string())
         })
     };
-    let v = get("VERSION").ok_or("Makefile: no VERSION")?;
+    let v = get("VERSION").ok_or_else(|| Error::Tree {
+        file: "Makefile".into(),
+        detail: "no VERSION".into(),
+    })?;
     let p = get("PATCHLEVEL").unwrap_or_default();
     let s = get("SUBLEVEL").unwrap_or_default();
     let e = get("EXTRAVERSION").unwrap_or_default();
@@ -179,7 +186,7 @@ pub fn kernel_version(makefile: &str) -> Result<String, String> {
 }
 
 /// Checks the merged configuration for the options the guest needs.
-pub fn check_config(config: &str) -> Result<(), String> {
+pub fn check_config(config: &str) -> Result<(), Error> {
     let missing: Vec<String> = REQUIRED
         .iter()
         .filter(|(o, _)| !config.lines().any(|l| l == format!("{o}=y")))
@@ -188,17 +195,35 @@ pub fn check_config(config: &str) -> Result<(), String> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!("kernel configuration lacks {}", missing.join(", ")))
+        Err(Error::MissingConfig { missing })
     }
 }
 
-/// Builds (or finds in the cache) the fixed and the buggy variant of a tree. The tree is only read: the variants
-/// are built from a hard-link copy under `txqlab/work/` ([`crate::mirror`]) with `make O=txqlab/work/.../build`.
-pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, RunError> {
+/// The kernel source file the variants differ in.
+const VETH_C: &str = "drivers/net/veth.c";
+
+/// What the harness reads of a tree before building it.
+struct Inspected {
+    /// The tree.
+    tree: PathBuf,
+    /// Its `drivers/net/veth.c`.
+    veth_c: String,
+    /// Whether that `veth_xmit` records the rx queue.
+    state: VethState,
+    /// `make kernelversion`.
+    version: String,
+    /// The files copied for a build.
+    listing: mirror::Listing,
+    /// Their fingerprint (without veth.c), for the image cache.
+    key: String,
+}
+
+/// Finds (or extracts) the tree of `src` and reads its veth state, version and files.
+fn inspect(src: &Source, t0: Instant) -> Result<Inspected, Error> {
     let tree = source(src, t0)?;
-    let veth_rel = Path::new("drivers/net/veth.c");
+    let veth_rel = Path::new(VETH_C);
     let orig = std::fs::read_to_string(tree.join(veth_rel))
-        .map_err(|e| format!("{}: {e}", tree.join(veth_rel).display()))?;
+        .map_err(|e| Error::io(tree.join(veth_rel), e))?;
     if tree.join("drivers/net/veth.c.txqlab-orig").exists() {
         stage(
             t0,
@@ -208,7 +233,7 @@ pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, RunError> {
     }
     let state = detect(&orig)?;
     let makefile = std::fs::read_to_string(tree.join("Makefile"))
-        .map_err(|e| format!("{}: {e}", tree.join("Makefile").display()))?;
+        .map_err(|e| Error::io(tree.join("Makefile"), e))?;
     let version = kernel_version(&makefile)?;
     let listing = mirror::list(&tree)?;
     let tree_key = mirror::stat_fingerprint(&tree, &listing, veth_rel)?;
@@ -227,23 +252,50 @@ pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, RunError> {
             }
         ),
     );
-    let kernels = cache_dir().join("kernels");
-    std::fs::create_dir_all(&kernels).map_err(|e| format!("{}: {e}", kernels.display()))?;
+    Ok(Inspected {
+        tree,
+        veth_c: orig,
+        state,
+        version,
+        listing,
+        key: tree_key,
+    })
+}
+
+/// The work directory of `tree` in the cache, which must not be inside the tree.
+fn work_dir(src: &Source, tree: &Path) -> Result<PathBuf, Error> {
     let slug = match src {
         Source::Debian(v) => format!("linux-source-{v}"),
         Source::Tree(_) => format!("tree-{}", fingerprint(&[tree.to_string_lossy().as_bytes()])),
     };
-    let work = cache_dir().join("work").join(slug);
-    let (copy, objtree) = (work.join("src"), work.join("build"));
     if let Ok(c) = cache_dir().canonicalize()
-        && c.starts_with(&tree)
+        && c.starts_with(tree)
     {
-        return Err(RunError::Error(format!(
+        return Err(Error::Usage(format!(
             "the cache {} is inside the kernel tree {}: set XDG_CACHE_HOME elsewhere",
             c.display(),
             tree.display()
         )));
     }
+    Ok(cache_dir().join("work").join(slug))
+}
+
+/// Builds (or finds in the cache) the fixed and the buggy variant of a tree. The tree is only read: the variants
+/// are built from a hard-link copy under `txqlab/work/` ([`crate::mirror`]) with `make O=txqlab/work/.../build`.
+pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, Error> {
+    let Inspected {
+        tree,
+        veth_c: orig,
+        state,
+        version,
+        listing,
+        key: tree_key,
+    } = inspect(src, t0)?;
+    let veth_rel = Path::new(VETH_C);
+    let kernels = cache_dir().join("kernels");
+    std::fs::create_dir_all(&kernels).map_err(|e| Error::io(&kernels, e))?;
+    let work = work_dir(src, &tree)?;
+    let (copy, objtree) = (work.join("src"), work.join("build"));
     let mut out = Vec::new();
     let mut prepared = false;
     let mut lock = None;
@@ -284,8 +336,8 @@ pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, RunError> {
             // Into the cache under a temporary name first: an interrupted copy is never taken for an image.
             let tmp = image.with_extension("partial");
             std::fs::copy(objtree.join("arch/x86/boot/bzImage"), &tmp)
-                .map_err(|e| format!("{}: {e}", objtree.join("arch/x86/boot/bzImage").display()))?;
-            std::fs::rename(&tmp, &image).map_err(|e| format!("{}: {e}", image.display()))?;
+                .map_err(|e| Error::io(objtree.join("arch/x86/boot/bzImage"), e))?;
+            std::fs::rename(&tmp, &image).map_err(|e| Error::io(&image, e))?;
             stage(t0, &format!("{name}: built {}", image.display()));
         }
         out.push(Image {
@@ -304,12 +356,12 @@ pub fn build_both(src: &Source, t0: Instant) -> Result<Vec<Image>, RunError> {
 struct WorkLock(PathBuf);
 
 impl WorkLock {
-    fn take(work: &Path) -> Result<Self, String> {
+    fn take(work: &Path) -> Result<Self, Error> {
         let mut name = work.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
         let path = work.with_file_name(name);
         if let Some(p) = path.parent() {
-            std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
         }
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
@@ -328,20 +380,21 @@ impl WorkLock {
                     if !pid.trim().is_empty()
                         && String::from_utf8_lossy(&cmdline).contains("vm-tests")
                     {
-                        return Err(format!(
-                            "another vm-tests (pid {}) is building in {}; wait for it, or remove {} if it is not \
-                             running",
-                            pid.trim(),
-                            work.display(),
-                            path.display()
-                        ));
+                        return Err(Error::Locked {
+                            pid: pid.trim().to_string(),
+                            work: work.to_path_buf(),
+                            lock: path,
+                        });
                     }
                     let _ = std::fs::remove_file(&path);
                 }
-                Err(e) => return Err(format!("{}: {e}", path.display())),
+                Err(e) => return Err(Error::io(path, e)),
             }
         }
-        Err(format!("{}: could not take the lock", path.display()))
+        Err(Error::io(
+            path,
+            std::io::Error::other("could not take the lock"),
+        ))
     }
 }
 
@@ -353,7 +406,7 @@ impl Drop for WorkLock {
 
 /// `make O=objtree tinyconfig`, the fragment appended (a later assignment overrides an earlier one, as
 /// `scripts/kconfig/merge_config.sh` relies on), `make O=objtree olddefconfig`; all in the build directory.
-fn configure(copy: &Path, objtree: &Path, t0: Instant) -> Result<(), RunError> {
+fn configure(copy: &Path, objtree: &Path, t0: Instant) -> Result<(), Error> {
     stage(
         t0,
         &format!(
@@ -361,7 +414,7 @@ fn configure(copy: &Path, objtree: &Path, t0: Instant) -> Result<(), RunError> {
             objtree.display()
         ),
     );
-    std::fs::create_dir_all(objtree).map_err(|e| format!("{}: {e}", objtree.display()))?;
+    std::fs::create_dir_all(objtree).map_err(|e| Error::io(objtree, e))?;
     let kmake = |target: &str| {
         run(
             Command::new("make")
@@ -375,24 +428,22 @@ fn configure(copy: &Path, objtree: &Path, t0: Instant) -> Result<(), RunError> {
     };
     kmake("tinyconfig")?;
     let dotconfig = objtree.join(".config");
-    let tiny =
-        std::fs::read_to_string(&dotconfig).map_err(|e| format!("{}: {e}", dotconfig.display()))?;
+    let tiny = std::fs::read_to_string(&dotconfig).map_err(|e| Error::io(&dotconfig, e))?;
     std::fs::write(
         &dotconfig,
         format!("{tiny}\n# vm-tests/config/txqlab.config\n{FRAGMENT}"),
     )
-    .map_err(|e| format!("{}: {e}", dotconfig.display()))?;
+    .map_err(|e| Error::io(&dotconfig, e))?;
     kmake("olddefconfig")?;
-    let config =
-        std::fs::read_to_string(&dotconfig).map_err(|e| format!("{}: {e}", dotconfig.display()))?;
+    let config = std::fs::read_to_string(&dotconfig).map_err(|e| Error::io(&dotconfig, e))?;
     check_config(&config).map_err(|e| {
-        RunError::Skip(format!(
+        Error::Skip(format!(
             "{e}: this tree cannot give the guest what it needs (kselftest counts a missing option as a skip)"
         ))
     })
 }
 
-fn make(copy: &Path, objtree: &Path, name: &str, t0: Instant) -> Result<(), String> {
+fn make(copy: &Path, objtree: &Path, name: &str, t0: Instant) -> Result<(), Error> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ccache = cache_dir().join("ccache");
     let cc = if Command::new("ccache").arg("--version").output().is_ok() {
@@ -421,7 +472,7 @@ fn make(copy: &Path, objtree: &Path, name: &str, t0: Instant) -> Result<(), Stri
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("make: {e}"))?;
+        .map_err(|e| Error::command("make", e))?;
     let stderr = child.stderr.take();
     let err_thread = std::thread::spawn(move || {
         let mut s = String::new();
@@ -433,10 +484,34 @@ fn make(copy: &Path, objtree: &Path, name: &str, t0: Instant) -> Result<(), Stri
         }
         s
     });
+    let objects = progress(child.stdout.take(), name, t0);
+    let st = child.wait().map_err(|e| Error::command("make", e))?;
+    let err = err_thread.join().unwrap_or_default();
+    if !st.success() {
+        let tail: Vec<&str> = err
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(Error::Build {
+            image: name.to_string(),
+            tail: tail.join("\n"),
+        });
+    }
+    stage(t0, &format!("{name}: {objects} objects compiled"));
+    Ok(())
+}
+
+/// Counts the objects kbuild compiles from its output on `stdout` (`CC`/`AS` lines), showing progress: a line
+/// redrawn on a terminal, a stage line every 10 s otherwise.
+fn progress(stdout: Option<std::process::ChildStdout>, name: &str, t0: Instant) -> u64 {
     let tty = std::io::stderr().is_terminal();
     let mut objects = 0u64;
     let mut last = Instant::now();
-    if let Some(o) = child.stdout.take() {
+    if let Some(o) = stdout {
         for l in BufReader::new(o).lines().map_while(Result::ok) {
             if l.trim_start().starts_with("CC") || l.trim_start().starts_with("AS") {
                 objects += 1;
@@ -458,21 +533,7 @@ fn make(copy: &Path, objtree: &Path, name: &str, t0: Instant) -> Result<(), Stri
     if tty {
         eprintln!();
     }
-    let st = child.wait().map_err(|e| e.to_string())?;
-    let err = err_thread.join().unwrap_or_default();
-    if !st.success() {
-        let tail: Vec<&str> = err
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        return Err(format!("{name}: kernel build failed:\n{}", tail.join("\n")));
-    }
-    stage(t0, &format!("{name}: {objects} objects compiled"));
-    Ok(())
+    objects
 }
 
 #[cfg(test)]
@@ -484,7 +545,7 @@ mod tests {
         let full: String = REQUIRED.iter().map(|(o, _)| format!("{o}=y\n")).collect();
         assert!(check_config(&full).is_ok());
         let no_veth = full.replace("CONFIG_VETH=y\n", "# CONFIG_VETH is not set\n");
-        let e = check_config(&no_veth).unwrap_err();
+        let e = check_config(&no_veth).unwrap_err().to_string();
         assert!(
             e.contains("CONFIG_VETH (the veth pair)") && !e.contains("CONFIG_DUMMY"),
             "{e}"

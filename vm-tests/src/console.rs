@@ -1,16 +1,131 @@
 //! Reading what the guest printed on the serial console.
 
+use std::fmt;
+
+use qdisc::Driver;
+use qdisc::veth::Path;
+
 /// One measured case.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Case {
-    /// `dummy` or `virtio`.
-    pub egress: String,
-    /// `host` (root namespace) or `veth` (a namespace through a veth).
-    pub path: String,
-    /// `default` (the driver's XPS) or `cleared`.
-    pub xps: String,
+    /// The egress device.
+    pub egress: Egress,
+    /// Where the traffic starts (`host`, `veth` or `vethmq` on the console).
+    #[serde(serialize_with = "serialize_path")]
+    pub path: Path,
+    /// The egress device's XPS map.
+    pub xps: Xps,
     /// Packets per TX queue sent during the case.
     pub per_queue: Vec<u64>,
+}
+
+impl Case {
+    /// The cases the verdict and the chart rest on: the dummy egress (no hook, no XPS of its own) with XPS cleared,
+    /// traffic starting at `path`.
+    pub fn is_decisive(&self, path: Path) -> bool {
+        self.egress == Egress::Dummy && self.xps == Xps::Cleared && self.path == path
+    }
+}
+
+/// The egress device of a case, as the guest script names it (`run_egress dummy|virtio`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Egress {
+    /// An 8-queue `dummy` device (`drivers/net/dummy.c`: no `ndo_select_queue`, no XPS map of its own).
+    Dummy,
+    /// QEMU's 8-queue virtio-net (`drivers/net/virtio_net.c`, whose `virtnet_set_affinity` sets XPS).
+    Virtio,
+}
+
+impl Egress {
+    /// The driver `qdisc::driver` models it with.
+    pub const fn driver(self) -> Driver {
+        match self {
+            Self::Dummy => Driver::Dummy,
+            Self::Virtio => Driver::VirtioNet,
+        }
+    }
+
+    /// The console's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Dummy => "dummy",
+            Self::Virtio => "virtio",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Dummy, Self::Virtio]
+            .into_iter()
+            .find(|e| e.name() == s)
+    }
+}
+
+impl fmt::Display for Egress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// The egress device's XPS map during a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Xps {
+    /// As the driver left it (virtio_net: one CPU's queues each; dummy: none).
+    Default,
+    /// Every `xps_cpus` written 0 by the guest script.
+    Cleared,
+}
+
+impl Xps {
+    /// The console's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Cleared => "cleared",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Default, Self::Cleared]
+            .into_iter()
+            .find(|x| x.name() == s)
+    }
+}
+
+impl fmt::Display for Xps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// TX and RX queues of the second pod's veth (`numtxqueues 8 numrxqueues 8` on both ends in `guest::script`).
+pub const VETH_MQ_QUEUES: u16 = 8;
+
+/// The console's name of a path: `host`, `veth` or `vethmq`.
+pub const fn path_name(p: Path) -> &'static str {
+    match p {
+        Path::Host => "host",
+        Path::PodViaVeth => "veth",
+        Path::PodViaMultiQueueVeth { .. } => "vethmq",
+    }
+}
+
+fn parse_path(s: &str) -> Option<Path> {
+    [
+        Path::Host,
+        Path::PodViaVeth,
+        Path::PodViaMultiQueueVeth {
+            queues: VETH_MQ_QUEUES,
+        },
+    ]
+    .into_iter()
+    .find(|p| path_name(*p) == s)
+}
+
+/// Serializes a path by its console name (the JSON report's `path`).
+pub fn serialize_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(path_name(*p))
 }
 
 /// The output and exit status of a program the guest ran between `TXQLAB-BEGIN-<NAME>` and
@@ -40,14 +155,16 @@ pub struct Boot {
 const BLOCKS: &[&str] = &["PROBE", "SELFTEST"];
 
 /// Why a boot gave no usable result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BootError {
     /// The kernel panicked.
+    #[error("kernel panic; console tail:\n{tail}")]
     Panic {
         /// The console's last lines.
         tail: String,
     },
     /// The guest did not finish in time.
+    #[error("the guest did not finish within {secs} s (hang?); console tail:\n{tail}")]
     Timeout {
         /// The limit.
         secs: u64,
@@ -55,6 +172,7 @@ pub enum BootError {
         tail: String,
     },
     /// A guest command failed (a missing kernel option is named in the message).
+    #[error("guest failure: {message}; console tail:\n{tail}")]
     Guest {
         /// What failed.
         message: String,
@@ -62,28 +180,13 @@ pub enum BootError {
         tail: String,
     },
     /// The console output could not be read.
+    #[error("console line {line}: {message}")]
     Malformed {
         /// The console line at fault.
         line: usize,
         /// What was wrong with it.
         message: String,
     },
-}
-
-impl std::fmt::Display for BootError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Panic { tail } => write!(f, "kernel panic; console tail:\n{tail}"),
-            Self::Timeout { secs, tail } => write!(
-                f,
-                "the guest did not finish within {secs} s (hang?); console tail:\n{tail}"
-            ),
-            Self::Guest { message, tail } => {
-                write!(f, "guest failure: {message}; console tail:\n{tail}")
-            }
-            Self::Malformed { line, message } => write!(f, "console line {line}: {message}"),
-        }
-    }
 }
 
 /// The last `n` lines of the console.
@@ -165,56 +268,77 @@ pub fn parse(text: &str, timed_out: Option<u64>) -> Result<Boot, BootError> {
         } else if l.starts_with("TXQLAB-DONE") {
             done = true;
         } else if let Some(rest) = l.strip_prefix("TXQLAB-CASE ") {
-            let kv: std::collections::HashMap<&str, &str> = rest
-                .split_whitespace()
-                .filter_map(|w| w.split_once('='))
-                .collect();
-            let get = |k: &str| {
-                kv.get(k).copied().ok_or(BootError::Malformed {
-                    line,
-                    message: format!("TXQLAB-CASE without `{k}`"),
-                })
-            };
-            let before = counts(get("before")?, line)?;
-            let after = counts(get("after")?, line)?;
-            if before.len() != after.len() || after.iter().zip(&before).any(|(a, b)| a < b) {
-                return Err(BootError::Malformed {
-                    line,
-                    message: "counters went backwards".into(),
-                });
-            }
-            cases.push(Case {
-                egress: get("egress")?.into(),
-                path: get("path")?.into(),
-                xps: get("xps")?.into(),
-                per_queue: after.iter().zip(&before).map(|(a, b)| a - b).collect(),
-            });
+            cases.push(case(rest, line)?);
         }
     }
-    if let Some(secs) = timed_out.filter(|_| !done) {
-        return Err(BootError::Timeout {
-            secs,
-            tail: tail(&text, 25),
-        });
-    }
-    if !done {
-        return Err(BootError::Guest {
-            message: "the guest stopped before finishing (no TXQLAB-DONE)".into(),
-            tail: tail(&text, 25),
-        });
-    }
-    if let Some((name, _)) = open {
-        return Err(BootError::Guest {
-            message: format!("the guest's {name} block was never closed (no TXQLAB-END-{name})"),
-            tail: tail(&text, 25),
-        });
-    }
+    finished(&text, timed_out, done, open.map(|(name, _)| name))?;
     Ok(Boot {
         kernel,
         cases,
         probe,
         selftest,
     })
+}
+
+/// `TXQLAB-CASE egress=E path=P xps=X before=N,N,.. after=N,N,..` (after the marker), on console line `line`.
+fn case(rest: &str, line: usize) -> Result<Case, BootError> {
+    let kv: std::collections::HashMap<&str, &str> = rest
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .collect();
+    let get = |k: &str| {
+        kv.get(k).copied().ok_or(BootError::Malformed {
+            line,
+            message: format!("TXQLAB-CASE without `{k}`"),
+        })
+    };
+    let before = counts(get("before")?, line)?;
+    let after = counts(get("after")?, line)?;
+    if before.len() != after.len() || after.iter().zip(&before).any(|(a, b)| a < b) {
+        return Err(BootError::Malformed {
+            line,
+            message: "counters went backwards".into(),
+        });
+    }
+    let bad = |k: &str, want: &str| BootError::Malformed {
+        line,
+        message: format!("TXQLAB-CASE {k}=`{}`: not {want}", kv.get(k).unwrap_or(&"")),
+    };
+    Ok(Case {
+        egress: Egress::parse(get("egress")?).ok_or_else(|| bad("egress", "dummy or virtio"))?,
+        path: parse_path(get("path")?).ok_or_else(|| bad("path", "host, veth or vethmq"))?,
+        xps: Xps::parse(get("xps")?).ok_or_else(|| bad("xps", "default or cleared"))?,
+        per_queue: after.iter().zip(&before).map(|(a, b)| a - b).collect(),
+    })
+}
+
+/// The console's end: a guest that did not print `TXQLAB-DONE` hung (`timed_out`) or stopped; a block left open
+/// was cut short.
+fn finished(
+    text: &str,
+    timed_out: Option<u64>,
+    done: bool,
+    open: Option<&str>,
+) -> Result<(), BootError> {
+    if let Some(secs) = timed_out.filter(|_| !done) {
+        return Err(BootError::Timeout {
+            secs,
+            tail: tail(text, 25),
+        });
+    }
+    if !done {
+        return Err(BootError::Guest {
+            message: "the guest stopped before finishing (no TXQLAB-DONE)".into(),
+            tail: tail(text, 25),
+        });
+    }
+    if let Some(name) = open {
+        return Err(BootError::Guest {
+            message: format!("the guest's {name} block was never closed (no TXQLAB-END-{name})"),
+            tail: tail(text, 25),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -229,12 +353,8 @@ mod tests {
         assert_eq!(b.kernel, "6.1.192");
         assert_eq!(b.cases[0].per_queue, vec![1024, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(
-            (
-                b.cases[0].egress.as_str(),
-                b.cases[0].path.as_str(),
-                b.cases[0].xps.as_str()
-            ),
-            ("dummy", "veth", "cleared")
+            (b.cases[0].egress, b.cases[0].path, b.cases[0].xps),
+            (Egress::Dummy, Path::PodViaVeth, Xps::Cleared)
         );
     }
 
@@ -286,6 +406,12 @@ mod tests {
         assert!(matches!(
             parse(bad, None),
             Err(BootError::Malformed { line: 1, .. })
+        ));
+        let unknown =
+            "TXQLAB-CASE egress=e1000 path=veth xps=cleared before=5 after=6\nTXQLAB-DONE\n";
+        assert!(matches!(
+            parse(unknown, None),
+            Err(BootError::Malformed { line: 1, message }) if message.contains("egress=`e1000`")
         ));
         let back = "TXQLAB-CASE egress=dummy path=veth xps=cleared before=5 after=4\nTXQLAB-DONE\n";
         assert!(matches!(

@@ -4,21 +4,27 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
+use crate::error::Error;
+
+fn copy(from: &Path, to: &Path) -> Result<(), Error> {
     if let Some(p) = to.parent() {
-        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
     }
     std::fs::copy(from, to)
         .map(|_| ())
-        .map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))
+        .map_err(|source| Error::Copy {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            source,
+        })
 }
 
 /// The shared libraries `ldd` names for `bin`, the loader included.
-fn libs(bin: &Path) -> Result<Vec<PathBuf>, String> {
+fn libs(bin: &Path) -> Result<Vec<PathBuf>, Error> {
     let o = Command::new("ldd")
         .arg(bin)
         .output()
-        .map_err(|e| format!("ldd: {e}"))?;
+        .map_err(|e| Error::command("ldd", e))?;
     let text = String::from_utf8_lossy(&o.stdout);
     Ok(text
         .lines()
@@ -35,14 +41,15 @@ fn libs(bin: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Finds a host tool (on `PATH`, else in the sbin directories), or says which package provides it. `run` checks
 /// these in [`crate::prereq`] before building; this is the last line of defence.
-pub fn host_tool(name: &str, package: &str) -> Result<PathBuf, String> {
+pub fn host_tool(name: &str, package: &str) -> Result<PathBuf, Error> {
     let found = if name == "busybox" {
         crate::prereq::static_busybox()
     } else {
         crate::prereq::find_tool(name)
     };
-    found.ok_or_else(|| {
-        format!("`{name}` not found: apt-get install -y {package} (or run `vm-tests setup`)")
+    found.ok_or_else(|| Error::MissingTool {
+        name: name.to_string(),
+        package: package.to_string(),
     })
 }
 
@@ -53,21 +60,21 @@ pub fn build(
     init: &str,
     txgen: &Path,
     txqlab: Option<&Path>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, Error> {
     let root = dir.join("root");
     let _ = std::fs::remove_dir_all(&root);
     for d in [
         "bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "run", "tmp",
     ] {
-        std::fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(root.join(d)).map_err(|e| Error::io(root.join(d), e))?;
     }
     let busybox = host_tool("busybox", "busybox-static")?;
     copy(&busybox, &root.join("bin/busybox"))?;
     for a in [
         "sh", "mount", "mkdir", "echo", "cat", "sleep", "poweroff", "awk", "taskset",
     ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(a))
-            .map_err(|e| e.to_string())?;
+        let link = root.join("bin").join(a);
+        std::os::unix::fs::symlink("busybox", &link).map_err(|e| Error::io(link, e))?;
     }
     let mut tools = vec![
         (host_tool("ip", "iproute2")?, "sbin/ip"),
@@ -84,15 +91,15 @@ pub fn build(
             copy(&l, &root.join(l.strip_prefix("/").unwrap_or(&l)))?;
         }
     }
-    std::fs::write(root.join("init"), init).map_err(|e| e.to_string())?;
-    std::fs::write(root.join("bin/veth_txq.sh"), crate::guest::SELFTEST)
-        .map_err(|e| e.to_string())?;
+    for (file, text) in [("init", init), ("bin/veth_txq.sh", crate::guest::SELFTEST)] {
+        std::fs::write(root.join(file), text).map_err(|e| Error::io(root.join(file), e))?;
+    }
     Command::new("chmod")
         .args(["+x"])
         .arg(root.join("init"))
         .arg(root.join("bin/veth_txq.sh"))
         .status()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::command("chmod", e))?;
     let out = dir.join("initrd.gz");
     let sh = format!(
         "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
@@ -102,11 +109,12 @@ pub fn build(
     let st = Command::new("sh")
         .args(["-c", &sh])
         .status()
-        .map_err(|e| format!("cpio: {e}"))?;
+        .map_err(|e| Error::command("cpio", e))?;
     if !st.success() {
-        return Err(
-            "building the initramfs failed (cpio and gzip needed: apt-get install -y cpio)".into(),
-        );
+        return Err(Error::command(
+            "building the initramfs",
+            "cpio | gzip failed (cpio and gzip needed: apt-get install -y cpio)",
+        ));
     }
     Ok(out)
 }

@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 
 use vm_tests::build::{DEFAULT_KERNELS, Image, Source, build_both, cache_dir, stage};
-use vm_tests::console::BootError;
 use vm_tests::prereq::{self, Need};
 use vm_tests::report::{KernelResult, Report, ktap, svg, table};
 use vm_tests::tree::VethState;
 use vm_tests::verdict::{GUEST_KERNEL, Verdict, classify_on};
-use vm_tests::{RunError, boot, checks, guest, initramfs};
+use vm_tests::{Error, boot, checks, guest, initramfs};
 
 #[derive(Parser)]
 #[command(
@@ -107,6 +106,7 @@ fn default_kernels() -> Vec<String> {
 const KSFT_SKIP: u8 = 4;
 
 fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let cmd = match cli.cmd {
         Some(c) => c,
@@ -116,30 +116,32 @@ fn main() -> ExitCode {
     };
     let ktap_out = matches!(&cmd, Cmd::Run(a) if a.ktap);
     let r = match cmd {
-        Cmd::Setup => setup().map_err(RunError::Error),
+        Cmd::Setup => setup(),
         Cmd::Build(a) => build(a),
         Cmd::Run(a) => run(a),
     };
     match r {
         Ok(c) => c,
-        Err(RunError::Skip(why)) => {
-            if ktap_out {
-                // kselftest's form of a whole run skipped.
-                let first = why.lines().next().unwrap_or_default();
-                println!("KTAP version 1\n1..0 # SKIP {first}");
+        Err(e) => match e.skip_reason() {
+            Some(why) => {
+                if ktap_out {
+                    // kselftest's form of a whole run skipped.
+                    let first = why.lines().next().unwrap_or_default();
+                    println!("KTAP version 1\n1..0 # SKIP {first}");
+                }
+                eprintln!("vm-tests: SKIP: {why}");
+                ExitCode::from(KSFT_SKIP)
             }
-            eprintln!("vm-tests: SKIP: {why}");
-            ExitCode::from(KSFT_SKIP)
-        }
-        Err(RunError::Error(e)) => {
-            eprintln!("vm-tests: {e}");
-            ExitCode::from(2)
-        }
+            None => {
+                eprintln!("vm-tests: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
 /// The trees to build: `--kernel-src`, or Debian's `--kernels`.
-fn sources(kernel_src: Option<PathBuf>, kernels: &[String]) -> Result<Vec<Source>, RunError> {
+fn sources(kernel_src: Option<PathBuf>, kernels: &[String]) -> Result<Vec<Source>, Error> {
     if let Some(t) = kernel_src {
         return Ok(vec![Source::Tree(t)]);
     }
@@ -152,7 +154,7 @@ fn sources(kernel_src: Option<PathBuf>, kernels: &[String]) -> Result<Vec<Source
                 && b.chars().all(|c| c.is_ascii_digit())
         });
         if !ok {
-            return Err(RunError::Error(format!(
+            return Err(Error::Usage(format!(
                 "--kernels: `{k}` is not a Debian kernel version such as 6.1 or 6.12"
             )));
         }
@@ -162,7 +164,7 @@ fn sources(kernel_src: Option<PathBuf>, kernels: &[String]) -> Result<Vec<Source
         }
     }
     if out.is_empty() {
-        return Err("--kernels: no kernel given".into());
+        return Err(Error::Usage("--kernels: no kernel given".into()));
     }
     Ok(out)
 }
@@ -179,14 +181,14 @@ fn build_needs(sources: &[Source]) -> Vec<Need> {
 }
 
 /// Stops with a skip listing everything missing, before anything long starts.
-fn check(needs: &[Need]) -> Result<(), RunError> {
+fn check(needs: &[Need]) -> Result<(), Error> {
     match prereq::missing(needs) {
-        Some(m) => Err(RunError::Skip(m)),
+        Some(m) => Err(Error::Skip(m)),
         None => Ok(()),
     }
 }
 
-fn build(a: BuildArgs) -> Result<ExitCode, RunError> {
+fn build(a: BuildArgs) -> Result<ExitCode, Error> {
     let t0 = Instant::now();
     let srcs = sources(a.kernel_src, &a.kernels)?;
     check(&build_needs(&srcs))?;
@@ -198,7 +200,7 @@ fn build(a: BuildArgs) -> Result<ExitCode, RunError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn setup() -> Result<ExitCode, String> {
+fn setup() -> Result<ExitCode, Error> {
     let packages = prereq::all_packages(DEFAULT_KERNELS);
     let missing: Vec<&str> = packages
         .iter()
@@ -228,19 +230,22 @@ fn setup() -> Result<ExitCode, String> {
             ),
         ])
         .status()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::command("sh", e))?;
     if st.success() {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(format!("installing failed; try: {cmd}"))
+        Err(Error::command(
+            "apt-get",
+            format!("installing failed; try: {cmd}"),
+        ))
     }
 }
 
 const TXGEN_SRC: &str = include_str!("bin/txqlab-txgen.rs");
 
 /// Where the guest's traffic generator is, or where it would be compiled to.
-fn txgen_paths() -> Result<(PathBuf, PathBuf), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+fn txgen_paths() -> Result<(PathBuf, PathBuf), Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("/proc/self/exe", e))?;
     let bin = cache_dir().join("txgen").join(format!(
         "txqlab-txgen-{}",
         vm_tests::tree::fingerprint(&[TXGEN_SRC.as_bytes()])
@@ -250,38 +255,43 @@ fn txgen_paths() -> Result<(PathBuf, PathBuf), String> {
 
 /// The guest's traffic generator: the sibling binary when cargo built it, else compiled from its source (embedded
 /// here) into the cache with `rustc`, since `cargo run` builds only the binary it runs.
-fn txgen() -> Result<PathBuf, String> {
+fn txgen() -> Result<PathBuf, Error> {
     let (sibling, bin) = txgen_paths()?;
     if sibling.exists() {
+        log::debug!("traffic generator: {}", sibling.display());
         return Ok(sibling);
     }
     const SRC: &str = TXGEN_SRC;
     let dir = cache_dir().join("txgen");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     if !bin.exists() {
         let src = dir.join("txqlab-txgen.rs");
-        std::fs::write(&src, SRC).map_err(|e| e.to_string())?;
+        std::fs::write(&src, SRC).map_err(|e| Error::io(&src, e))?;
+        log::info!("compiling the traffic generator into {}", bin.display());
         let o = Command::new("rustc")
             .args(["-O", "--edition", "2021", "-o"])
             .arg(&bin)
             .arg(&src)
             .output()
-            .map_err(|e| format!("rustc (to build the guest traffic generator): {e}"))?;
+            .map_err(|e| Error::command("rustc (to build the guest traffic generator)", e))?;
         if !o.status.success() {
-            return Err(format!(
-                "building the guest traffic generator failed:\n{}",
-                String::from_utf8_lossy(&o.stderr)
+            return Err(Error::command(
+                "building the guest traffic generator",
+                format!("failed:\n{}", String::from_utf8_lossy(&o.stderr)),
             ));
         }
     }
     Ok(bin)
 }
 
-fn run(a: RunArgs) -> Result<ExitCode, RunError> {
-    let t0 = Instant::now();
+/// Everything a run needs before its first build: the trees to build, the host's tools.
+fn run_needs(a: &RunArgs) -> Result<Vec<Source>, Error> {
     for p in &a.kernel {
         if !p.exists() {
-            return Err(format!("{}: no such kernel image", p.display()).into());
+            return Err(Error::Usage(format!(
+                "{}: no such kernel image",
+                p.display()
+            )));
         }
     }
     let srcs = if a.kernel.is_empty() {
@@ -289,7 +299,6 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
     } else {
         Vec::new()
     };
-    // Everything the whole run needs, before the first build starts.
     let mut needs = build_needs(&srcs);
     if srcs.is_empty() {
         needs.clear();
@@ -308,9 +317,25 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
         ));
     }
     check(&needs)?;
-    // The guest's side first, so that a problem there shows before any kernel is built.
-    let work = cache_dir().join("run");
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    Ok(srcs)
+}
+
+/// The guest's side of a run, ready before any kernel is built.
+struct GuestSide {
+    /// Why the virtio-net cases cannot run (no tap device), if they cannot.
+    skip: Option<String>,
+    /// The `txqlab` binary the guest runs `probe` with.
+    txqlab: Option<PathBuf>,
+    /// What the run leaves out, reported per kernel.
+    not_run: Vec<String>,
+    /// The initramfs (QEMU runner).
+    initrd: PathBuf,
+    /// The guest script (virtme-ng runner).
+    vng_script: PathBuf,
+}
+
+/// Builds the initramfs and the virtme-ng script, and says which checks the run leaves out.
+fn guest_side(a: &RunArgs, work: &Path, t0: Instant) -> Result<GuestSide, Error> {
     let tgen = txgen()?;
     let skip = match a.runner {
         Runner::Qemu => boot::tap_unavailable(),
@@ -320,7 +345,12 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
     };
     let txqlab = match &a.txqlab {
         Some(p) if p.exists() => Some(p.clone()),
-        Some(p) => return Err(format!("--txqlab {}: no such file", p.display()).into()),
+        Some(p) => {
+            return Err(Error::Usage(format!(
+                "--txqlab {}: no such file",
+                p.display()
+            )));
+        }
         None => std::env::current_exe()
             .ok()
             .map(|e| e.with_file_name("txqlab"))
@@ -347,93 +377,99 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
     )?;
     stage(t0, &format!("initramfs {}", initrd.display()));
     let vng_script = work.join("vng-guest.sh");
-    std::fs::write(&vng_script, guest::vng_script(&tgen)).map_err(|e| e.to_string())?;
-    // The guest side is ready (seconds); now the long part.
-    let mut images: Vec<Image> = Vec::new();
-    for s in &srcs {
-        images.extend(build_both(s, t0)?);
-    }
-    images.extend(a.kernel.iter().map(|p| Image {
-        name: p.display().to_string(),
-        variant: None,
-        label: "user".into(),
-        path: p.clone(),
-    }));
-    let mut results = Vec::new();
-    for (n, img) in images.iter().enumerate() {
-        let log = work.join(format!("console-{n}.log"));
-        let tb = Instant::now();
-        let limit = Duration::from_secs(a.timeout);
-        let booted = match a.runner {
-            Runner::Qemu => {
-                stage(t0, &format!("booting {} under QEMU (TCG)", img.name));
-                let tap = skip.is_none().then(|| format!("txqlabvm{n}"));
-                boot::boot(&img.path, &initrd, tap.as_deref(), limit, &log)
-            }
-            Runner::Vng => {
-                stage(t0, &format!("booting {} with virtme-ng", img.name));
-                boot::boot_vng(&img.path, &vng_script, limit, &log)
-            }
+    std::fs::write(&vng_script, guest::vng_script(&tgen)).map_err(|e| Error::io(&vng_script, e))?;
+    Ok(GuestSide {
+        skip,
+        txqlab,
+        not_run,
+        initrd,
+        vng_script,
+    })
+}
+
+/// Boots image number `n`, classifies its cases and judges the probe and the selftest against the verdict.
+fn boot_and_judge(
+    a: &RunArgs,
+    g: &GuestSide,
+    work: &Path,
+    n: usize,
+    img: &Image,
+    t0: Instant,
+) -> Result<KernelResult, Error> {
+    let log = work.join(format!("console-{n}.log"));
+    let tb = Instant::now();
+    let limit = Duration::from_secs(a.timeout);
+    let booted = match a.runner {
+        Runner::Qemu => {
+            stage(t0, &format!("booting {} under QEMU (TCG)", img.name));
+            let tap = g.skip.is_none().then(|| format!("txqlabvm{n}"));
+            boot::boot(&img.path, &g.initrd, tap.as_deref(), limit, &log)
         }
-        .map_err(|e| {
-            let msg = format!("{}: {e}\n(console log: {})", img.name, log.display());
-            match e {
-                // The guest names a kernel option it lacks: kselftest's skip.
-                BootError::Guest { message, .. } if message.starts_with("missing CONFIG_") => {
-                    RunError::Skip(msg)
-                }
-                _ => RunError::Error(msg),
-            }
-        })?;
-        // The selection rules of the kernel that booted (its `uname -r`), the veth behaviour from the measurement.
-        let release = if booted.kernel.is_empty() {
-            GUEST_KERNEL
-        } else {
-            booted.kernel.as_str()
-        };
-        let (verdict, cases) =
-            classify_on(&booted.cases, release).map_err(|e| format!("{}: {e}", img.name))?;
-        let expected = img.variant.map(|v| match v {
-            VethState::Fixed => Verdict::NotAffected,
-            VethState::Buggy => Verdict::Affected,
-        });
-        // The probe and the selftest, each judged against the matrix's verdict (itself judged against the variant).
-        let mut other = Vec::new();
-        if a.runner == Runner::Qemu {
-            if txqlab.is_some() {
-                other.push(checks::probe(booted.probe.as_ref(), verdict));
-            }
-            other.push(checks::selftest(booted.selftest.as_ref(), verdict));
+        Runner::Vng => {
+            stage(t0, &format!("booting {} with virtme-ng", img.name));
+            boot::boot_vng(&img.path, &g.vng_script, limit, &log)
         }
-        results.push(KernelResult {
-            name: img.name.clone(),
-            variant: img.label.clone(),
-            verdict,
-            expected,
-            cases,
-            checks: other,
-            skipped: not_run.clone(),
-            boot_s: tb.elapsed().as_secs_f64(),
-        });
-        stage(
-            t0,
-            &format!("{}: done in {:.1} s", img.name, tb.elapsed().as_secs_f64()),
-        );
     }
+    .map_err(|source| Error::Boot {
+        image: img.name.clone(),
+        log: log.clone(),
+        source,
+    })?;
+    log::debug!(
+        "{}: guest kernel `{}`, {} cases",
+        img.name,
+        booted.kernel,
+        booted.cases.len()
+    );
+    // The selection rules of the kernel that booted (its `uname -r`), the veth behaviour from the measurement.
+    let release = if booted.kernel.is_empty() {
+        GUEST_KERNEL
+    } else {
+        booted.kernel.as_str()
+    };
+    let (verdict, cases) = classify_on(&booted.cases, release).map_err(|e| Error::Classify {
+        image: img.name.clone(),
+        source: Box::new(e),
+    })?;
+    let expected = img.variant.map(|v| match v {
+        VethState::Fixed => Verdict::NotAffected,
+        VethState::Buggy => Verdict::Affected,
+    });
+    // The probe and the selftest, each judged against the matrix's verdict (itself judged against the variant).
+    let mut other = Vec::new();
+    if a.runner == Runner::Qemu {
+        if g.txqlab.is_some() {
+            other.push(checks::probe(booted.probe.as_ref(), verdict));
+        }
+        other.push(checks::selftest(booted.selftest.as_ref(), verdict));
+    }
+    Ok(KernelResult {
+        name: img.name.clone(),
+        variant: img.label.clone(),
+        verdict,
+        expected,
+        cases,
+        checks: other,
+        skipped: g.not_run.clone(),
+        boot_s: tb.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes the JSON report and the chart, prints the table or KTAP, and returns the exit status.
+fn report(a: &RunArgs, results: &[KernelResult], t0: Instant) -> Result<ExitCode, Error> {
     if let Some(p) = &a.json {
-        let s = serde_json::to_string_pretty(&Report { kernels: &results })
-            .map_err(|e| e.to_string())?;
-        std::fs::write(p, s + "\n").map_err(|e| format!("{}: {e}", p.display()))?;
+        let s = serde_json::to_string_pretty(&Report { kernels: results })?;
+        std::fs::write(p, s + "\n").map_err(|e| Error::io(p, e))?;
     }
     if let Some(p) = &a.svg {
-        svg(Path::new(p), &results)?;
+        svg(Path::new(p), results)?;
     }
     print!(
         "{}",
         if a.ktap {
-            ktap(&results)
+            ktap(results)
         } else {
-            table(&results)
+            table(results)
         }
     );
     let ok = results.iter().all(KernelResult::passed);
@@ -450,4 +486,32 @@ fn run(a: RunArgs) -> Result<ExitCode, RunError> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn run(a: RunArgs) -> Result<ExitCode, Error> {
+    let t0 = Instant::now();
+    // Everything the whole run needs, before the first build starts.
+    let srcs = run_needs(&a)?;
+    // The guest's side first, so that a problem there shows before any kernel is built.
+    let work = cache_dir().join("run");
+    std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    let g = guest_side(&a, &work, t0)?;
+    // The guest side is ready (seconds); now the long part.
+    let mut images: Vec<Image> = Vec::new();
+    for s in &srcs {
+        images.extend(build_both(s, t0)?);
+    }
+    images.extend(a.kernel.iter().map(|p| Image {
+        name: p.display().to_string(),
+        variant: None,
+        label: "user".into(),
+        path: p.clone(),
+    }));
+    let mut results = Vec::new();
+    for (n, img) in images.iter().enumerate() {
+        let r = boot_and_judge(&a, &g, &work, n, img, t0)?;
+        stage(t0, &format!("{}: done in {:.1} s", img.name, r.boot_s));
+        results.push(r);
+    }
+    report(&a, &results, t0)
 }

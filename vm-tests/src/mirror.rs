@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::error::Error;
 use crate::tree::fingerprint;
 
 /// One entry of a tree to copy: a path relative to the tree's root.
@@ -88,7 +89,7 @@ fn is_elf_executable(p: &Path, m: &std::fs::Metadata) -> bool {
 }
 
 /// The files of `tree` to copy.
-pub fn list(tree: &Path) -> Result<Listing, String> {
+pub fn list(tree: &Path) -> Result<Listing, Error> {
     if tree.join(".git").exists()
         && let Some(files) = git_files(tree)
     {
@@ -137,13 +138,13 @@ fn git_files(tree: &Path) -> Option<Vec<PathBuf>> {
     Some(files)
 }
 
-fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     let dir = root.join(rel);
-    let rd = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let rd = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
     for e in rd {
-        let e = e.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let e = e.map_err(|e| Error::io(&dir, e))?;
         let r = rel.join(e.file_name());
-        let t = e.file_type().map_err(|e| format!("{}: {e}", r.display()))?;
+        let t = e.file_type().map_err(|e| Error::io(&r, e))?;
         if t.is_dir() {
             if !is_skipped_dir(&r) {
                 walk(root, &r, out)?;
@@ -163,7 +164,7 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
 
 /// A fingerprint of the listed files' paths, sizes and modification times (not their content: reading 1.5 GB
 /// per run is too slow), skipping `skip` (veth.c, whose variant text is keyed separately).
-pub fn stat_fingerprint(tree: &Path, l: &Listing, skip: &Path) -> Result<String, String> {
+pub fn stat_fingerprint(tree: &Path, l: &Listing, skip: &Path) -> Result<String, Error> {
     let mut buf = Vec::with_capacity(l.files.len() * 64);
     for f in &l.files {
         if f == skip {
@@ -172,7 +173,7 @@ pub fn stat_fingerprint(tree: &Path, l: &Listing, skip: &Path) -> Result<String,
         let m = tree
             .join(f)
             .symlink_metadata()
-            .map_err(|e| format!("{}: {e}", tree.join(f).display()))?;
+            .map_err(|e| Error::io(tree.join(f), e))?;
         let mtime = m
             .modified()
             .ok()
@@ -186,12 +187,12 @@ pub fn stat_fingerprint(tree: &Path, l: &Listing, skip: &Path) -> Result<String,
 
 /// Creates `dst` (removing what was there) as a copy of the listed files of `src`: hard links, symlinks
 /// recreated, plain copies where a link is refused. Returns how many files had to be copied.
-pub fn materialize(src: &Path, l: &Listing, dst: &Path) -> Result<usize, String> {
+pub fn materialize(src: &Path, l: &Listing, dst: &Path) -> Result<usize, Error> {
     if dst.exists() {
         // Removes our links only: unlinking one name of a hard-linked file leaves the other untouched.
-        std::fs::remove_dir_all(dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+        std::fs::remove_dir_all(dst).map_err(|e| Error::io(dst, e))?;
     }
-    std::fs::create_dir_all(dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+    std::fs::create_dir_all(dst).map_err(|e| Error::io(dst, e))?;
     let mut copied = 0;
     let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for f in &l.files {
@@ -200,20 +201,19 @@ pub fn materialize(src: &Path, l: &Listing, dst: &Path) -> Result<usize, String>
         if let Some(p) = to.parent()
             && !made.contains(p)
         {
-            std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
             made.insert(p.to_path_buf());
         }
-        let m = from
-            .symlink_metadata()
-            .map_err(|e| format!("{}: {e}", from.display()))?;
+        let m = from.symlink_metadata().map_err(|e| Error::io(&from, e))?;
         if m.file_type().is_symlink() {
-            let target =
-                std::fs::read_link(&from).map_err(|e| format!("{}: {e}", from.display()))?;
-            std::os::unix::fs::symlink(&target, &to)
-                .map_err(|e| format!("{}: {e}", to.display()))?;
+            let target = std::fs::read_link(&from).map_err(|e| Error::io(&from, e))?;
+            std::os::unix::fs::symlink(&target, &to).map_err(|e| Error::io(&to, e))?;
         } else if std::fs::hard_link(&from, &to).is_err() {
-            std::fs::copy(&from, &to)
-                .map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))?;
+            std::fs::copy(&from, &to).map_err(|source| Error::Copy {
+                from: from.clone(),
+                to: to.clone(),
+                source,
+            })?;
             copied += 1;
         }
     }
@@ -222,10 +222,10 @@ pub fn materialize(src: &Path, l: &Listing, dst: &Path) -> Result<usize, String>
 
 /// Replaces `path` with a new file holding `text`: written beside it, then renamed over it, so a hard link at
 /// `path` is broken rather than written through.
-pub fn replace_file(path: &Path, text: &str) -> Result<(), String> {
+pub fn replace_file(path: &Path, text: &str) -> Result<(), Error> {
     let tmp = path.with_extension("c.txqlab-new");
-    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use crate::checks::Check;
+use crate::console::{Egress, Xps, path_name};
+use crate::error::Error;
 use crate::verdict::{Judged, Verdict};
+use qdisc::veth::Path;
 
 /// One kernel's result.
 #[derive(Debug, Clone, Serialize)]
@@ -80,7 +83,7 @@ pub fn table(ks: &[KernelResult]) -> String {
                 out,
                 "  {:<7} {:<5} {:<8} {:<40} {:<13} {}",
                 c.egress,
-                c.path,
+                path_name(c.path),
                 c.xps,
                 q.join(" "),
                 c.branch,
@@ -134,7 +137,7 @@ pub fn ktap(ks: &[KernelResult]) -> String {
                 "    {} {n} {}_{}_{} # per_queue {:?}",
                 if c.matches { "ok" } else { "not ok" },
                 c.egress,
-                c.path,
+                path_name(c.path),
                 c.xps,
                 c.per_queue
             );
@@ -170,8 +173,11 @@ pub fn ktap(ks: &[KernelResult]) -> String {
 
 /// An SVG with, per kernel, the per-queue packets of the decisive case (dummy, through veth, XPS cleared) and of
 /// root-namespace traffic.
-pub fn svg(path: &std::path::Path, ks: &[KernelResult]) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+pub fn svg(path: &std::path::Path, ks: &[KernelResult]) -> Result<(), Error> {
+    let err = |e: &dyn std::fmt::Display| Error::Plot {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
     // Two kernels per row: the fixed and the fix-reverted build of one tree side by side.
     let cols = ks.len().clamp(1, 2);
     let rows = ks.len().div_ceil(2).max(1);
@@ -179,14 +185,14 @@ pub fn svg(path: &std::path::Path, ks: &[KernelResult]) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let panels = root.split_evenly((rows, cols));
     for (k, area) in ks.iter().zip(panels.iter()) {
-        let pick = |path: &str| {
+        let pick = |path: Path| {
             k.cases
                 .iter()
-                .find(|c| c.egress == "dummy" && c.path == path && c.xps == "cleared")
+                .find(|c| c.egress == Egress::Dummy && c.path == path && c.xps == Xps::Cleared)
                 .map(|c| c.per_queue.clone())
         };
-        let veth = pick("veth").unwrap_or_default();
-        let host = pick("host").unwrap_or_default();
+        let veth = pick(Path::PodViaVeth).unwrap_or_default();
+        let host = pick(Path::Host).unwrap_or_default();
         let max = veth.iter().chain(&host).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
         let n = veth.len().max(host.len()).max(1);
         let mut chart = ChartBuilder::on(area)

@@ -15,18 +15,20 @@ pub enum VethState {
     Buggy,
 }
 
+use crate::error::Error;
+
 const RECORD: &str = "skb_record_rx_queue(skb, rxq);";
 const BLOCK: &str = "if (rxq < rcv->real_num_rx_queues) {";
 
 /// The body of `veth_xmit` as a byte range of `src`.
-fn veth_xmit(src: &str) -> Result<(usize, usize), String> {
+fn veth_xmit(src: &str) -> Result<(usize, usize), Error> {
     let start = src
         .find("static netdev_tx_t veth_xmit(struct sk_buff *skb, struct net_device *dev)")
-        .ok_or("drivers/net/veth.c: no veth_xmit() found: not a supported kernel tree")?;
+        .ok_or_else(|| veth_c("no veth_xmit() found: not a supported kernel tree"))?;
     let open = start
         + src[start..]
             .find('{')
-            .ok_or("drivers/net/veth.c: veth_xmit() has no body")?;
+            .ok_or_else(|| veth_c("veth_xmit() has no body"))?;
     let mut depth = 0usize;
     for (i, c) in src[open..].char_indices() {
         match c {
@@ -40,15 +42,25 @@ fn veth_xmit(src: &str) -> Result<(usize, usize), String> {
             _ => {}
         }
     }
-    Err("drivers/net/veth.c: veth_xmit() is not closed".into())
+    Err(veth_c("veth_xmit() is not closed"))
+}
+
+/// An error in `drivers/net/veth.c`.
+fn veth_c(detail: &str) -> Error {
+    Error::Tree {
+        file: "drivers/net/veth.c".into(),
+        detail: detail.into(),
+    }
 }
 
 /// Detects the state of a tree from its `drivers/net/veth.c`.
-pub fn detect(veth_c: &str) -> Result<VethState, String> {
-    let (a, b) = veth_xmit(veth_c)?;
-    let body = &veth_c[a..b];
+pub fn detect(veth_c_text: &str) -> Result<VethState, Error> {
+    let (a, b) = veth_xmit(veth_c_text)?;
+    let body = &veth_c_text[a..b];
     if !body.contains(BLOCK) {
-        return Err("drivers/net/veth.c: veth_xmit() has no `if (rxq < rcv->real_num_rx_queues)` block: unsupported tree".into());
+        return Err(veth_c(
+            "veth_xmit() has no `if (rxq < rcv->real_num_rx_queues)` block: unsupported tree",
+        ));
     }
     Ok(if body.contains(RECORD) {
         VethState::Buggy
@@ -59,13 +71,13 @@ pub fn detect(veth_c: &str) -> Result<VethState, String> {
 
 /// `veth.c` in the wanted state: the fix removes the call; the revert adds it at the end of the rx-queue block,
 /// where 710ad98c363a took it from.
-pub fn variant(veth_c: &str, want: VethState) -> Result<String, String> {
-    let have = detect(veth_c)?;
+pub fn variant(text: &str, want: VethState) -> Result<String, Error> {
+    let have = detect(text)?;
     if have == want {
-        return Ok(veth_c.to_string());
+        return Ok(text.to_string());
     }
-    let (a, b) = veth_xmit(veth_c)?;
-    let body = &veth_c[a..b];
+    let (a, b) = veth_xmit(text)?;
+    let body = &text[a..b];
     let new_body = match want {
         VethState::Fixed => body
             .lines()
@@ -75,7 +87,9 @@ pub fn variant(veth_c: &str, want: VethState) -> Result<String, String> {
             .trim_end_matches('\n')
             .to_string(),
         VethState::Buggy => {
-            let blk = body.find(BLOCK).ok_or("no rx-queue block")?;
+            let blk = body
+                .find(BLOCK)
+                .ok_or_else(|| veth_c("veth_xmit() has no rx-queue block"))?;
             let open = blk + BLOCK.len() - 1;
             let mut depth = 0usize;
             let mut close = None;
@@ -92,7 +106,7 @@ pub fn variant(veth_c: &str, want: VethState) -> Result<String, String> {
                     _ => {}
                 }
             }
-            let close = close.ok_or("the rx-queue block is not closed")?;
+            let close = close.ok_or_else(|| veth_c("the rx-queue block is not closed"))?;
             // Insert before the line that holds the closing brace, indented one level deeper than it.
             let line_start = body[..close].rfind('\n').map_or(0, |p| p + 1);
             let indent = &body[line_start..close];
@@ -103,7 +117,7 @@ pub fn variant(veth_c: &str, want: VethState) -> Result<String, String> {
             )
         }
     };
-    Ok(format!("{}{}{}", &veth_c[..a], new_body, &veth_c[b..]))
+    Ok(format!("{}{}{}", &text[..a], new_body, &text[b..]))
 }
 
 /// A short fingerprint of text (FNV-1a, 64 bits) for cache keys.

@@ -1,10 +1,12 @@
 //! Comparing measured spreads with `qdisc`'s prediction, and the verdict per kernel.
 
+use qdisc::KernelProfile;
 use qdisc::predict::{Prediction, predict};
 use qdisc::veth::Path;
-use qdisc::{Driver, KernelProfile};
+use serde::Serialize;
 
-use crate::console::Case;
+use crate::console::{Case, Egress, Xps, serialize_path};
+use crate::error::Error;
 use crate::guest::{FLOWS, PACKETS};
 
 /// CPUs the guest has (`-smp 2`); the traffic generator is pinned to CPU 0.
@@ -18,43 +20,39 @@ pub const GUEST_KERNEL: &str = "6.1.192";
 /// The prediction for one case on a kernel whose veth records the rx queue or not: the device comes from
 /// `qdisc::driver` (dummy: no hook, no XPS; virtio_net: its `virtnet_set_affinity` XPS map unless cleared) with
 /// the kernel's selection rules and the one prediction seed every command uses.
-pub fn prediction(case: &Case, veth_records: bool) -> Result<Prediction, String> {
+pub fn prediction(case: &Case, veth_records: bool) -> Result<Prediction, Error> {
     prediction_on(case, veth_records, GUEST_KERNEL)
 }
 
 /// [`prediction`] with the selection rules of `release` (the booted kernel's `uname -r`).
-pub fn prediction_on(case: &Case, veth_records: bool, release: &str) -> Result<Prediction, String> {
+pub fn prediction_on(case: &Case, veth_records: bool, release: &str) -> Result<Prediction, Error> {
     let queues = case.per_queue.len() as u16;
-    let driver = if case.egress == "virtio" {
-        Driver::VirtioNet
-    } else {
-        Driver::Dummy
-    };
-    let xps = (case.xps != "default").then_some(false);
+    // XPS cleared: no map whatever the driver would install; default: the driver's own (`qdisc::driver`).
+    let xps = (case.xps == Xps::Cleared).then_some(false);
     let profile = KernelProfile::from_release(release)
-        .map_err(|e| format!("kernel release `{release}`: {e}"))?
+        .map_err(|source| Error::Release {
+            release: release.to_string(),
+            source,
+        })?
         .with_override(veth_records);
-    let sel = driver
+    let sel = case
+        .egress
+        .driver()
         .selector(&profile, queues, GUEST_CPUS, xps)
-        .map_err(|e| e.to_string())?;
-    let path = match case.path.as_str() {
-        "veth" => Path::PodViaVeth,
-        // The second pod's veth, created with `numtxqueues 8 numrxqueues 8` on both ends.
-        "vethmq" => Path::PodViaMultiQueueVeth { queues: 8 },
-        _ => Path::Host,
-    };
-    Ok(predict(&sel, path, veth_records, SEND_CPU, FLOWS))
+        .map_err(Error::Device)?;
+    Ok(predict(&sel, case.path, veth_records, SEND_CPU, FLOWS))
 }
 
 /// A case with its prediction and whether they agree.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Judged {
-    /// `dummy` or `virtio`.
-    pub egress: String,
-    /// `host` or `veth`.
-    pub path: String,
-    /// `default` or `cleared`.
-    pub xps: String,
+    /// The egress device.
+    pub egress: Egress,
+    /// Where the traffic started (`host`, `veth`, `vethmq`).
+    #[serde(serialize_with = "serialize_path")]
+    pub path: Path,
+    /// The egress device's XPS map.
+    pub xps: Xps,
     /// Packets per TX queue.
     pub per_queue: Vec<u64>,
     /// Expected packets per queue (share x flows x packets per flow).
@@ -71,18 +69,18 @@ pub struct Judged {
 }
 
 /// Judges a case against the prediction for `veth_records`.
-pub fn judge(case: &Case, veth_records: bool) -> Result<Judged, String> {
+pub fn judge(case: &Case, veth_records: bool) -> Result<Judged, Error> {
     judge_on(case, veth_records, GUEST_KERNEL)
 }
 
 /// [`judge`] with the selection rules of `release`.
-pub fn judge_on(case: &Case, veth_records: bool, release: &str) -> Result<Judged, String> {
+pub fn judge_on(case: &Case, veth_records: bool, release: &str) -> Result<Judged, Error> {
     let p = prediction_on(case, veth_records, release)?;
     let per = PACKETS as u64;
     Ok(Judged {
-        egress: case.egress.clone(),
-        path: case.path.clone(),
-        xps: case.xps.clone(),
+        egress: case.egress,
+        path: case.path,
+        xps: case.xps,
         per_queue: case.per_queue.clone(),
         predicted: p
             .queues
@@ -112,16 +110,16 @@ pub enum Verdict {
 
 /// Classifies a kernel from its cases: the one that shows the bug is forwarded traffic out of a device with XPS
 /// cleared (dummy). Returns the verdict and every case judged against the model of that verdict.
-pub fn classify(cases: &[Case]) -> Result<(Verdict, Vec<Judged>), String> {
+pub fn classify(cases: &[Case]) -> Result<(Verdict, Vec<Judged>), Error> {
     classify_on(cases, GUEST_KERNEL)
 }
 
 /// [`classify`] with the selection rules of the booted kernel's release (6.1 or 6.12 in the default run).
-pub fn classify_on(cases: &[Case], release: &str) -> Result<(Verdict, Vec<Judged>), String> {
+pub fn classify_on(cases: &[Case], release: &str) -> Result<(Verdict, Vec<Judged>), Error> {
     let probe = cases
         .iter()
-        .find(|c| c.egress == "dummy" && c.path == "veth" && c.xps == "cleared")
-        .ok_or("no dummy/veth/cleared case: cannot classify the kernel")?;
+        .find(|c| c.is_decisive(Path::PodViaVeth))
+        .ok_or(Error::NoDecidingCase)?;
     let affected = judge_on(probe, true, release)?.matches;
     let verdict = if affected {
         Verdict::Affected
@@ -140,12 +138,12 @@ mod tests {
     use super::*;
 
     fn case(egress: &str, path: &str, xps: &str, q: &[u64]) -> Case {
-        Case {
-            egress: egress.into(),
-            path: path.into(),
-            xps: xps.into(),
-            per_queue: q.to_vec(),
-        }
+        let line = format!(
+            "TXQLAB-CASE egress={egress} path={path} xps={xps} before={} after={}\nTXQLAB-DONE\n",
+            vec!["0"; q.len()].join(","),
+            q.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        );
+        crate::console::parse(&line, None).unwrap().cases.remove(0)
     }
 
     #[test]
@@ -159,7 +157,9 @@ mod tests {
         for r in ["6.1.192", "6.12.117"] {
             assert_eq!(classify_on(&pinned, r).unwrap().0, Verdict::Affected, "{r}");
         }
-        let e = classify_on(&pinned, "not-a-kernel").unwrap_err();
+        let e = classify_on(&pinned, "not-a-kernel")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`not-a-kernel`"), "{e}");
     }
 
@@ -202,6 +202,25 @@ mod tests {
         assert!(j[0].matches);
         assert!(!j[1].matches);
         assert!(classify(&cases[1..]).is_err());
+    }
+
+    #[test]
+    fn the_json_report_names_cases_as_the_guest_does() {
+        let c = case(
+            "virtio",
+            "vethmq",
+            "cleared",
+            &[128, 128, 128, 128, 128, 128, 128, 128],
+        );
+        let j = serde_json::to_value(judge(&c, false).unwrap()).unwrap();
+        assert_eq!(
+            (&j["egress"], &j["path"], &j["xps"]),
+            (
+                &serde_json::json!("virtio"),
+                &serde_json::json!("vethmq"),
+                &serde_json::json!("cleared")
+            )
+        );
     }
 
     #[test]

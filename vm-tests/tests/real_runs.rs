@@ -2,7 +2,7 @@
 //! judged as the live harness judged them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use vm_tests::console::parse;
+use vm_tests::console::{Egress, Xps, parse};
 use vm_tests::verdict::{Verdict, classify};
 
 fn log(name: &str) -> String {
@@ -32,7 +32,7 @@ fn the_reverted_kernel_is_affected_and_every_case_matches() {
     let pinned: Vec<_> = judged
         .iter()
         .filter(|j| j.per_queue[0] == 1024)
-        .map(|j| (j.egress.as_str(), j.xps.as_str()))
+        .map(|j| (j.egress.name(), j.xps.name()))
         .collect();
     // Pinned: forwarded traffic out of dummy (either XPS setting: dummy installs none) and out of virtio with
     // XPS cleared; virtio's default XPS map hides the bug.
@@ -63,7 +63,7 @@ fn a_virtme_ng_run_of_the_reverted_kernel_is_affected() {
     // `vm-tests run --runner vng`: the guest booted the host's filesystem; dummy-device cases only.
     let b = parse(&log("vng-6.1.192-fix-reverted.log"), None).unwrap();
     assert_eq!(b.cases.len(), 4);
-    assert!(b.cases.iter().all(|c| c.egress == "dummy"));
+    assert!(b.cases.iter().all(|c| c.egress == Egress::Dummy));
     let (v, judged) = classify(&b.cases).unwrap();
     assert_eq!(v, Verdict::Affected);
     assert!(judged.iter().all(|j| j.matches), "{judged:?}");
@@ -129,7 +129,11 @@ fn debian_6_12_with_and_without_the_fix_including_the_multi_queue_veth_pod() {
         // queue 0 gets two shares. Without the fix, skb_record_rx_queue makes it k itself: all eight used.
         let mq = judged
             .iter()
-            .find(|j| j.egress == "dummy" && j.path == "vethmq" && j.xps == "cleared")
+            .find(|j| {
+                j.egress == Egress::Dummy
+                    && vm_tests::console::path_name(j.path) == "vethmq"
+                    && j.xps == Xps::Cleared
+            })
             .unwrap();
         match v {
             Verdict::NotAffected => assert_eq!(mq.per_queue[7], 0, "{mq:?}"),

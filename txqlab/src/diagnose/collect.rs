@@ -25,21 +25,31 @@ pub fn find_binary(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn run(bin: &Path, args: &[&str]) -> Result<String, String> {
+/// A tool the bundle runs failed: the bundle's notes say which and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{command}: {why}")]
+struct ToolFailed {
+    /// The command line.
+    command: String,
+    /// The OS error, the tool's standard error, or what is wrong with its output.
+    why: String,
+}
+
+/// Runs a tool for the bundle.
+fn run(bin: &Path, args: &[&str]) -> Result<String, ToolFailed> {
+    let failed = |why: &dyn std::fmt::Display| ToolFailed {
+        command: format!("{} {}", bin.display(), args.join(" ")),
+        why: why.to_string(),
+    };
+    log::debug!("collect: {} {}", bin.display(), args.join(" "));
     let out = Command::new(bin)
         .args(args)
         .output()
-        .map_err(|e| format!("{} {}: {e}", bin.display(), args.join(" ")))?;
+        .map_err(|e| failed(&e))?;
     if !out.status.success() {
-        return Err(format!(
-            "{} {}: {}",
-            bin.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(failed(&String::from_utf8_lossy(&out.stderr).trim()));
     }
-    String::from_utf8(out.stdout)
-        .map_err(|_| format!("{} {}: output is not UTF-8", bin.display(), args.join(" ")))
+    String::from_utf8(out.stdout).map_err(|_| failed(&"output is not UTF-8"))
 }
 
 fn section(out: &mut String, title: &str, body: &str) {
@@ -111,35 +121,7 @@ pub fn snapshot(dev: &str, n: usize) -> Result<String, Error> {
             let _ = writeln!(notes, "{e}");
         }
     }
-    match find_binary("tc") {
-        Some(tc) => {
-            for (title, args) in [
-                (
-                    "tc -s -j qdisc show dev",
-                    ["-s", "-j", "qdisc", "show", "dev", dev],
-                ),
-                // iproute2 (6.1 here) prints `class show` as text even with -j.
-                (
-                    "tc -s class show dev",
-                    ["-s", "class", "show", "dev", dev, ""],
-                ),
-            ] {
-                let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
-                match run(&tc, &args) {
-                    Ok(t) if !t.trim().is_empty() => {
-                        section(&mut out, &format!("{title} {dev}"), &t)
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = writeln!(notes, "{e}");
-                    }
-                }
-            }
-        }
-        None => {
-            notes.push_str("the `tc` binary (iproute2) is not installed: no qdisc statistics\n")
-        }
-    }
+    tc_sections(dev, &mut out, &mut notes);
     for (title, path) in [
         ("uname -r", "/proc/sys/kernel/osrelease"),
         ("uname -v", "/proc/sys/kernel/version"),
@@ -160,6 +142,34 @@ pub fn snapshot(dev: &str, n: usize) -> Result<String, Error> {
         section(&mut out, "notes", &notes);
     }
     Ok(out)
+}
+
+/// The qdisc and class statistics of `dev` through the `tc` binary; what fails goes to `notes`.
+fn tc_sections(dev: &str, out: &mut String, notes: &mut String) {
+    let Some(tc) = find_binary("tc") else {
+        notes.push_str("the `tc` binary (iproute2) is not installed: no qdisc statistics\n");
+        return;
+    };
+    for (title, args) in [
+        (
+            "tc -s -j qdisc show dev",
+            ["-s", "-j", "qdisc", "show", "dev", dev],
+        ),
+        // iproute2 (6.1 here) prints `class show` as text even with -j.
+        (
+            "tc -s class show dev",
+            ["-s", "class", "show", "dev", dev, ""],
+        ),
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        match run(&tc, &args) {
+            Ok(t) if !t.trim().is_empty() => section(out, &format!("{title} {dev}"), &t),
+            Ok(_) => {}
+            Err(e) => {
+                let _ = writeln!(notes, "{e}");
+            }
+        }
+    }
 }
 
 /// A whole bundle: one snapshot, or two `interval` apart.

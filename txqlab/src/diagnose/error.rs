@@ -1,7 +1,5 @@
 //! What can go wrong reading counters, and the exit status each failure maps to.
 
-use core::fmt;
-
 /// Exit status: no warning-level finding.
 pub const EXIT_OK: u8 = 0;
 /// Exit status: at least one warning-level finding.
@@ -24,11 +22,13 @@ pub fn quote(text: &str) -> String {
 }
 
 /// A failure of `txqlab diagnose` or `txqlab collect`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The command line asks for something impossible (exit [`EXIT_USAGE`]).
+    #[error("usage: {0}")]
     Usage(String),
     /// The input cannot be read or contradicts itself (exit [`EXIT_INPUT`]).
+    #[error("{origin}: {}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
     Input {
         /// The file, `<stdin>`, or the live device the text came from.
         origin: String,
@@ -38,6 +38,7 @@ pub enum Error {
         message: String,
     },
     /// The live system could not be read (exit [`EXIT_INPUT`]).
+    #[error("live: {0}")]
     Live(String),
 }
 
@@ -68,24 +69,3 @@ impl Error {
         }
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Usage(m) => write!(f, "usage: {m}"),
-            Self::Input {
-                origin,
-                line: Some(l),
-                message,
-            } => write!(f, "{origin}: line {l}: {message}"),
-            Self::Input {
-                origin,
-                line: None,
-                message,
-            } => write!(f, "{origin}: {message}"),
-            Self::Live(m) => write!(f, "live: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}

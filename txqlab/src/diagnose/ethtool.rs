@@ -133,20 +133,6 @@ impl EthtoolStats {
         out
     }
 
-    /// Sum of the counters named `queue_N_<suffix>` (ENA per-queue counters), widened to 128 bits, skipping
-    /// invalid values.
-    pub fn sum_queue(&self, suffix: &str) -> u128 {
-        self.iter()
-            .filter(|(n, v)| {
-                *v != INVALID
-                    && n.strip_prefix("queue_")
-                        .and_then(|r| r.strip_suffix(suffix))
-                        .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()))
-            })
-            .map(|(_, v)| u128::from(v))
-            .sum()
-    }
-
     /// Counters holding 2^64-1.
     pub fn invalid(&self) -> Vec<&str> {
         self.iter()

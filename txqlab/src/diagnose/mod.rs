@@ -3,7 +3,7 @@
 //! Input is any mix of what users have: `ethtool -S` of any driver whose per-queue TX counter names
 //! [`driver`] knows, `ethtool -i`, `tc -s qdisc|class show` as text or `tc -s -j` JSON, node_exporter's
 //! Prometheus text, or a `txqlab collect` bundle of two snapshots. Reading streams with bounded memory
-//! ([`lines`]); every counter sum is widened to 128 bits; a check that could not run says so.
+//! (`lines`); every counter sum is widened to 128 bits; a check that could not run says so.
 
 pub mod collect;
 pub mod driver;
@@ -27,6 +27,7 @@ pub use tc::TcEntry;
 use serde_json::json;
 
 use finding::{big, finding, with_severity};
+use nic_model::shaper::Allowance;
 
 /// What else the diagnosis knows besides the snapshot.
 #[derive(Debug, Clone, Default)]
@@ -54,42 +55,7 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
     let mut f = Vec::new();
     let (driver, driver_source) = s.driver();
     let spread = spread::check(s, driver, ctx, &mut f);
-    if !ctx.decreases.is_empty() {
-        let ex: Vec<String> = ctx
-            .decreases
-            .iter()
-            .take(5)
-            .map(|d| format!("{} {} -> {}", d.name, d.before, d.after))
-            .collect();
-        f.push(finding(
-            FindingId::CountersReset,
-            format!(
-                "{} counters went down between --before and the input ({}): the device was reset or the driver \
-                 reloaded in between. The findings use the input's own counts since that reset, not differences.",
-                ctx.decreases.len(),
-                ex.join(", ")
-            ),
-            json!({ "counters": ctx.decreases.len() }),
-        ));
-    }
-    let invalid = s.ethtool.invalid();
-    if !invalid.is_empty() {
-        f.push(finding(
-            FindingId::CounterInvalid,
-            format!(
-                "{} counters hold 2^64-1, a driver's -1 printed unsigned (an unset or failed read): {}. They are \
-                 left out of every sum and check.",
-                invalid.len(),
-                invalid
-                    .iter()
-                    .take(5)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            json!({ "counters": invalid }),
-        ));
-    }
+    counter_findings(s, ctx, &mut f);
     if driver == Some(Driver::Ena) {
         ena(s, ctx, &mut f);
     }
@@ -132,6 +98,46 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
         tx_queue_share: spread.share,
         tx_queue_per_second: spread.per_second,
         findings: f,
+    }
+}
+
+/// Findings on the counters themselves: a reset between the snapshots, and counters that hold 2^64-1.
+fn counter_findings(s: &Snapshot, ctx: &Context, f: &mut Vec<Finding>) {
+    if !ctx.decreases.is_empty() {
+        let ex: Vec<String> = ctx
+            .decreases
+            .iter()
+            .take(5)
+            .map(|d| format!("{} {} -> {}", d.name, d.before, d.after))
+            .collect();
+        f.push(finding(
+            FindingId::CountersReset,
+            format!(
+                "{} counters went down between --before and the input ({}): the device was reset or the driver \
+                 reloaded in between. The findings use the input's own counts since that reset, not differences.",
+                ctx.decreases.len(),
+                ex.join(", ")
+            ),
+            json!({ "counters": ctx.decreases.len() }),
+        ));
+    }
+    let invalid = s.ethtool.invalid();
+    if !invalid.is_empty() {
+        f.push(finding(
+            FindingId::CounterInvalid,
+            format!(
+                "{} counters hold 2^64-1, a driver's -1 printed unsigned (an unset or failed read): {}. They are \
+                 left out of every sum and check.",
+                invalid.len(),
+                invalid
+                    .iter()
+                    .take(5)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            json!({ "counters": invalid }),
+        ));
     }
 }
 
@@ -189,30 +195,73 @@ fn kernel(s: &Snapshot) -> Option<String> {
     })
 }
 
-fn advice(name: &str) -> &'static str {
-    match name {
-        "bw_in_allowance_exceeded" => {
-            "inbound bandwidth exceeded the instance's allowance: packets were queued or dropped by the hypervisor. Micro-bursts trip it while one-minute averages look low. Spread the load, smooth bursts, or move to an instance with more bandwidth (network-optimised types)."
-        }
-        "bw_out_allowance_exceeded" => {
-            "outbound bandwidth exceeded the instance's allowance: packets were queued or dropped by the hypervisor. Check micro-bursts (per-second rates), pace senders, or use an instance with more bandwidth."
-        }
-        "pps_allowance_exceeded" => {
-            "packets per second (both directions) exceeded the instance's allowance. Larger packets (batching, jumbo frames in the VPC), fewer small packets, or a larger instance. Egress IP fragments also count."
-        }
-        "conntrack_allowance_exceeded" => {
-            "the connection tracking table was full: new connections failed. Reduce connection churn (keep-alive, pooling), shorten idle timeouts, or use untracked security-group rules where possible."
-        }
-        "linklocal_allowance_exceeded" => {
-            "traffic to link-local services (DNS resolver, instance metadata, time sync) exceeded 1024 packets per second per ENI. Cache DNS locally (node-local DNS cache) and metadata credentials."
-        }
-        _ => "an allowance was exceeded.",
+/// The hypervisor's allowances (`nic_model::shaper`), each with what to do when its counter rises.
+const ALLOWANCES: [(Allowance, &str); 5] = [
+    (
+        Allowance::BwIn,
+        "inbound bandwidth exceeded the instance's allowance: packets were queued or dropped by the hypervisor. Micro-bursts trip it while one-minute averages look low. Spread the load, smooth bursts, or move to an instance with more bandwidth (network-optimised types).",
+    ),
+    (
+        Allowance::BwOut,
+        "outbound bandwidth exceeded the instance's allowance: packets were queued or dropped by the hypervisor. Check micro-bursts (per-second rates), pace senders, or use an instance with more bandwidth.",
+    ),
+    (
+        Allowance::Pps,
+        "packets per second (both directions) exceeded the instance's allowance. Larger packets (batching, jumbo frames in the VPC), fewer small packets, or a larger instance. Egress IP fragments also count.",
+    ),
+    (
+        Allowance::Conntrack,
+        "the connection tracking table was full: new connections failed. Reduce connection churn (keep-alive, pooling), shorten idle timeouts, or use untracked security-group rules where possible.",
+    ),
+    (
+        Allowance::LinkLocal,
+        "traffic to link-local services (DNS resolver, instance metadata, time sync) exceeded 1024 packets per second per ENI. Cache DNS locally (node-local DNS cache) and metadata credentials.",
+    ),
+];
+
+/// The `ethtool -S` counter of an allowance: its [`EniStats`](nic_model::stats::EniStats) field
+/// (`ena_stats_eni_strings` in `ena_ethtool.c`).
+const fn eni_counter(a: Allowance) -> &'static str {
+    match a {
+        Allowance::BwIn => "bw_in_allowance_exceeded",
+        Allowance::BwOut => "bw_out_allowance_exceeded",
+        Allowance::Pps => "pps_allowance_exceeded",
+        Allowance::Conntrack => "conntrack_allowance_exceeded",
+        Allowance::LinkLocal => "linklocal_allowance_exceeded",
     }
 }
 
-/// ENA-only findings (`ena_ethtool.c` counter names).
+/// Sum over ENA's queues of one per-queue counter, named as nic-model names it (`queue_N_tx_<TxStats field>` or
+/// `queue_N_rx_<RxStats field>`, through `nic_model::ethtool::classify`), widened to 128 bits, skipping invalid
+/// values.
+fn sum_ena_queues(s: &Snapshot, dir: Dir, field: &str) -> u128 {
+    use nic_model::ethtool::{Counter, classify};
+    use nic_model::stats::{RxStats, TxStats};
+    s.ethtool
+        .iter()
+        .filter(|(_, v)| *v != ethtool::INVALID)
+        .filter(|(n, _)| match (dir, classify(n)) {
+            (Dir::Tx, Counter::Tx { index, .. }) => TxStats::NAMES[index] == field,
+            (Dir::Rx, Counter::Rx { index, .. }) => RxStats::NAMES[index] == field,
+            _ => false,
+        })
+        .map(|(_, v)| u128::from(v))
+        .sum()
+}
+
+/// Which per-queue counters of ENA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    /// `queue_N_tx_*`.
+    Tx,
+    /// `queue_N_rx_*`.
+    Rx,
+}
+
+/// ENA-only findings (`ena_ethtool.c` counter names, as `nic_model::stats` names them).
 fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
-    for name in nic_model::stats::EniStats::NAMES {
+    for (allowance, advice) in ALLOWANCES {
+        let name = eni_counter(allowance);
         if let Some(v) = s
             .ethtool
             .get(name)
@@ -220,16 +269,12 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
         {
             f.push(finding(
                 FindingId::AllowanceExceeded,
-                format!(
-                    "{name} = {v}{}: {}",
-                    rate_text(u128::from(v), ctx),
-                    advice(name)
-                ),
+                format!("{name} = {v}{}: {advice}", rate_text(u128::from(v), ctx)),
                 json!({ "counter": name, "value": v, "rate_per_s": rate(u128::from(v), ctx) }),
             ));
         }
     }
-    let stops = s.ethtool.sum_queue("_tx_queue_stop");
+    let stops = sum_ena_queues(s, Dir::Tx, "queue_stop");
     if stops > 0 {
         f.push(finding(
             FindingId::TxQueueStops,
@@ -238,11 +283,11 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
                  drains slower than the stack sends in bursts; the qdisc absorbs it, watch its drops.",
                 rate_text(stops, ctx)
             ),
-            json!({ "stops": big(stops), "wakeups": big(s.ethtool.sum_queue("_tx_queue_wakeup")) }),
+            json!({ "stops": big(stops), "wakeups": big(sum_ena_queues(s, Dir::Tx, "queue_wakeup")) }),
         ));
     }
-    for (suffix, what) in [("_tx_bad_req_id", "TX"), ("_rx_bad_req_id", "RX")] {
-        let n = s.ethtool.sum_queue(suffix);
+    for (dir, what) in [(Dir::Tx, "TX"), (Dir::Rx, "RX")] {
+        let n = sum_ena_queues(s, dir, "bad_req_id");
         if n > 0 {
             f.push(finding(
                 FindingId::BadReqId,
@@ -270,7 +315,7 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
             ));
         }
     }
-    let missed = s.ethtool.sum_queue("_tx_missed_tx");
+    let missed = sum_ena_queues(s, Dir::Tx, "missed_tx");
     if missed > 0 {
         f.push(finding(
             FindingId::MissedTx,
@@ -400,4 +445,27 @@ fn tc_findings(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
 /// Parses `tc -s` text (kept for the fuzz target and tests).
 pub fn parse_tc(text: &str, origin: &str) -> Result<Vec<TcEntry>, Error> {
     tc::parse(text, origin)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_allowances_are_nic_models_eni_counters_in_driver_order() {
+        let names: Vec<&str> = ALLOWANCES.iter().map(|(a, _)| eni_counter(*a)).collect();
+        assert_eq!(names, nic_model::stats::EniStats::NAMES);
+    }
+
+    #[test]
+    fn ena_queue_sums_take_nic_model_names_only_and_skip_invalid_values() {
+        let text = "NIC statistics:\n     queue_0_tx_queue_stop: 2\n     queue_11_tx_queue_stop: 3\n     \
+                    queue_12_tx_queue_stop: 18446744073709551615\n     queue_1_rx_bad_req_id: 1\n     \
+                    queue_2_tx_bad_req_id: 4\n     tx_queue_0_queue_stop: 100\n     queue_x_tx_queue_stop: 100\n";
+        let s = read(text.as_bytes(), "t", None).unwrap().pop().unwrap();
+        assert_eq!(sum_ena_queues(&s, Dir::Tx, "queue_stop"), 5);
+        assert_eq!(sum_ena_queues(&s, Dir::Tx, "bad_req_id"), 4);
+        assert_eq!(sum_ena_queues(&s, Dir::Rx, "bad_req_id"), 1);
+    }
 }

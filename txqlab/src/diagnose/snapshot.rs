@@ -255,7 +255,11 @@ impl Reader<'_> {
             }
             Mode::Raw | Mode::Auto => {}
         }
-        // Auto: decide by the line itself.
+        self.auto_line(n, t, text)
+    }
+
+    /// A line outside any block: its own shape says what it is (tc, JSON, `ethtool -i`, Prometheus, `ethtool -S`).
+    fn auto_line(&mut self, n: usize, t: &str, text: &str) -> Result<(), Error> {
         if t.is_empty() {
             return Ok(());
         }

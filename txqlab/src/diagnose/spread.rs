@@ -60,11 +60,40 @@ fn cause(driver: Option<Driver>) -> String {
     format!("{}{specific}", veth_bug())
 }
 
-/// Per-queue counts from the `mq` classes (or the mq root's child qdiscs) of one device.
 /// Per-queue counts: queue -> (packets, whether a counter was invalid).
 type PerQueue = BTreeMap<u32, (u128, bool)>;
 
-fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, String> {
+/// Why the spread check has no per-queue counts.
+#[derive(Debug, thiserror::Error)]
+enum NoPerQueue {
+    /// tc output of several devices with mq and no `--dev`.
+    #[error("the tc output has mq qdiscs on {}: choose the device with --dev", devices.join(", "))]
+    SeveralMqDevices {
+        /// The devices with an mq qdisc.
+        devices: Vec<String>,
+    },
+    /// veth (`veth_get_ethtool_stats`) has per-queue XDP counters only.
+    #[error("veth prints no per-queue TX packet counter (only XDP ones)")]
+    Veth,
+    /// A known driver whose per-queue counter is absent from the input.
+    #[error("no {driver} per-queue TX counter in the input")]
+    NoDriverCounter {
+        /// The driver's name.
+        driver: &'static str,
+    },
+    /// A driver whose per-queue counter names txqlab does not know.
+    #[error("the driver ({driver}) is not one whose per-queue TX counter names txqlab knows")]
+    UnknownDriver {
+        /// The driver's name as the input gives it.
+        driver: String,
+    },
+    /// Neither `ethtool -S` nor an mq qdisc.
+    #[error("the input has no ethtool -S counters and no mq qdisc")]
+    NoInput,
+}
+
+/// Per-queue counts from the `mq` classes (or the mq root's child qdiscs) of one device.
+fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, NoPerQueue> {
     let mq_devs: BTreeSet<Option<&str>> =
         s.tc.iter()
             .filter(|e| e.kind == "mq")
@@ -74,11 +103,12 @@ fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, String> {
         return Ok(None);
     }
     if mq_devs.len() > 1 && s.device.is_none() {
-        let names: Vec<&str> = mq_devs.iter().map(|d| d.unwrap_or("?")).collect();
-        return Err(format!(
-            "the tc output has mq qdiscs on {}: choose the device with --dev",
-            names.join(", ")
-        ));
+        return Err(NoPerQueue::SeveralMqDevices {
+            devices: mq_devs
+                .iter()
+                .map(|d| d.unwrap_or("?").to_string())
+                .collect(),
+        });
     }
     let dev = s.device.as_deref();
     let mine =
@@ -117,14 +147,13 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
                      qdisc: add `tc -s class show dev DEV` (with `tc qdisc replace dev DEV root handle 1: mq` if \
                      the root qdisc is not mq), or run `txqlab diagnose --live DEV`."
                 ),
-                json!({ "reason": why }),
+                json!({ "reason": why.to_string() }),
             ));
             return Spread::default();
         }
     };
     let max = counts.keys().next_back().copied().unwrap_or(0);
     let queues = max as usize + 1;
-    let missing: Vec<u32> = (0..=max).filter(|q| !counts.contains_key(q)).collect();
     let invalid: Vec<u32> = counts
         .iter()
         .filter(|(_, (_, bad))| *bad)
@@ -135,13 +164,32 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
         .filter(|(_, bad)| !bad)
         .map(|(n, _)| *n)
         .sum();
+    missing_queues(&counts, f);
+    let spread = spread_of(source, &counts, invalid.is_empty(), total, ctx);
+    if let Some(why) = unjudgeable(&counts, &invalid, total, queues) {
+        f.push(why);
+        return spread;
+    }
+    judge(&spread, judged_queues(&counts), queues, total, driver, f);
+    spread
+}
+
+/// Packets, shares and rates per queue number up to the highest present; no shares when a count is invalid.
+fn spread_of(
+    source: String,
+    counts: &PerQueue,
+    all_valid: bool,
+    total: u128,
+    ctx: &Context,
+) -> Spread {
+    let max = counts.keys().next_back().copied().unwrap_or(0);
     let packets: Vec<Option<u128>> = (0..=max)
         .map(|q| counts.get(&q).filter(|(_, bad)| !bad).map(|(n, _)| *n))
         .collect();
     let share: Vec<Option<f64>> = packets
         .iter()
         .map(|n| {
-            n.filter(|_| invalid.is_empty()).map(|n| {
+            n.filter(|_| all_valid).map(|n| {
                 if total == 0 {
                     0.0
                 } else {
@@ -157,29 +205,41 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
             .collect(),
         None => Vec::new(),
     };
-    if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().take(10).map(u32::to_string).collect();
-        f.push(finding(
-            FindingId::QueueNumbersMissing,
-            format!(
-                "queues {}{} have no counter although queue {max} does: an edited or truncated dump. Shares are of \
-                 the {} queues present; the device has at least {queues}.",
-                list.join(", "),
-                if missing.len() > 10 { ", ..." } else { "" },
-                counts.len()
-            ),
-            json!({ "missing": missing, "queues": queues }),
-        ));
-    }
-    let spread = Spread {
+    Spread {
         source: Some(source),
         packets,
         share,
         per_second,
-    };
+    }
+}
+
+/// Queue numbers below the highest one that have no count (an edited or truncated dump).
+fn missing_queues(counts: &PerQueue, f: &mut Vec<Finding>) {
+    let max = counts.keys().next_back().copied().unwrap_or(0);
+    let queues = max as usize + 1;
+    let missing: Vec<u32> = (0..=max).filter(|q| !counts.contains_key(q)).collect();
+    if missing.is_empty() {
+        return;
+    }
+    let list: Vec<String> = missing.iter().take(10).map(u32::to_string).collect();
+    f.push(finding(
+        FindingId::QueueNumbersMissing,
+        format!(
+            "queues {}{} have no counter although queue {max} does: an edited or truncated dump. Shares are of \
+             the {} queues present; the device has at least {queues}.",
+            list.join(", "),
+            if missing.len() > 10 { ", ..." } else { "" },
+            counts.len()
+        ),
+        json!({ "missing": missing, "queues": queues }),
+    ));
+}
+
+/// Why counts that exist still cannot be judged: an invalid count, a single queue, too few packets.
+fn unjudgeable(counts: &PerQueue, invalid: &[u32], total: u128, queues: usize) -> Option<Finding> {
     if !invalid.is_empty() {
         // counter_invalid names the counters; the spread of the rest would be a guess.
-        f.push(finding(
+        return Some(finding(
             FindingId::PerQueueUnavailable,
             format!(
                 "the TX spread check did not run: the counts of queues {invalid:?} are invalid (2^64-1), so no share \
@@ -187,36 +247,31 @@ pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Fi
             ),
             json!({ "reason": "invalid counters", "queues": invalid }),
         ));
-        return spread;
     }
     if counts.len() < 2 {
-        f.push(finding(
+        return Some(finding(
             FindingId::PerQueueUnavailable,
             "the TX spread check did not run: the input has the count of one TX queue only, so there is no spread to \
              judge."
                 .to_string(),
             json!({ "reason": "single queue" }),
         ));
-        return spread;
     }
-    if total < MIN_PACKETS {
-        f.push(finding(
+    (total < MIN_PACKETS).then(|| {
+        finding(
             FindingId::TooFewPackets,
             format!(
                 "only {total} TX packets: too few to judge how traffic spreads over the {queues} queues (at least \
                  {MIN_PACKETS} needed)"
             ),
             json!({ "packets": big(total) }),
-        ));
-        return spread;
-    }
-    judge(&spread, judged_queues(&counts), queues, total, driver, f);
-    spread
+        )
+    })
 }
 
 /// The per-queue counts and where they came from: the driver's own counters, else the mq classes; `Err` says
 /// why neither exists.
-fn per_queue(s: &Snapshot, driver: Option<Driver>) -> Result<(String, PerQueue), String> {
+fn per_queue(s: &Snapshot, driver: Option<Driver>) -> Result<(String, PerQueue), NoPerQueue> {
     if let Some(sc) = s.tx_scheme() {
         let m = s.ethtool.tx_per_queue(sc);
         if !m.is_empty() {
@@ -227,15 +282,12 @@ fn per_queue(s: &Snapshot, driver: Option<Driver>) -> Result<(String, PerQueue),
         return Ok(("tc mq classes".to_string(), m));
     }
     Err(match (driver, s.ethtool.is_empty()) {
-        (Some(Driver::Veth), _) => {
-            "veth prints no per-queue TX packet counter (only XDP ones)".to_string()
-        }
-        (Some(d), false) => format!("no {} per-queue TX counter in the input", d.name()),
-        (None, false) => format!(
-            "the driver ({}) is not one whose per-queue TX counter names txqlab knows",
-            s.driver_name()
-        ),
-        (_, true) => "the input has no ethtool -S counters and no mq qdisc".to_string(),
+        (Some(Driver::Veth), _) => NoPerQueue::Veth,
+        (Some(d), false) => NoPerQueue::NoDriverCounter { driver: d.name() },
+        (None, false) => NoPerQueue::UnknownDriver {
+            driver: s.driver_name().to_string(),
+        },
+        (_, true) => NoPerQueue::NoInput,
     })
 }
 

@@ -42,7 +42,7 @@ impl TcEntry {
     /// The TX queue an `mq` class or an `mq` child qdisc stands for: class `M:N` / parent `M:N` is queue N-1
     /// (`mq_dump_class`: the class minor is the queue index plus one).
     pub fn mq_queue(&self, mq_handles: &[String]) -> Option<u32> {
-        let (major, minor) = if self.what == "class" && self.kind == "mq" {
+        let (_, minor) = if self.what == "class" && self.kind == "mq" {
             self.handle.split_once(':')?
         } else if self.what == "qdisc" {
             let (major, minor) = self.parent.split_once(':')?;
@@ -54,7 +54,6 @@ impl TcEntry {
         } else {
             return None;
         };
-        let _ = major;
         let n = u32::from_str_radix(minor, 16).ok()?;
         n.checked_sub(1)
     }
@@ -138,86 +137,100 @@ impl TcText {
         let Some(first) = words.first() else {
             return Ok(());
         };
-        let bad = |m: &str| Error::at(origin, line, format!("{}: {m}", quote(t)));
+        let at = Line { origin, line, t };
         match *first {
-            "qdisc" | "class" => {
-                if words.len() < 3 {
-                    return Err(bad(&format!("expected `{first} KIND HANDLE ...`")));
-                }
-                if self.entries.len() >= MAX_ENTRIES {
-                    return Err(bad(&format!(
-                        "more than {MAX_ENTRIES} qdiscs and classes: not one device's tc output"
-                    )));
-                }
-                let after = |k: &str| {
-                    words
-                        .iter()
-                        .position(|w| *w == k)
-                        .and_then(|p| words.get(p + 1))
-                        .map(|s| s.to_string())
-                };
-                let parent = match after("parent") {
-                    Some(p) => p,
-                    None if words.contains(&"root") => "root".into(),
-                    None => String::new(),
-                };
-                self.entries.push(TcEntry {
-                    what: (*first).into(),
-                    kind: words[1].into(),
-                    handle: words[2].into(),
-                    parent,
-                    dev: after("dev"),
-                    line,
-                    ..TcEntry::default()
-                });
-            }
+            "qdisc" | "class" => self.head(&at, &words),
             "Sent" => {
                 let e = self
                     .entries
                     .last_mut()
-                    .ok_or_else(|| bad("`Sent` before any qdisc or class"))?;
-                // Sent B bytes P pkt (dropped D, overlimits O requeues R)
-                let get = |k: &str| {
-                    words
-                        .iter()
-                        .position(|w| w.trim_start_matches('(') == k)
-                        .and_then(|p| words.get(p + 1))
-                        .ok_or_else(|| bad(&format!("no `{k}` count")))
-                };
-                let trunc = || bad("truncated `Sent` line");
-                e.bytes = num(words.get(1).ok_or_else(trunc)?, origin, line, "bytes")?;
-                e.packets = num(words.get(3).ok_or_else(trunc)?, origin, line, "packets")?;
-                e.dropped = num(get("dropped")?, origin, line, "dropped")?;
-                e.overlimits = num(get("overlimits")?, origin, line, "overlimits")?;
-                e.requeues = num(get("requeues")?, origin, line, "requeues")?;
+                    .ok_or_else(|| at.bad("`Sent` before any qdisc or class"))?;
+                sent(e, &at, &words)
             }
             "backlog" => {
                 let e = self
                     .entries
                     .last_mut()
-                    .ok_or_else(|| bad("`backlog` before any qdisc or class"))?;
-                let trunc = || bad("truncated `backlog` line");
-                e.backlog_bytes = num(
-                    words.get(1).ok_or_else(trunc)?,
-                    origin,
-                    line,
-                    "backlog bytes",
-                )?;
-                e.backlog_packets = num(
-                    words.get(2).ok_or_else(trunc)?,
-                    origin,
-                    line,
-                    "backlog packets",
-                )?;
+                    .ok_or_else(|| at.bad("`backlog` before any qdisc or class"))?;
+                let trunc = || at.bad("truncated `backlog` line");
+                e.backlog_bytes = at.num(words.get(1).ok_or_else(trunc)?, "backlog bytes")?;
+                e.backlog_packets = at.num(words.get(2).ok_or_else(trunc)?, "backlog packets")?;
+                Ok(())
             }
-            _ => {
-                if self.entries.is_empty() {
-                    return Err(bad("expected a `qdisc` or `class` line"));
-                }
-            }
+            _ if self.entries.is_empty() => Err(at.bad("expected a `qdisc` or `class` line")),
+            _ => Ok(()),
         }
+    }
+
+    /// `qdisc KIND HANDLE [dev DEV] [root | parent P] ...` or `class KIND HANDLE ...`: a new entry.
+    fn head(&mut self, at: &Line<'_>, words: &[&str]) -> Result<(), Error> {
+        let first = words[0];
+        if words.len() < 3 {
+            return Err(at.bad(&format!("expected `{first} KIND HANDLE ...`")));
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            return Err(at.bad(&format!(
+                "more than {MAX_ENTRIES} qdiscs and classes: not one device's tc output"
+            )));
+        }
+        let after = |k: &str| {
+            words
+                .iter()
+                .position(|w| *w == k)
+                .and_then(|p| words.get(p + 1))
+                .map(|s| s.to_string())
+        };
+        let parent = match after("parent") {
+            Some(p) => p,
+            None if words.contains(&"root") => "root".into(),
+            None => String::new(),
+        };
+        self.entries.push(TcEntry {
+            what: first.into(),
+            kind: words[1].into(),
+            handle: words[2].into(),
+            parent,
+            dev: after("dev"),
+            line: at.line,
+            ..TcEntry::default()
+        });
         Ok(())
     }
+}
+
+/// The line being read, for its errors.
+struct Line<'a> {
+    origin: &'a str,
+    line: usize,
+    t: &'a str,
+}
+
+impl Line<'_> {
+    fn bad(&self, m: &str) -> Error {
+        Error::at(self.origin, self.line, format!("{}: {m}", quote(self.t)))
+    }
+
+    fn num(&self, s: &str, what: &str) -> Result<u64, Error> {
+        num(s, self.origin, self.line, what)
+    }
+}
+
+/// `Sent B bytes P pkt (dropped D, overlimits O requeues R)`.
+fn sent(e: &mut TcEntry, at: &Line<'_>, words: &[&str]) -> Result<(), Error> {
+    let get = |k: &str| {
+        words
+            .iter()
+            .position(|w| w.trim_start_matches('(') == k)
+            .and_then(|p| words.get(p + 1))
+            .ok_or_else(|| at.bad(&format!("no `{k}` count")))
+    };
+    let trunc = || at.bad("truncated `Sent` line");
+    e.bytes = at.num(words.get(1).ok_or_else(trunc)?, "bytes")?;
+    e.packets = at.num(words.get(3).ok_or_else(trunc)?, "packets")?;
+    e.dropped = at.num(get("dropped")?, "dropped")?;
+    e.overlimits = at.num(get("overlimits")?, "overlimits")?;
+    e.requeues = at.num(get("requeues")?, "requeues")?;
+    Ok(())
 }
 
 /// Parses `tc -s qdisc show` / `tc -s class show` text.
@@ -269,59 +282,64 @@ pub fn parse_json(text: &str, origin: &str, first_line: usize) -> Result<Vec<TcE
                     ),
                 ));
             }
-            let s = |k: &str| it.get(k).and_then(Value::as_str).map(str::to_string);
-            let n = |k: &str| -> Result<u64, Error> {
-                match it.get(k) {
-                    None | Some(Value::Null) => Ok(0),
-                    Some(v) => v.as_u64().ok_or_else(|| {
-                        Error::at(
-                            origin,
-                            first_line,
-                            format!(
-                                "tc JSON: `{k}` is {} (expected an unsigned 64-bit integer)",
-                                quote(&v.to_string())
-                            ),
-                        )
-                    }),
-                }
-            };
-            let (what, kind) = match (s("class"), s("kind")) {
-                (Some(c), _) => ("class", c),
-                (None, Some(k)) => ("qdisc", k),
-                (None, None) => {
-                    return Err(Error::at(
-                        origin,
-                        first_line,
-                        format!(
-                            "tc JSON: an entry without `kind` or `class`: {}",
-                            quote(&it.to_string())
-                        ),
-                    ));
-                }
-            };
-            let parent = match s("parent") {
-                Some(p) => p,
-                None if it.get("root").and_then(Value::as_bool) == Some(true) => "root".into(),
-                None => String::new(),
-            };
-            out.push(TcEntry {
-                what: what.into(),
-                kind,
-                handle: s("handle").unwrap_or_default(),
-                parent,
-                dev: s("dev"),
-                line: first_line,
-                bytes: n("bytes")?,
-                packets: n("packets")?,
-                dropped: n("drops")?,
-                overlimits: n("overlimits")?,
-                requeues: n("requeues")?,
-                backlog_bytes: n("backlog")?,
-                backlog_packets: n("qlen")?,
-            });
+            out.push(json_entry(&it, origin, first_line)?);
         }
     }
     Ok(out)
+}
+
+/// One qdisc or class of iproute2's JSON.
+fn json_entry(it: &Value, origin: &str, first_line: usize) -> Result<TcEntry, Error> {
+    let s = |k: &str| it.get(k).and_then(Value::as_str).map(str::to_string);
+    let n = |k: &str| -> Result<u64, Error> {
+        match it.get(k) {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => v.as_u64().ok_or_else(|| {
+                Error::at(
+                    origin,
+                    first_line,
+                    format!(
+                        "tc JSON: `{k}` is {} (expected an unsigned 64-bit integer)",
+                        quote(&v.to_string())
+                    ),
+                )
+            }),
+        }
+    };
+    let (what, kind) = match (s("class"), s("kind")) {
+        (Some(c), _) => ("class", c),
+        (None, Some(k)) => ("qdisc", k),
+        (None, None) => {
+            return Err(Error::at(
+                origin,
+                first_line,
+                format!(
+                    "tc JSON: an entry without `kind` or `class`: {}",
+                    quote(&it.to_string())
+                ),
+            ));
+        }
+    };
+    let parent = match s("parent") {
+        Some(p) => p,
+        None if it.get("root").and_then(Value::as_bool) == Some(true) => "root".into(),
+        None => String::new(),
+    };
+    Ok(TcEntry {
+        what: what.into(),
+        kind,
+        handle: s("handle").unwrap_or_default(),
+        parent,
+        dev: s("dev"),
+        line: first_line,
+        bytes: n("bytes")?,
+        packets: n("packets")?,
+        dropped: n("drops")?,
+        overlimits: n("overlimits")?,
+        requeues: n("requeues")?,
+        backlog_bytes: n("backlog")?,
+        backlog_packets: n("qlen")?,
+    })
 }
 
 #[cfg(test)]

@@ -4,14 +4,20 @@
 use std::fmt;
 
 /// An error of `txqlab probe`.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The process lacks a capability the probe needs (names the capability and how to run the probe).
+    #[error(
+        "probe: missing {}: the probe creates its own network namespaces (CAP_SYS_ADMIN) and veth devices and \
+         qdiscs inside them (CAP_NET_ADMIN); it never touches the host's devices. {HOW_TO_RUN}",
+        missing.join(" and ")
+    )]
     MissingCapability {
         /// The capabilities missing from the effective set, e.g. `CAP_NET_ADMIN`.
         missing: Vec<&'static str>,
     },
     /// An rtnetlink request inside one of the probe's namespaces failed.
+    #[error("probe: in the {netns} namespace, `{command}` failed: {detail}")]
     Command {
         /// The namespace (`pod` or `node`).
         netns: &'static str,
@@ -21,6 +27,7 @@ pub enum ProbeError {
         detail: String,
     },
     /// A system call or file access failed (namespace creation, sysctl, sysfs, sockets).
+    #[error("probe: {what}: {detail}")]
     Os {
         /// What the probe was doing.
         what: String,
@@ -28,6 +35,7 @@ pub enum ProbeError {
         detail: String,
     },
     /// A qdisc dump of the egress device that the probe cannot read.
+    #[error("probe: reading the qdisc counters of {dev}: {detail}")]
     Counters {
         /// The device.
         dev: &'static str,
@@ -35,40 +43,21 @@ pub enum ProbeError {
         detail: String,
     },
     /// The options make no sense (e.g. no flows).
+    #[error("probe: {0}")]
     Usage(String),
+    /// The model of the egress device refuses its queue count (the `qdisc` crate's limit).
+    #[error("probe: egress with {queues} TX queues: {source}")]
+    Egress {
+        /// TX queues of the egress veth.
+        queues: u16,
+        /// The model's error.
+        source: qdisc::Error,
+    },
 }
 
 /// How to run the probe with the privileges it needs.
 pub const HOW_TO_RUN: &str = "run it as root (`sudo txqlab probe`), or on Kubernetes from a privileged node debug pod \
 (`kubectl debug node/NAME -it --profile=sysadmin --image=IMAGE -- txqlab probe`, with txqlab in IMAGE)";
-
-impl fmt::Display for ProbeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MissingCapability { missing } => write!(
-                f,
-                "probe: missing {}: the probe creates its own network namespaces (CAP_SYS_ADMIN) and veth devices \
-                 and qdiscs inside them (CAP_NET_ADMIN); it never touches the host's devices. {HOW_TO_RUN}",
-                missing.join(" and ")
-            ),
-            Self::Command {
-                netns,
-                command,
-                detail,
-            } => write!(
-                f,
-                "probe: in the {netns} namespace, `{command}` failed: {detail}"
-            ),
-            Self::Os { what, detail } => write!(f, "probe: {what}: {detail}"),
-            Self::Counters { dev, detail } => {
-                write!(f, "probe: reading the qdisc counters of {dev}: {detail}")
-            }
-            Self::Usage(s) => write!(f, "probe: {s}"),
-        }
-    }
-}
-
-impl std::error::Error for ProbeError {}
 
 impl ProbeError {
     /// An OS error, turned into the capability error when it is a permission error.

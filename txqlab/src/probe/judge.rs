@@ -10,6 +10,8 @@
 use qdisc::predict::{Prediction, predict};
 use qdisc::veth::Path;
 use qdisc::{Branch, PickRules};
+
+use super::ProbeError;
 use serde::Serialize;
 
 /// The probe's answer.
@@ -58,16 +60,16 @@ pub fn predictions(
     queues: u16,
     cpu: u16,
     flows: u32,
-) -> Result<Predictions, String> {
+) -> Result<Predictions, ProbeError> {
+    let egress = |source| ProbeError::Egress { queues, source };
     // The egress is a veth (`qdisc::driver`: no hook whatever the kernel, no XPS map, which the probe clears
     // anyway), selected with the kernel's rules and the one prediction seed.
-    let mut dev =
-        qdisc::NetDev::new(queues).map_err(|e| format!("egress with {queues} TX queues: {e}"))?;
+    let mut dev = qdisc::NetDev::new(queues).map_err(egress)?;
     if let Some(h) = qdisc::Driver::Veth.hook_of_driver() {
         dev.driver = h.hook;
     }
-    let sel = qdisc::RefSelector::new(dev, rules, qdisc::driver::PREDICTION_SEED)
-        .map_err(|e| format!("egress with {queues} TX queues: {e}"))?;
+    let sel =
+        qdisc::RefSelector::new(dev, rules, qdisc::driver::PREDICTION_SEED).map_err(egress)?;
     Ok(Predictions {
         pod_if_affected: predict(&sel, Path::PodViaVeth, true, cpu, flows),
         pod_if_fixed: predict(&sel, Path::PodViaVeth, false, cpu, flows),

@@ -116,8 +116,7 @@ pub fn run(opts: Options) -> Result<ProbeReport, ProbeError> {
     let kernel = kernel_release()?;
     let (rules, table) = release_table(&kernel);
     let cpu = traffic::first_allowed_cpu()?;
-    let preds = judge::predictions(rules, topology::EGRESS_QUEUES, cpu, opts.flows)
-        .map_err(ProbeError::Usage)?;
+    let preds = judge::predictions(rules, topology::EGRESS_QUEUES, cpu, opts.flows)?;
 
     let pod = Netns::new("pod")?;
     let node = Netns::new("node")?;

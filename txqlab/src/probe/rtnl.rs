@@ -108,6 +108,7 @@ impl Rtnl {
         flags: u16,
         what: &str,
     ) -> Result<Result<Vec<RouteNetlinkMessage>, std::io::Error>, ProbeError> {
+        log::debug!("probe: in the {} namespace: {what}", self.netns);
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;

@@ -126,60 +126,72 @@ pub fn build(pod: &Netns, node: &Netns) -> Result<EgressKind, ProbeError> {
                 netns_fd: Some(pod_fd),
             },
         )?;
-        let q = u32::from(EGRESS_QUEUES);
-        let kind = if nl.add_dummy(EGRESS, q)? {
-            EgressKind::Dummy
-        } else {
-            nl.add_veth(
-                VethEnd {
-                    name: EGRESS,
-                    queues: q,
-                    netns_fd: None,
-                },
-                VethEnd {
-                    name: "txq8p",
-                    queues: q,
-                    netns_fd: None,
-                },
-            )?;
-            nl.set_up("txq8p")?;
-            EgressKind::Veth
-        };
+        let kind = add_egress(&mut nl)?;
         nl.add_addr("veth0", Ipv4Addr::new(198, 51, 100, 1), 24)?;
         nl.set_up("veth0")?;
-        nl.add_addr(EGRESS, Ipv4Addr::new(203, 0, 113, 1), 24)?;
-        nl.set_up(EGRESS)?;
-        nl.replace_qdisc(
-            EGRESS,
-            TcHandle::ROOT,
-            TcHandle {
-                major: MQ_MAJOR,
-                minor: 0,
-            },
-            "mq",
-        )?;
-        // Explicit per-queue children: `mq_init` would attach the host's `net.core.default_qdisc` (a global
-        // setting: fq, fq_codel, ...); pfifo_fast is built into every kernel with mq (`sch_generic.c`) and
-        // counts each packet once when it leaves.
-        for q in 1..=EGRESS_QUEUES {
-            let parent = TcHandle {
-                major: MQ_MAJOR,
-                minor: q,
-            };
-            nl.replace_qdisc(EGRESS, parent, TcHandle::UNSPEC, "pfifo_fast")?;
-        }
-        let net = Ipv4Addr::new(192, 0, 2, 0);
-        match kind {
-            // A dummy device is IFF_NOARP and swallows everything: a link-scope route is enough (no neighbour).
-            EgressKind::Dummy => nl.add_route(net, 24, None, Some(EGRESS))?,
-            EgressKind::Veth => {
-                nl.add_permanent_neigh(EGRESS, GATEWAY, GATEWAY_MAC)?;
-                nl.add_route(net, 24, Some(GATEWAY), Some(EGRESS))?;
-            }
-        }
+        egress_qdiscs_and_route(&mut nl, kind)?;
         Ok(kind)
     })
     .and_then(|kind| pod_side(pod).map(|()| kind))
+}
+
+/// The egress device in the node: an 8-queue dummy, else (no `CONFIG_DUMMY`) one end of an 8-queue veth pair.
+fn add_egress(nl: &mut Rtnl) -> Result<EgressKind, ProbeError> {
+    let q = u32::from(EGRESS_QUEUES);
+    Ok(if nl.add_dummy(EGRESS, q)? {
+        EgressKind::Dummy
+    } else {
+        nl.add_veth(
+            VethEnd {
+                name: EGRESS,
+                queues: q,
+                netns_fd: None,
+            },
+            VethEnd {
+                name: "txq8p",
+                queues: q,
+                netns_fd: None,
+            },
+        )?;
+        nl.set_up("txq8p")?;
+        EgressKind::Veth
+    })
+}
+
+/// The egress device's address, its mq root with a pfifo_fast per queue, and the route to the probe's
+/// destination through it.
+fn egress_qdiscs_and_route(nl: &mut Rtnl, kind: EgressKind) -> Result<(), ProbeError> {
+    nl.add_addr(EGRESS, Ipv4Addr::new(203, 0, 113, 1), 24)?;
+    nl.set_up(EGRESS)?;
+    nl.replace_qdisc(
+        EGRESS,
+        TcHandle::ROOT,
+        TcHandle {
+            major: MQ_MAJOR,
+            minor: 0,
+        },
+        "mq",
+    )?;
+    // Explicit per-queue children: `mq_init` would attach the host's `net.core.default_qdisc` (a global
+    // setting: fq, fq_codel, ...); pfifo_fast is built into every kernel with mq (`sch_generic.c`) and
+    // counts each packet once when it leaves.
+    for q in 1..=EGRESS_QUEUES {
+        let parent = TcHandle {
+            major: MQ_MAJOR,
+            minor: q,
+        };
+        nl.replace_qdisc(EGRESS, parent, TcHandle::UNSPEC, "pfifo_fast")?;
+    }
+    let net = Ipv4Addr::new(192, 0, 2, 0);
+    match kind {
+        // A dummy device is IFF_NOARP and swallows everything: a link-scope route is enough (no neighbour).
+        EgressKind::Dummy => nl.add_route(net, 24, None, Some(EGRESS))?,
+        EgressKind::Veth => {
+            nl.add_permanent_neigh(EGRESS, GATEWAY, GATEWAY_MAC)?;
+            nl.add_route(net, 24, Some(GATEWAY), Some(EGRESS))?;
+        }
+    }
+    Ok(())
 }
 
 /// The egress device's per-queue packet counts now.

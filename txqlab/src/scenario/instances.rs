@@ -10,6 +10,7 @@
 //! (`ena_calc_max_io_queue_num()` in `drivers/net/ethernet/amazon/ena/ena_netdev.c`); these types expose 8 per
 //! interface at 8 vCPUs and more (the User Guide's "ENA queues" table).
 
+use crate::error::Error;
 /// One instance type.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InstanceType {
@@ -48,14 +49,14 @@ pub const CATALOGUE: [InstanceType; 8] = [
 ];
 
 /// Looks an instance type up by name.
-pub fn lookup(name: &str) -> Result<&'static InstanceType, String> {
-    CATALOGUE.iter().find(|t| t.name == name).ok_or_else(|| {
-        let names: Vec<&str> = CATALOGUE.iter().map(|t| t.name).collect();
-        format!(
-            "`{name}` is not in the embedded catalogue ({})",
-            names.join(", ")
-        )
-    })
+pub fn lookup(name: &str) -> Result<&'static InstanceType, Error> {
+    CATALOGUE
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| Error::UnknownInstance {
+            name: name.to_string(),
+            known: CATALOGUE.iter().map(|t| t.name).collect(),
+        })
 }
 
 #[cfg(test)]
@@ -70,7 +71,12 @@ mod tests {
             assert_eq!(a.vcpus, b.vcpus);
         }
         assert!(lookup("m5.4xlarge").is_ok_and(|t| t.baseline_gbps == 5.0));
-        assert!(lookup("t2.nano").unwrap_err().contains("m5.4xlarge"));
+        assert!(
+            lookup("t2.nano")
+                .unwrap_err()
+                .to_string()
+                .contains("m5.4xlarge")
+        );
         for t in CATALOGUE {
             assert!(t.baseline_gbps <= t.peak_gbps, "{t:?}");
         }
