@@ -81,6 +81,9 @@ pub struct Clients {
     pub steady_rps: f64,
     /// Requests per second one warming pod adds.
     pub warmup_rps: f64,
+    /// Reads one warming pod keeps in flight at most (0: no limit).
+    #[serde(default)]
+    pub warmup_inflight: u32,
     /// Client timeout.
     pub timeout_ms: u64,
     /// Retries before giving up.
@@ -662,6 +665,13 @@ fn validate_load(p: &Params) -> Result<(), Invalid> {
         "requests/s",
     )?;
     range_u("rollout.pods", p.rollout.pods as u64, 1, 1000, "pods")?;
+    range_u(
+        "clients.warmup_inflight",
+        p.clients.warmup_inflight as u64,
+        0,
+        1_000_000,
+        "reads in flight per pod (0: no limit)",
+    )?;
     range_f(
         "rollout.warmup_s",
         p.rollout.warmup_s,
@@ -1156,7 +1166,7 @@ mod tests {
                 "m5n.4xlarge",
             ),
             (
-                "duration_s = 90",
+                "duration_s = 150",
                 "duration_s = 3600",
                 "clients.steady_rps",
                 "GB",
@@ -1168,19 +1178,19 @@ mod tests {
                 "3600000",
             ),
             (
-                "queue_pps = 48000",
+                "queue_pps = 42000",
                 "queue_pps = 1e-12",
                 "nic.queue_pps",
                 "1000",
             ),
             (
-                "service_mean_ms = 15",
+                "service_mean_ms = 17",
                 "service_mean_ms = inf",
                 "remote.service_mean_ms",
                 "inf",
             ),
             (
-                "service_mean_ms = 15",
+                "service_mean_ms = 17",
                 "service_mean_ms = nan",
                 "remote.service_mean_ms",
                 "NaN",
@@ -1198,7 +1208,7 @@ mod tests {
                 "NaN",
             ),
             (
-                "service_base_ms = 5",
+                "service_base_ms = 6",
                 "service_base_ms = -inf",
                 "remote.service_base_ms",
                 "inf",

@@ -227,7 +227,17 @@ fn scenario_errors_name_file_line_and_field() {
     let dir = std::env::temp_dir().join(format!("txqlab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
-    let text = txqlab::scenario::INCIDENT.replace("queue_pps = 48000", "queue_pps = \"fast\"");
+    let text: String = txqlab::scenario::INCIDENT
+        .lines()
+        .map(|l| {
+            if l.starts_with("queue_pps = ") {
+                "queue_pps = \"fast\"\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(text.contains("queue_pps = \"fast\""));
     std::fs::write(&path, text).unwrap();
     let o = txqlab(&["simulate", path.to_str().unwrap()], None);
     let err = String::from_utf8_lossy(&o.stderr);

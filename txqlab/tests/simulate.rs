@@ -517,7 +517,10 @@ fn bands_hold_with_each_assumption_moved_10_percent() {
             let by_stage = run_seeds(&[(key.clone(), moved.clone())], 1..=seeds);
             let refs: Vec<&[StageResult]> = by_stage.iter().map(Vec::as_slice).collect();
             let bad = done_when_failures(&refs);
-            eprintln!("{key} = {moved}: {}", if bad.is_empty() { "holds" } else { "FAILS" });
+            eprintln!(
+                "{key} = {moved}: {}",
+                if bad.is_empty() { "holds" } else { "FAILS" }
+            );
             for f in bad {
                 eprintln!("    {f}");
                 failures.push(format!("{key} = {moved}: {f}"));
@@ -553,4 +556,33 @@ fn other_pods_bursts_share_the_pinned_queue() {
     p.background.packet_bytes = 300;
     let fixed = run_stage("x", &p, |_| {}).unwrap();
     assert!(fixed.max_tx_queue_share < 0.3, "{:?}", fixed.tx_queue_share);
+}
+
+#[test]
+fn a_bounded_warm_up_pool_bounds_the_backlog_it_builds() {
+    let s = Scenario::incident().unwrap();
+    let mut p = s.stage(0).unwrap().params;
+    let open = run_stage("x", &p, |_| {}).unwrap();
+    p.clients.warmup_inflight = 300;
+    let bounded = run_stage("x", &p, |_| {}).unwrap();
+    // Without a limit the warming pods' reads pile up behind the throttled sidecar until attempts time out; with
+    // 300 slots per pod the reads wait for answers instead, and the backlog (so the latency) stays bounded.
+    assert!(open.rollout.attempt_p99_ms >= 999.0, "{:?}", open.rollout);
+    assert_eq!(open.warmup_held_back, 0);
+    assert!(
+        bounded.warmup_held_back > 10_000,
+        "{}",
+        bounded.warmup_held_back
+    );
+    assert!(
+        bounded.rollout.attempt_p99_ms < 800.0,
+        "{:?}",
+        bounded.rollout
+    );
+    assert!(
+        bounded.timeouts * 10 < open.timeouts,
+        "{} vs {}",
+        bounded.timeouts,
+        open.timeouts
+    );
 }

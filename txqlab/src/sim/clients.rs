@@ -15,12 +15,15 @@ impl Sim<'_> {
         while self
             .rates
             .get(self.rate_idx + 1)
-            .is_some_and(|&(t, _)| t <= self.now)
+            .is_some_and(|r| r.from <= self.now)
         {
             self.rate_idx += 1;
         }
-        let rate = self.rates.get(self.rate_idx).map_or(0.0, |r| r.1);
-        let edge = self.rates.get(self.rate_idx + 1).map(|r| r.0 as f64);
+        let (rate, warming) = self
+            .rates
+            .get(self.rate_idx)
+            .map_or((0.0, 0), |r| (r.rps, r.warming));
+        let edge = self.rates.get(self.rate_idx + 1).map(|r| r.from as f64);
         let gap_ns = if rate > 0.0 {
             -(1.0 - self.rng.random::<f64>()).ln() / rate * SEC as f64
         } else {
@@ -35,10 +38,26 @@ impl Sim<'_> {
         if !issue {
             return;
         }
+        // The arrivals are the sum of the steady clients and the warming pods (two Poisson processes): an arrival is
+        // a warm-up read with the warm-up's share of the rate. A warming pod reads with at most
+        // `warmup_inflight` requests outstanding; when all are, the read is not started (its worker is waiting).
+        // Without a limit the draw is skipped, so that the rest of the run does not depend on it.
+        let cap = self.p.clients.warmup_inflight as u64;
+        let warm_rps = self.p.clients.warmup_rps * warming as f64;
+        let warm = cap > 0 && warm_rps > 0.0 && self.rng.random::<f64>() * rate < warm_rps;
+        if warm {
+            let slots = cap * warming as u64;
+            if self.warm_inflight >= slots {
+                self.warm_held_back += 1;
+                return;
+            }
+            self.warm_inflight += 1;
+        }
         let id = self.reqs.len() as u32;
         self.reqs.push(Req {
             issued: self.now,
             attempt_start: self.now,
+            warm,
             ..Req::default()
         });
         self.issued += 1;
@@ -60,6 +79,7 @@ impl Sim<'_> {
         let (start, issued) = (r.attempt_start, r.issued);
         if r.attempt as u32 >= self.p.clients.max_retries {
             r.done = true;
+            self.warm_inflight -= r.warm as u64;
             self.failed += 1;
             self.record_attempt(start);
             let lat = self.now - issued;
@@ -78,6 +98,7 @@ impl Sim<'_> {
             return;
         }
         r.done = true;
+        self.warm_inflight -= r.warm as u64;
         self.completed += 1;
         let (issued, start, lat) = (r.issued, r.attempt_start, self.now - r.issued);
         self.record_attempt(start);
@@ -114,7 +135,7 @@ impl Sim<'_> {
 /// Pods start one after the other over the rollout window at jittered intervals (each within a quarter of an
 /// interval of its slot, as a rolling update's readiness gates vary), so the load of a rollout rises and falls as
 /// warm-ups overlap.
-pub(super) fn rate_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<(u64, f64)> {
+pub(super) fn rate_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<Rate> {
     let r = &p.rollout;
     let n = r.pods.max(1);
     let room = (r.end_s - r.start_s - r.warmup_s).max(0.0);
@@ -127,15 +148,35 @@ pub(super) fn rate_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<(u64, f64)> {
         edges.push((((t0 + r.warmup_s) * SEC as f64) as u64, -1));
     }
     edges.sort_unstable();
-    let mut out = vec![(0, p.clients.steady_rps)];
+    let mut out = vec![Rate {
+        from: 0,
+        rps: p.clients.steady_rps,
+        warming: 0,
+    }];
     let mut warming = 0i32;
     for (t, d) in edges {
         warming += d;
-        let rate = p.clients.steady_rps + p.clients.warmup_rps * warming.max(0) as f64;
+        let w = warming.max(0) as u32;
+        let rate = Rate {
+            from: t,
+            rps: p.clients.steady_rps + p.clients.warmup_rps * w as f64,
+            warming: w,
+        };
         match out.last_mut() {
-            Some(last) if last.0 == t => last.1 = rate,
-            _ => out.push((t, rate)),
+            Some(last) if last.from == t => *last = rate,
+            _ => out.push(rate),
         }
     }
     out
+}
+
+/// The client request rate from one instant on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Rate {
+    /// From this time (ns).
+    pub from: u64,
+    /// Requests per second, steady plus warm-ups.
+    pub rps: f64,
+    /// Pods warming their cache.
+    pub warming: u32,
 }

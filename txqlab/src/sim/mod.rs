@@ -65,6 +65,8 @@ struct Req {
     attempt: u8,
     flow: u16,
     done: bool,
+    /// A warming pod's read (it holds one of the pod's slots until it is answered or given up).
+    warm: bool,
     segs_got: u16,
 }
 
@@ -179,8 +181,11 @@ struct Sim<'a> {
     bg_flows: Vec<(u32, u16)>,
     bg_rng: Pcg64Mcg,
     /// The client request rate: (from this time, requests/s), in time order.
-    rates: Vec<(u64, f64)>,
+    rates: Vec<clients::Rate>,
     rate_idx: usize,
+    /// Warm-up reads in flight, and those not started because every slot of the warming pods was busy.
+    warm_inflight: u64,
+    warm_held_back: u64,
     /// Segments of one response.
     resp_segs: u16,
     // Measurements.
@@ -299,6 +304,8 @@ impl<'a> Sim<'a> {
             terminating,
             rates,
             rate_idx: 0,
+            warm_inflight: 0,
+            warm_held_back: 0,
             bg_flows: Vec::new(),
             bg_rng: Pcg64Mcg::seed_from_u64(p.seed ^ 0x6267_5f65_6772_6573),
             resp_segs: p.remote.response_bytes.div_ceil(p.network.mss).max(1) as u16,

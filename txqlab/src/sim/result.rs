@@ -267,6 +267,9 @@ pub struct StageResult {
     pub timeouts: u64,
     /// Requests Envoy refused because its pending queue was full.
     pub proxy_rejects: u64,
+    /// Warm-up reads not started because every slot of the warming pods was waiting for an answer
+    /// (`clients.warmup_inflight`).
+    pub warmup_held_back: u64,
     /// TCP retransmissions (both directions).
     pub retransmits: u64,
     /// Retransmission timeouts (both directions).
@@ -397,6 +400,7 @@ pub(super) fn build(s: &Sim<'_>, _end: u64) -> StageResult {
         failed: s.failed,
         timeouts: s.timeouts,
         proxy_rejects: s.proxy_rejects,
+        warmup_held_back: s.warm_held_back,
         retransmits: s
             .flows
             .iter()
