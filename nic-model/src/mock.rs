@@ -200,14 +200,7 @@ impl<const N: usize> Model<N> {
             },
             RingOp::CorruptSq { slot, word, value } => {
                 self.hostile = true;
-                let d = &mut q.sq_raw_mut()[slot as usize % N];
-                let w = match word % 4 {
-                    0 => &mut d.len_ctrl,
-                    1 => &mut d.meta_ctrl,
-                    2 => &mut d.buff_addr_lo,
-                    _ => &mut d.buff_addr_hi_hdr_sz,
-                };
-                w.set(value);
+                q.sq_raw_mut()[slot as usize % N].set_word(word, value);
             }
             RingOp::CorruptCq {
                 slot,

@@ -4,7 +4,7 @@
 use heapless::Deque;
 
 use crate::defs::DESC_SIZE;
-use crate::desc::{TxCdesc, TxCtrl, TxDesc, TxMetaCtrl, TxMetaDesc, TxOffload};
+use crate::desc::{TxCdesc, TxCtrl, TxDesc, TxDescRepr, TxMetaCtrl, TxMetaDescRepr, TxOffload};
 use crate::llq::Placement;
 use crate::ring::{RingPos, check_depth, free_entries};
 use crate::stats::{DeviceTxStats, TxStats};
@@ -114,6 +114,23 @@ pub const fn dma_addr(req_id: u16, buf: u16) -> u64 {
 #[inline(always)]
 pub const fn packet_byte(req_id: u16, offset: u16) -> u8 {
     (req_id as u8) ^ (offset as u8)
+}
+
+/// Writes the first `room.len()` bytes of the packet sent under `req_id` ([`packet_byte`]) into `room`, eight at a
+/// time: byte k is `req_id ^ k`, and k < 256 never carries between bytes.
+#[inline(always)]
+fn fill_pushed_header(room: &mut [u8], req_id: u16) {
+    let splat = (req_id as u8 as u64) * 0x0101_0101_0101_0101;
+    let done = room.len() / 8 * 8;
+    let mut chunks = room.chunks_exact_mut(8);
+    let mut k = 0x0706_0504_0302_0100u64;
+    for c in &mut chunks {
+        c.copy_from_slice(&(k ^ splat).to_le_bytes());
+        k = k.wrapping_add(0x0808_0808_0808_0808);
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b = packet_byte(req_id, (done + i) as u16);
+    }
 }
 
 /// `ENA_PKT_MAX_BUFS`: buffers per packet the driver's `ena_tx_buffer` holds.
@@ -361,7 +378,7 @@ impl<const N: usize> TxQueue<N> {
     /// every failure but a full ring ([`Error::NoSpace`]) also requests a reset, as `ena_xmit_common` does.
     #[inline]
     pub fn xmit(&mut self, pkt: &TxPacket) -> Result<u16> {
-        if let Some(r) = self.xmit_linear_host(pkt) {
+        if let Some(r) = self.xmit_linear(pkt) {
             return r;
         }
         self.start_xmit(pkt, None)
@@ -373,16 +390,17 @@ impl<const N: usize> TxQueue<N> {
         self.start_xmit(pkt, Some(frag_lens))
     }
 
-    /// The common case on its own: host placement, a linear packet without offload context, room in the ring.
-    /// Writes exactly what [`start_xmit`](Self::start_xmit) would; `None` sends the packet down that path.
+    /// The common case on its own: a linear packet without offload context, room in the ring, one descriptor.
+    /// Writes exactly what [`start_xmit`](Self::start_xmit) would (`tests/fast_path.rs` compares the two byte for
+    /// byte, and `ena-oracle` compares this path with the 6.1 driver); `None` sends the packet down that path.
     #[inline(always)]
-    fn xmit_linear_host(&mut self, pkt: &TxPacket) -> Option<Result<u16>> {
-        if !matches!(self.cfg.placement, Placement::Host)
-            || pkt.frags > 1
+    fn xmit_linear(&mut self, pkt: &TxPacket) -> Option<Result<u16>> {
+        if pkt.frags > 1
             || pkt.len.wrapping_sub(1) >= u16::MAX as u32
             || pkt.offload.meta_valid()
             || self.reset_pending
             || self.is_xmit_stopped()
+            // `ena_com_prepare_tx`: num_bufs + 1 for a possible meta descriptor.
             || !self.have_enough_space(2)
         {
             return None;
@@ -390,17 +408,62 @@ impl<const N: usize> TxQueue<N> {
         let req_id = *self.free_ids.front()?;
         let mut ctrl = TxCtrl::COMP_REQ | TxCtrl::FIRST | TxCtrl::LAST;
         ctrl.set(TxCtrl::PHASE, self.tail.phase == 1);
-        let header = (pkt.len as u16).min(self.cfg.max_header_size as u16) as u8;
-        self.sq[self.tail.slot(self.mask)] = TxDesc::data(
-            pkt.len as u16,
-            req_id,
-            ctrl,
-            0,
-            0,
-            TxOffload::empty(),
-            dma_addr(req_id, 0),
-            header,
-        );
+        match self.cfg.placement {
+            Placement::Host => {
+                let header = (pkt.len as u16).min(self.cfg.max_header_size as u16) as u8;
+                self.sq[self.tail.slot(self.mask)] = TxDescRepr {
+                    length: pkt.len as u16,
+                    req_id,
+                    ctrl,
+                    addr: dma_addr(req_id, 0),
+                    header_len: header,
+                    ..TxDescRepr::default()
+                }
+                .emit();
+            }
+            Placement::Llq(l) => {
+                // A meta descriptor with every packet, or a line half built: the general path.
+                if l.disable_meta_caching || self.llq.idx != 0 {
+                    return None;
+                }
+                // `ena_com_is_doorbell_needed`: one line, as the packet has at most one descriptor.
+                if self.cfg.max_entries_in_tx_burst != 0 {
+                    if self.llq.entries_in_tx_burst_left == 0 {
+                        self.doorbell();
+                    }
+                    self.llq.entries_in_tx_burst_left -= 1;
+                }
+                // `ena_tx_map_skb`: min(len, tx_max_header_size) bytes pushed, the rest one buffer (none when the
+                // packet is all header).
+                let push = (pkt.len as u16).min(l.header_room());
+                let buf = pkt.len as u16 - push;
+                let desc = TxDescRepr {
+                    length: buf,
+                    req_id,
+                    ctrl,
+                    addr: if buf != 0 { dma_addr(req_id, 0) } else { 0 },
+                    header_len: push as u8,
+                    ..TxDescRepr::default()
+                }
+                .emit();
+                // The line as `ena_com_write_bounce_buffer_to_dev` copies it into device memory: the descriptor,
+                // the other leading slots zero, the pushed bytes, zero up to the end of the line. Written in place
+                // rather than built in the bounce buffer and copied.
+                let spl = l.descs_per_entry() as usize;
+                let before = l.descs_before_header as usize;
+                let start = self.tail.slot(self.mask) * spl;
+                let line = self.sq.get_mut(start..start + spl)?;
+                let (descs, header) = line.split_at_mut(before);
+                if let Some((first, rest)) = descs.split_first_mut() {
+                    *first = desc;
+                    rest.fill(TxDesc::default());
+                }
+                let header = zerocopy::IntoBytes::as_mut_bytes(header);
+                let (pushed, pad) = header.split_at_mut((push as usize).min(header.len()));
+                fill_pushed_header(pushed, req_id);
+                pad.fill(0);
+            }
+        }
         self.tail.inc(self.mask);
         Some(Ok(self.xmit_done(pkt, 1)))
     }
@@ -644,30 +707,39 @@ impl<const N: usize> TxQueue<N> {
         if !have_meta {
             ctrl |= TxCtrl::FIRST;
         }
-        let (l3, l4, mut flags) = if ctx.meta_valid {
+        let (l3_proto, l4_proto, mut offload) = if ctx.meta_valid {
             (ctx.l3_proto, ctx.l4_proto, ctx.flags)
         } else {
             (0, 0, TxOffload::empty())
         };
         // DF is written whether or not the context is valid (`ena_tx_csum` sets it only for a valid one).
-        flags.set(TxOffload::DF, ctx.flags.contains(TxOffload::DF));
-        let mut desc = TxDesc::data(0, ctx.req_id, ctrl, l3, l4, flags, 0, ctx.header_len as u8);
-        for i in 0..ctx.num_bufs {
-            if i != 0 {
-                self.put_desc(desc);
-                self.sq_update_tail()?;
-                desc = TxDesc::default();
+        offload.set(TxOffload::DF, ctx.flags.contains(TxOffload::DF));
+        // The first data descriptor carries req_id, completion request, offload bits and header length; the
+        // others only their buffer. Every one its phase; the last one `last` (one descriptor without buffer
+        // when the packet is all pushed header).
+        let first = TxDescRepr {
+            req_id: ctx.req_id,
+            ctrl,
+            l3_proto,
+            l4_proto,
+            offload,
+            header_len: ctx.header_len as u8,
+            ..TxDescRepr::default()
+        };
+        let descs = ctx.num_bufs.max(1);
+        for i in 0..descs {
+            let mut d = if i == 0 { first } else { TxDescRepr::default() };
+            d.ctrl.set(TxCtrl::PHASE, self.tail.phase == 1);
+            if i < ctx.num_bufs {
+                d.length = ctx.bufs.get(i as usize).copied().unwrap_or(0);
+                d.addr = dma_addr(ctx.req_id, i);
             }
-            desc.set_phase(self.tail.phase);
-            let len = ctx.bufs.get(i as usize).copied().unwrap_or(0);
-            desc.set_buffer(len, dma_addr(ctx.req_id, i));
+            if i + 1 == descs {
+                d.ctrl |= TxCtrl::LAST;
+            }
+            self.put_desc(d.emit());
+            self.sq_update_tail()?;
         }
-        if ctx.num_bufs == 0 {
-            desc.set_phase(self.tail.phase);
-        }
-        desc.len_ctrl |= TxCtrl::LAST.bits();
-        self.put_desc(desc);
-        self.sq_update_tail()?;
         self.close_bounce_buffer()?;
         Ok(self.tail.counter.wrapping_sub(start_tail))
     }
@@ -689,18 +761,7 @@ impl<const N: usize> TxQueue<N> {
         }
         let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut self.llq.bounce[..]);
         if let Some(room) = bytes.get_mut(offset..offset + ctx.header_len as usize) {
-            // `packet_byte` eight bytes at a time: byte k is req_id ^ k, and k < 256 never carries between bytes.
-            let splat = (ctx.req_id as u8 as u64) * 0x0101_0101_0101_0101;
-            let done = room.len() / 8 * 8;
-            let mut chunks = room.chunks_exact_mut(8);
-            let mut k = 0x0706_0504_0302_0100u64;
-            for c in &mut chunks {
-                c.copy_from_slice(&(k ^ splat).to_le_bytes());
-                k = k.wrapping_add(0x0808_0808_0808_0808);
-            }
-            for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-                *b = packet_byte(ctx.req_id, (done + i) as u16);
-            }
+            fill_pushed_header(room, ctx.req_id);
         }
         Ok(())
     }
@@ -713,14 +774,15 @@ impl<const N: usize> TxQueue<N> {
             | TxMetaCtrl::META_STORE
             | TxMetaCtrl::FIRST;
         ctrl.set(TxMetaCtrl::PHASE, self.tail.phase == 1);
-        let d = TxMetaDesc::new(
-            0,
+        let d = TxMetaDescRepr {
+            req_id: 0,
             ctrl,
-            m.mss,
-            m.l3_hdr_len as u8,
-            m.l3_hdr_offset as u8,
-            m.l4_hdr_len as u8,
-        );
+            mss: m.mss,
+            l3_hdr_len: m.l3_hdr_len as u8,
+            l3_hdr_off: m.l3_hdr_offset as u8,
+            l4_hdr_len_words: m.l4_hdr_len as u8,
+        }
+        .emit();
         self.put_desc(zerocopy::transmute!(d));
     }
 

@@ -2,6 +2,9 @@
 //!
 //! Each type is a `#[repr(C)]` zerocopy struct that can be viewed over raw ring memory, with typed accessors
 //! for every field and a `validate` that reports must-be-zero violations as [`Error`](crate::Error) values.
+//! The TX submission descriptors keep their words private and pair with a value type, as smoltcp's wire
+//! `Packet`/`Repr` do: [`TxDescRepr`] and [`TxMetaDescRepr`] `emit` the words a driver writes and `parse` what a
+//! device reads.
 
 mod rx;
 mod rx_cdesc;
@@ -11,9 +14,9 @@ mod tx_meta;
 
 pub use rx::{RxCtrl, RxDesc};
 pub use rx_cdesc::{RxCdesc, RxStatus};
-pub use tx::{TxCtrl, TxDesc, TxOffload};
+pub use tx::{TxCtrl, TxDesc, TxDescRepr, TxOffload};
 pub use tx_cdesc::TxCdesc;
-pub use tx_meta::{TxMetaCtrl, TxMetaDesc};
+pub use tx_meta::{TxMetaCtrl, TxMetaDesc, TxMetaDescRepr};
 
 use static_assertions::const_assert_eq;
 
