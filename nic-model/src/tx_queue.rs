@@ -1,8 +1,6 @@
 //! Driver side of one ENA TX queue: `ena_start_xmit`, `ena_com_prepare_tx`, the doorbell, `ena_clean_tx_irq`,
 //! and queue stop/wake, over descriptor rings the device side (`device.rs`) reads.
 
-use heapless::Deque;
-
 use crate::defs::DESC_SIZE;
 use crate::desc::{TxCdesc, TxCtrl, TxDesc, TxDescRepr, TxMetaCtrl, TxMetaDescRepr, TxOffload};
 use crate::llq::Placement;
@@ -133,6 +131,22 @@ fn fill_pushed_header(room: &mut [u8], req_id: u16) {
     }
 }
 
+/// A 128-byte LLQ line of the 6.1 driver's default layout (two descriptor slots, 96 header bytes) for a packet of
+/// at least 96 bytes: `desc`, a zero slot, then bytes 0 to 95 of the packet sent under `req_id` ([`packet_byte`]).
+#[inline(always)]
+fn default_llq_line(desc: TxDesc, req_id: u16) -> [TxDesc; 8] {
+    let first: [u64; 2] = zerocopy::transmute!(desc);
+    let splat = (req_id as u8 as u64) * 0x0101_0101_0101_0101;
+    let mut words = [0u64; 16];
+    words[0] = first[0];
+    words[1] = first[1];
+    for (i, w) in words[4..].iter_mut().enumerate() {
+        // Bytes 8i .. 8i + 7 of the header: k ^ req_id with k < 96, so no carry between bytes.
+        *w = ((0x0706_0504_0302_0100u64 + i as u64 * 0x0808_0808_0808_0808) ^ splat).to_le();
+    }
+    zerocopy::transmute!(words)
+}
+
 /// `ENA_PKT_MAX_BUFS`: buffers per packet the driver's `ena_tx_buffer` holds.
 pub const ENA_PKT_MAX_BUFS: u16 = 19;
 
@@ -183,6 +197,67 @@ struct TxInfo {
     in_flight: bool,
 }
 
+/// `tx_ring->free_ids` with its two indices: `ena_start_xmit` sends under `free_ids[next_to_use]` and moves
+/// `next_to_use` on, `ena_clean_tx_irq` writes each completed req_id at `free_ids[next_to_clean]` and moves
+/// `next_to_clean` on (`ENA_TX_RING_IDX_NEXT`). The indices run free here and are masked with `depth - 1`; the
+/// free req_ids are those from `next_to_use` up to `next_to_clean + depth`, in the order they will be handed out.
+#[derive(Debug, Clone, Copy)]
+struct FreeIds<const N: usize> {
+    ids: [u16; N],
+    next_to_use: u16,
+    next_to_clean: u16,
+}
+
+impl<const N: usize> FreeIds<N> {
+    /// `free_ids[i] = i` (`ena_setup_tx_resources`); `depth <= N`.
+    fn init(&mut self, depth: u16) {
+        for (i, id) in self.ids.iter_mut().enumerate().take(depth as usize) {
+            *id = i as u16;
+        }
+        self.next_to_use = 0;
+        self.next_to_clean = 0;
+    }
+
+    /// Req_ids handed out and not given back.
+    #[inline(always)]
+    fn in_flight(&self) -> u16 {
+        self.next_to_use.wrapping_sub(self.next_to_clean)
+    }
+
+    /// The req_id the next packet goes under, `None` when all `depth = mask + 1` are out.
+    #[inline(always)]
+    fn next(&self, mask: u16) -> Option<u16> {
+        if self.in_flight() > mask {
+            return None;
+        }
+        self.ids.get((self.next_to_use & mask) as usize).copied()
+    }
+
+    /// Hands out the next req_id (the caller checked there is one with [`next`](Self::next)).
+    #[inline(always)]
+    fn take(&mut self, mask: u16) -> u16 {
+        let id = self
+            .ids
+            .get((self.next_to_use & mask) as usize)
+            .copied()
+            .unwrap_or(0);
+        self.next_to_use = self.next_to_use.wrapping_add(1);
+        id
+    }
+
+    /// Puts a completed req_id back; ignored when none is out.
+    #[inline(always)]
+    fn give_back(&mut self, req_id: u16, mask: u16) {
+        if self.in_flight() == 0 {
+            return;
+        }
+        if let Some(slot) = self.ids.get_mut((self.next_to_clean & mask) as usize) {
+            *slot = req_id;
+        }
+        self.next_to_clean = self.next_to_clean.wrapping_add(1);
+    }
+}
+
 /// Device-side state of the queue (see `device.rs`).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct DeviceTx {
@@ -204,7 +279,7 @@ pub struct TxQueue<const N: usize> {
     tail: RingPos,
     next_to_comp: u16,
     cq_head: RingPos,
-    free_ids: Deque<u16, N>,
+    free_ids: FreeIds<N>,
     tx_info: [TxInfo; N],
     stopped: bool,
     stack_stopped: bool,
@@ -238,7 +313,11 @@ impl<const N: usize> TxQueue<N> {
             tail: RingPos::default(),
             next_to_comp: 0,
             cq_head: RingPos::default(),
-            free_ids: Deque::new(),
+            free_ids: FreeIds {
+                ids: [0; N],
+                next_to_use: 0,
+                next_to_clean: 0,
+            },
             tx_info: [TxInfo::default(); N],
             stopped: false,
             stack_stopped: false,
@@ -265,11 +344,7 @@ impl<const N: usize> TxQueue<N> {
         self.tail = RingPos::default();
         self.next_to_comp = 0;
         self.cq_head = RingPos::default();
-        self.free_ids.clear();
-        // `free_ids[i] = i` at init (`ena_setup_tx_resources`); depth <= N, so this never overflows.
-        for id in 0..self.cfg.depth {
-            let _ = self.free_ids.push_back(id);
-        }
+        self.free_ids.init(self.cfg.depth);
         self.tx_info.fill(TxInfo::default());
         self.stopped = false;
         self.stack_stopped = false;
@@ -326,7 +401,7 @@ impl<const N: usize> TxQueue<N> {
 
     /// Packets handed to the device whose completion has not been processed.
     pub fn in_flight(&self) -> u16 {
-        self.cfg.depth - self.free_ids.len() as u16
+        self.free_ids.in_flight()
     }
 
     /// Whether the driver stopped the queue (`netif_tx_queue_stopped`: `__QUEUE_STATE_DRV_XOFF`).
@@ -405,7 +480,7 @@ impl<const N: usize> TxQueue<N> {
         {
             return None;
         }
-        let req_id = *self.free_ids.front()?;
+        let req_id = self.free_ids.next(self.mask)?;
         let mut ctrl = TxCtrl::COMP_REQ | TxCtrl::FIRST | TxCtrl::LAST;
         ctrl.set(TxCtrl::PHASE, self.tail.phase == 1);
         match self.cfg.placement {
@@ -453,15 +528,23 @@ impl<const N: usize> TxQueue<N> {
                 let before = l.descs_before_header as usize;
                 let start = self.tail.slot(self.mask) * spl;
                 let line = self.sq.get_mut(start..start + spl)?;
-                let (descs, header) = line.split_at_mut(before);
-                if let Some((first, rest)) = descs.split_first_mut() {
-                    *first = desc;
-                    rest.fill(TxDesc::default());
+                if let (Ok(line), true) = (
+                    <&mut [TxDesc; 8]>::try_from(&mut *line),
+                    before == 2 && push == 96,
+                ) {
+                    // The driver's default layout, a full push: the whole line in one go.
+                    *line = default_llq_line(desc, req_id);
+                } else {
+                    let (descs, header) = line.split_at_mut(before);
+                    if let Some((first, rest)) = descs.split_first_mut() {
+                        *first = desc;
+                        rest.fill(TxDesc::default());
+                    }
+                    let header = zerocopy::IntoBytes::as_mut_bytes(header);
+                    let (pushed, pad) = header.split_at_mut((push as usize).min(header.len()));
+                    fill_pushed_header(pushed, req_id);
+                    pad.fill(0);
                 }
-                let header = zerocopy::IntoBytes::as_mut_bytes(header);
-                let (pushed, pad) = header.split_at_mut((push as usize).min(header.len()));
-                fill_pushed_header(pushed, req_id);
-                pad.fill(0);
             }
         }
         self.tail.inc(self.mask);
@@ -515,7 +598,7 @@ impl<const N: usize> TxQueue<N> {
             None => even(i),
         };
 
-        let Some(&req_id) = self.free_ids.front() else {
+        let Some(req_id) = self.free_ids.next(self.mask) else {
             return Err(Error::NoSpace);
         };
         // `ena_tx_map_skb`.
@@ -614,7 +697,7 @@ impl<const N: usize> TxQueue<N> {
     /// queue limit, stop/wake, doorbell.
     #[inline(always)]
     fn xmit_done(&mut self, pkt: &TxPacket, entries: u16) -> u16 {
-        let req_id = self.free_ids.pop_front().unwrap_or(0);
+        let req_id = self.free_ids.take(self.mask);
         self.stats.cnt += 1;
         self.stats.bytes += pkt.len as u64;
         if let Some(info) = self.tx_info.get_mut(req_id as usize) {
@@ -907,8 +990,7 @@ impl<const N: usize> TxQueue<N> {
             info.in_flight = false;
             total_done = total_done.wrapping_add(info.entries);
             bytes += info.len as u64;
-            // Cannot fail: at most `depth` ids exist and this one was taken out.
-            let _ = self.free_ids.push_back(req_id);
+            self.free_ids.give_back(req_id, self.mask);
             done += 1;
         }
         if result.is_err() {
@@ -964,6 +1046,8 @@ impl<const N: usize> TxQueue<N> {
 
     /// The req_ids currently free, in the order they will be handed out.
     pub fn free_ids(&self) -> impl Iterator<Item = u16> + '_ {
-        self.free_ids.iter().copied()
+        let (ntu, mask) = (self.free_ids.next_to_use, self.mask);
+        let free = self.cfg.depth - self.free_ids.in_flight();
+        (0..free).map(move |k| self.free_ids.ids[(ntu.wrapping_add(k) & mask) as usize])
     }
 }

@@ -215,6 +215,19 @@ impl TxDesc {
     /// Checks the must-be-zero bits of a data descriptor; `index` is reported in the error.
     #[inline(always)]
     pub fn validate(&self, index: u16) -> Result<()> {
+        let reserved = (self.len_ctrl.get() & TX_DESC_LEN_CTRL_MBZ)
+            | (self.meta_ctrl.get() & TX_DESC_META_CTRL_MBZ)
+            | (self.buff_addr_hi_hdr_sz.get() & TX_DESC_ADDR_HI_HDR_MBZ);
+        if reserved == 0 {
+            Ok(())
+        } else {
+            self.must_be_zero_error(index)
+        }
+    }
+
+    /// The first word with a must-be-zero bit set, as the error.
+    #[cold]
+    fn must_be_zero_error(&self, index: u16) -> Result<()> {
         let checks = [
             (0u8, self.len_ctrl.get() & TX_DESC_LEN_CTRL_MBZ),
             (1, self.meta_ctrl.get() & TX_DESC_META_CTRL_MBZ),
