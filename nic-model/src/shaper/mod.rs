@@ -257,7 +257,9 @@ impl<const CT: usize> Shaper<CT> {
         None
     }
 
-    #[inline(never)]
+    /// A packet that waits for some bucket: the tandem departure times, the counters, then a drop (inline: over an
+    /// allowance most packets end here) or the takes ([`release`](Self::release), out of line).
+    #[inline]
     fn shape_slow(&mut self, now_ns: u64, dir: Direction, bits: u64, link_local: bool) -> Verdict {
         let max_delay = match self.cfg.over_limit {
             OverLimit::Drop => 0,
@@ -310,13 +312,29 @@ impl<const CT: usize> Shaper<CT> {
             return Verdict::Drop(blame(w_pps, w_bw, bw_kind, w_ll));
         }
         // Every wait was finite, so every cost fit its bucket.
-        self.pps.take_units(t1, n_pps.unwrap_or(0));
-        bw.peak.take_units(t2, n_peak.unwrap_or(0));
-        bw.credits.take_units(t_cred, n_cred.unwrap_or(0));
-        if link_local {
-            self.linklocal.take(t3, 1);
-        }
+        let takes = [
+            (t1, n_pps.unwrap_or(0)),
+            (t2, n_peak.unwrap_or(0)),
+            (t_cred, n_cred.unwrap_or(0)),
+        ];
+        self.release(dir, takes, link_local.then_some(t3));
         Verdict::Pass { at_ns: t3 }
+    }
+
+    /// Charges a released packet to every bucket at its departure from it: PPS, peak, credits (`takes`, in units)
+    /// and the link-local bucket at `link_local`.
+    #[inline(never)]
+    fn release(&mut self, dir: Direction, takes: [(u64, u64); 3], link_local: Option<u64>) {
+        let bw = match dir {
+            Direction::Egress => &mut self.out,
+            Direction::Ingress => &mut self.inb,
+        };
+        self.pps.take_units(takes[0].0, takes[0].1);
+        bw.peak.take_units(takes[1].0, takes[1].1);
+        bw.credits.take_units(takes[2].0, takes[2].1);
+        if let Some(t) = link_local {
+            self.linklocal.take(t, 1);
+        }
     }
 
     /// [`shape_slow`](Self::shape_slow) as it was written before the buckets cached their departures: each wait
