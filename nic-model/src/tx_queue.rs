@@ -3,7 +3,7 @@
 
 use crate::defs::DESC_SIZE;
 use crate::desc::{TxCdesc, TxCtrl, TxDesc, TxDescRepr, TxMetaCtrl, TxMetaDescRepr, TxOffload};
-use crate::llq::Placement;
+use crate::llq::{LlqConfig, Placement};
 use crate::ring::{RingPos, check_depth, free_entries};
 use crate::stats::{DeviceTxStats, TxStats};
 use crate::{Error, Result, defs};
@@ -175,6 +175,44 @@ struct TxCtx {
     l3_proto: u8,
     l4_proto: u8,
     flags: TxOffload,
+}
+
+impl TxCtx {
+    /// Appends a buffer of `len` bytes (`ena_com_buf`); one over 65535 bytes cannot be described.
+    fn push_buf(&mut self, len: u32) -> Result<()> {
+        let len = u16::try_from(len).map_err(|_| Error::InvalidConfig {
+            field: "packet",
+            reason: "a buffer would exceed 65535 bytes",
+        })?;
+        if let Some(b) = self.bufs.get_mut(self.num_bufs as usize) {
+            *b = len;
+        }
+        self.num_bufs += 1;
+        Ok(())
+    }
+}
+
+/// The skb's shape as `ena_start_xmit` sees it after `ena_check_and_linearize_skb`.
+#[derive(Debug, Clone, Copy)]
+struct SkbShape {
+    /// `skb_headlen()`: bytes in the linear part.
+    head: u32,
+    /// Page fragments (0 once linearized).
+    nr_frags: usize,
+    /// Bytes in page fragments before linearizing.
+    paged: u32,
+    /// Fragments the paged bytes are shared among when no sizes are given (at least 1).
+    split: u32,
+}
+
+impl SkbShape {
+    /// Size of fragment `i`: from `frag_lens`, or the even share of [`TxPacket`] (the first ones one byte more).
+    fn frag_len(&self, frag_lens: Option<&[u32]>, i: usize) -> u32 {
+        match frag_lens {
+            Some(f) => f.get(i).copied().unwrap_or(0),
+            None => self.paged / self.split + u32::from((i as u32) < self.paged % self.split),
+        }
+    }
 }
 
 /// LLQ write state: the bounce buffer of the line being built (`ena_com_llq_pkt_ctrl`) and the burst budget.
@@ -521,36 +559,15 @@ impl<const N: usize> TxQueue<N> {
                     ..TxDescRepr::default()
                 }
                 .emit();
-                // The line as `ena_com_write_bounce_buffer_to_dev` copies it into device memory: the descriptor,
-                // the other leading slots zero, the pushed bytes, zero up to the end of the line. Written in place
-                // rather than built in the bounce buffer and copied.
-                let spl = l.descs_per_entry() as usize;
-                let before = l.descs_before_header as usize;
-                let start = self.tail.slot(self.mask) * spl;
-                let line = self.sq.get_mut(start..start + spl)?;
-                if let (Ok(line), true) = (
-                    <&mut [TxDesc; 8]>::try_from(&mut *line),
-                    before == 2 && push == 96,
-                ) {
-                    // The driver's default layout, a full push: the whole line in one go.
-                    *line = default_llq_line(desc, req_id);
-                } else {
-                    let (descs, header) = line.split_at_mut(before);
-                    if let Some((first, rest)) = descs.split_first_mut() {
-                        *first = desc;
-                        rest.fill(TxDesc::default());
-                    }
-                    let header = zerocopy::IntoBytes::as_mut_bytes(header);
-                    let (pushed, pad) = header.split_at_mut((push as usize).min(header.len()));
-                    fill_pushed_header(pushed, req_id);
-                    pad.fill(0);
-                }
+                self.write_llq_line(l, desc, req_id, push)?;
             }
         }
         self.tail.inc(self.mask);
         Some(Ok(self.xmit_done(pkt, 1)))
     }
 
+    /// `ena_start_xmit` for every packet shape: the skb's shape, `ena_tx_map_skb`, `ena_tx_csum`,
+    /// `ena_xmit_common`.
     fn start_xmit(&mut self, pkt: &TxPacket, frag_lens: Option<&[u32]>) -> Result<u16> {
         if self.reset_pending {
             return Err(Error::ResetPending);
@@ -563,12 +580,28 @@ impl<const N: usize> TxQueue<N> {
                 index: self.tail.counter & self.mask,
             });
         }
-        // The skb's shape.
-        let mut nr_frags = match frag_lens {
+        let shape = self.check_and_linearize(pkt, frag_lens)?;
+        let Some(req_id) = self.free_ids.next(self.mask) else {
+            return Err(Error::NoSpace);
+        };
+        let mut ctx = self.tx_map_skb(pkt, frag_lens, &shape, req_id)?;
+        self.tx_csum(&mut ctx, &pkt.offload);
+        self.xmit_common(pkt, &ctx)
+    }
+
+    /// The skb's shape (linear part and page fragments, checked against `len`), then
+    /// `ena_check_and_linearize_skb`: as many fragments as the device takes are fine only when the linear part
+    /// is shorter than the header room; more are linearized.
+    fn check_and_linearize(
+        &mut self,
+        pkt: &TxPacket,
+        frag_lens: Option<&[u32]>,
+    ) -> Result<SkbShape> {
+        let nr_frags = match frag_lens {
             Some(f) => f.len(),
             None => pkt.frags.saturating_sub(1) as usize,
         };
-        let mut head = if nr_frags == 0 { pkt.len } else { pkt.head_len };
+        let head = if nr_frags == 0 { pkt.len } else { pkt.head_len };
         let paged = pkt.len.checked_sub(head).ok_or(Error::InvalidConfig {
             field: "packet.head_len",
             reason: "exceeds the packet length",
@@ -581,27 +614,31 @@ impl<const N: usize> TxQueue<N> {
                 reason: "fragment sizes do not add up to len - head_len",
             });
         }
-        let n = (nr_frags as u32).max(1);
-        let even = |i: usize| -> u32 { paged / n + u32::from((i as u32) < paged % n) };
-        let max_header = self.tx_max_header_size();
-
-        // `ena_check_and_linearize_skb`: as many fragments as the device takes are fine only when the linear part
-        // is shorter than the header room.
+        let mut shape = SkbShape {
+            head,
+            nr_frags,
+            paged,
+            split: (nr_frags as u32).max(1),
+        };
         let sgl = self.cfg.max_sg as usize;
-        if nr_frags >= sgl && !(nr_frags == sgl && head < max_header as u32) {
+        if nr_frags >= sgl && !(nr_frags == sgl && head < self.tx_max_header_size() as u32) {
             self.stats.linearize += 1;
-            nr_frags = 0;
-            head = pkt.len;
+            shape.nr_frags = 0;
+            shape.head = pkt.len;
         }
-        let frag = |i: usize| match frag_lens {
-            Some(f) => f.get(i).copied().unwrap_or(0),
-            None => even(i),
-        };
+        Ok(shape)
+    }
 
-        let Some(req_id) = self.free_ids.next(self.mask) else {
-            return Err(Error::NoSpace);
-        };
-        // `ena_tx_map_skb`.
+    /// `ena_tx_map_skb`: the bytes pushed inline under LLQ (`min(len, tx_max_header_size)`, whatever the
+    /// headers are; what the linear part lacks comes from the fragments, `skb_header_pointer`), then one buffer
+    /// for the rest of the linear part and one per fragment not consumed by the push.
+    fn tx_map_skb(
+        &mut self,
+        pkt: &TxPacket,
+        frag_lens: Option<&[u32]>,
+        shape: &SkbShape,
+        req_id: u16,
+    ) -> Result<TxCtx> {
         let mut ctx = TxCtx {
             meta: TxMeta::default(),
             bufs: [0; MAX_BUFS],
@@ -613,42 +650,29 @@ impl<const N: usize> TxQueue<N> {
             l4_proto: 0,
             flags: TxOffload::empty(),
         };
+        let max_header = self.tx_max_header_size() as u32;
         let mut push_len = 0u32;
         let mut delta = 0u32;
         if let Placement::Llq(_) = self.cfg.placement {
-            // Under LLQ the first min(len, tx_max_header_size) bytes are pushed, whatever the headers are; what
-            // the linear part lacks comes from the fragments (`skb_header_pointer` copies it).
-            push_len = pkt.len.min(max_header as u32);
+            push_len = pkt.len.min(max_header);
             ctx.header_len = push_len as u16;
-            if head < push_len {
+            if shape.head < push_len {
                 self.stats.llq_buffer_copy += 1;
-                delta = push_len - head;
+                delta = push_len - shape.head;
             }
         } else {
-            ctx.header_len = head.min(max_header as u32) as u16;
+            ctx.header_len = shape.head.min(max_header) as u16;
         }
-        let too_long = Error::InvalidConfig {
-            field: "packet",
-            reason: "a buffer would exceed 65535 bytes",
-        };
-        let push_buf = |ctx: &mut TxCtx, len: u32| -> Result<()> {
-            let len = u16::try_from(len).map_err(|_| too_long)?;
-            if let Some(b) = ctx.bufs.get_mut(ctx.num_bufs as usize) {
-                *b = len;
-            }
-            ctx.num_bufs += 1;
-            Ok(())
-        };
-        if head > push_len {
-            push_buf(&mut ctx, head - push_len)?;
+        if shape.head > push_len {
+            ctx.push_buf(shape.head - push_len)?;
         }
-        for i in 0..nr_frags {
-            let len = frag(i);
+        for i in 0..shape.nr_frags {
+            let len = shape.frag_len(frag_lens, i);
             if delta >= len {
                 delta -= len;
                 continue;
             }
-            push_buf(&mut ctx, len - delta)?;
+            ctx.push_buf(len - delta)?;
             delta = 0;
         }
         if ctx.num_bufs as usize > MAX_BUFS {
@@ -657,9 +681,11 @@ impl<const N: usize> TxQueue<N> {
                 max: MAX_BUFS as u16,
             });
         }
+        Ok(ctx)
+    }
 
-        // `ena_tx_csum`: the offload context, or under `disable_meta_caching` an all-zero one.
-        let o = &pkt.offload;
+    /// `ena_tx_csum`: the offload context, or under `disable_meta_caching` an all-zero one.
+    fn tx_csum(&self, ctx: &mut TxCtx, o: &Offload) {
         if o.meta_valid() {
             ctx.meta_valid = true;
             ctx.l3_proto = o.l3_proto;
@@ -674,17 +700,20 @@ impl<const N: usize> TxQueue<N> {
         } else if self.cfg.placement.disable_meta_caching() {
             ctx.meta_valid = true;
         }
+    }
 
-        // `ena_xmit_common`.
-        if self.is_doorbell_needed(&ctx) {
+    /// `ena_xmit_common`: the doorbell a burst limit calls for, `ena_com_prepare_tx`, and on failure the drop
+    /// (`prepare_ctx_err`) and, for anything but a full ring, a reset request
+    /// (`ena_reset_device(adapter, ENA_REGS_RESET_DRIVER_INVALID_STATE)`).
+    fn xmit_common(&mut self, pkt: &TxPacket, ctx: &TxCtx) -> Result<u16> {
+        if self.is_doorbell_needed(ctx) {
             self.doorbell();
         }
-        match self.prepare_tx(&ctx) {
+        match self.prepare_tx(ctx) {
             Ok(entries) => Ok(self.xmit_done(pkt, entries)),
             Err(e) => {
                 self.stats.prepare_ctx_err += 1;
                 if e != Error::NoSpace {
-                    // `ena_reset_device(adapter, ENA_REGS_RESET_DRIVER_INVALID_STATE)`.
                     self.reset_pending = true;
                     self.dev.stats.resets_requested += 1;
                 }
@@ -729,6 +758,36 @@ impl<const N: usize> TxQueue<N> {
             self.doorbell();
         }
         req_id
+    }
+
+    /// A one-descriptor packet's line as `ena_com_write_bounce_buffer_to_dev` copies it into device memory at the
+    /// tail: the descriptor, the other leading slots zero, the `push` bytes pushed, zero up to the end of the line.
+    /// Written in place rather than built in the bounce buffer and copied. `None` only if the ring storage were
+    /// too small, which `new` rules out.
+    #[inline(always)]
+    fn write_llq_line(&mut self, l: LlqConfig, desc: TxDesc, req_id: u16, push: u16) -> Option<()> {
+        let spl = l.descs_per_entry() as usize;
+        let before = l.descs_before_header as usize;
+        let start = self.tail.slot(self.mask) * spl;
+        let line = self.sq.get_mut(start..start + spl)?;
+        if let (Ok(line), true) = (
+            <&mut [TxDesc; 8]>::try_from(&mut *line),
+            before == 2 && push == 96,
+        ) {
+            // The driver's default layout, a full push: the whole line in one go.
+            *line = default_llq_line(desc, req_id);
+        } else {
+            let (descs, header) = line.split_at_mut(before);
+            if let Some((first, rest)) = descs.split_first_mut() {
+                *first = desc;
+                rest.fill(TxDesc::default());
+            }
+            let header = zerocopy::IntoBytes::as_mut_bytes(header);
+            let (pushed, pad) = header.split_at_mut((push as usize).min(header.len()));
+            fill_pushed_header(pushed, req_id);
+            pad.fill(0);
+        }
+        Some(())
     }
 
     /// `ena_com_meta_desc_changed`, or `disable_meta_caching`: whether this packet writes a meta descriptor.

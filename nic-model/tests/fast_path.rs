@@ -89,7 +89,7 @@ fn the_fast_paths_write_and_read_exactly_what_the_general_paths_do() {
                 let p = TxPacket {
                     len,
                     frags: (k % 2) as u16,
-                    xmit_more: (k + i as u32) % 5 != 0,
+                    xmit_more: !(k + i as u32).is_multiple_of(5),
                     ..TxPacket::default()
                 };
                 let what = format!("{cfg:?} len {len} packet {k}");
