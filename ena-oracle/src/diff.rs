@@ -704,17 +704,14 @@ pub fn run_rx(cfg: &nic_model::RxQueueConfig, ops: &[RxOp]) -> Result<RxReport, 
             } => {
                 let slot = (cq_tail + depth * 4 - (*back as usize).max(1)) % depth;
                 let c: &mut RxCdesc = &mut model.cq_raw_mut()[slot];
-                c.status.set(c.status.get() ^ status_xor);
-                if *length != 0 {
-                    c.length.set(*length);
-                }
-                if *hash != 0 {
-                    c.hash.set(*hash);
-                }
-                if *req_id_beyond != 0 {
-                    c.req_id
-                        .set(cfg.depth.saturating_add(*req_id_beyond as u16 - 1));
-                }
+                let length = if *length != 0 { *length } else { c.length() };
+                let hash = if *hash != 0 { *hash } else { c.hash() };
+                let req_id = if *req_id_beyond != 0 {
+                    cfg.depth.saturating_add(*req_id_beyond as u16 - 1)
+                } else {
+                    c.req_id()
+                };
+                c.corrupt(c.status_word() ^ status_xor, length, req_id, hash);
             }
             RxOp::Poll(budget) => {
                 let src = zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]);
