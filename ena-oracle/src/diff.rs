@@ -6,7 +6,7 @@
 //! must each step's result. The model's device fetches what the model's driver wrote and posts the completions;
 //! their bytes are copied into the oracle's completion ring, so the driver sides see the same device.
 
-use nic_model::desc::TxCdesc;
+use nic_model::desc::TxCdescRepr;
 use nic_model::{Error, Offload, TxPacket, TxQueue, TxQueueConfig};
 
 use crate::tx::MAX_SKB_FRAGS;
@@ -270,11 +270,13 @@ fn step(
         } => {
             let depth = model.config().depth as usize;
             let i = *slot as usize % depth;
-            let c = TxCdesc {
+            let c = TxCdescRepr {
+                req_id: *req_id,
                 status: *status,
                 flags: *flags,
-                ..TxCdesc::new(*req_id, 0, 0)
-            };
+                ..TxCdescRepr::default()
+            }
+            .emit();
             model.cq_raw_mut()[i] = c;
             if let Some(d) = oracle.cq_bytes_mut().get_mut(i * 8..i * 8 + 8) {
                 d.copy_from_slice(zerocopy::IntoBytes::as_bytes(&c));

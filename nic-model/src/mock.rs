@@ -7,6 +7,7 @@
 
 use heapless::Deque;
 
+use crate::desc::TxCdescRepr;
 use crate::{Error, Offload, TxPacket, TxQueue, TxQueueConfig};
 
 /// One step of a ring-operation sequence.
@@ -156,8 +157,12 @@ impl<const N: usize> Model<N> {
             } => {
                 self.hostile = true;
                 let c = &mut q.cq_raw_mut()[slot as usize % N];
-                c.req_id.set(req_id);
-                c.flags = flags;
+                *c = TxCdescRepr {
+                    req_id,
+                    flags,
+                    ..TxCdescRepr::parse(c)
+                }
+                .emit();
             }
             RingOp::WildDoorbell(tail) => {
                 self.hostile = true;

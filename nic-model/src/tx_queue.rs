@@ -1029,7 +1029,7 @@ impl<const N: usize> TxQueue<N> {
             if c.phase() != self.cq_head.phase {
                 break;
             }
-            let req_id = c.req_id.get();
+            let req_id = c.req_id();
             if req_id >= self.cfg.depth {
                 result = Err(Error::BadReqId {
                     req_id,

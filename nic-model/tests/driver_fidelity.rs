@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nic_model::defs::{L3_PROTO_IPV4, L4_PROTO_TCP};
-use nic_model::desc::{TxCdesc, TxCtrl, TxDescRepr, TxMetaDesc, TxOffload};
+use nic_model::desc::{TxCdesc, TxCdescRepr, TxCtrl, TxDescRepr, TxMetaDesc, TxOffload};
 use nic_model::llq::{LlqConfig, Placement};
 use nic_model::{Error, Offload, TxPacket, TxQueue, TxQueueConfig};
 
@@ -352,8 +352,12 @@ fn reserved_bits_of_a_tx_completion_are_ignored() {
     q.xmit(&linear(100)).unwrap();
     assert_eq!(q.device_process(8, |_| {}).unwrap(), 1);
     let c: &mut TxCdesc = &mut q.cq_raw_mut()[0];
-    c.flags = 0xfe | 1;
-    c.status = 0x55;
+    *c = TxCdescRepr {
+        flags: 0xfe | 1,
+        status: 0x55,
+        ..TxCdescRepr::parse(c)
+    }
+    .emit();
     assert_eq!(q.clean_tx_irq(8), Ok(1));
     assert!(!q.reset_pending());
     assert_eq!(q.stats().bad_req_id, 0);
@@ -366,7 +370,12 @@ fn a_completion_beyond_the_ring_is_not_consumed_and_requests_a_reset() {
     q.xmit(&linear(100)).unwrap();
     q.xmit(&linear(100)).unwrap();
     assert_eq!(q.device_process(8, |_| {}).unwrap(), 2);
-    q.cq_raw_mut()[1].req_id.set(64);
+    let c = &mut q.cq_raw_mut()[1];
+    *c = TxCdescRepr {
+        req_id: 64,
+        ..TxCdescRepr::parse(c)
+    }
+    .emit();
     assert_eq!(
         q.clean_tx_irq(8),
         Err(Error::BadReqId {
