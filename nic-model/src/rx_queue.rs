@@ -203,7 +203,7 @@ impl<const N: usize> RxQueue<N> {
                     index: self.dev_head.counter & self.mask,
                 });
             }
-            let req_id = d.req_id.get();
+            let req_id = d.req_id();
             if req_id >= self.cfg.depth {
                 self.dev_stats.malformed += 1;
                 self.reset_pending = true;
