@@ -6,7 +6,7 @@
 //! must each step's result. The model's device fetches what the model's driver wrote and posts the completions;
 //! their bytes are copied into the oracle's completion ring, so the driver sides see the same device.
 
-use nic_model::desc::TxCdesc;
+use nic_model::desc::TxCdescRepr;
 use nic_model::{Error, Offload, TxPacket, TxQueue, TxQueueConfig};
 
 use crate::tx::MAX_SKB_FRAGS;
@@ -287,11 +287,13 @@ fn step(
         } => {
             let depth = model.config().depth as usize;
             let i = *slot as usize % depth;
-            let c = TxCdesc {
+            let c = TxCdescRepr {
+                req_id: *req_id,
                 status: *status,
                 flags: *flags,
-                ..TxCdesc::new(*req_id, 0, 0)
-            };
+                ..TxCdescRepr::default()
+            }
+            .emit();
             model.cq_raw_mut()[i] = c;
             if let Some(d) = oracle.cq_bytes_mut().get_mut(i * 8..i * 8 + 8) {
                 d.copy_from_slice(zerocopy::IntoBytes::as_bytes(&c));
@@ -792,17 +794,14 @@ pub fn run_rx(cfg: &nic_model::RxQueueConfig, ops: &[RxOp]) -> Result<RxReport, 
             } => {
                 let slot = (cq_tail + depth * 4 - (*back as usize).max(1)) % depth;
                 let c: &mut RxCdesc = &mut model.cq_raw_mut()[slot];
-                c.status.set(c.status.get() ^ status_xor);
-                if *length != 0 {
-                    c.length.set(*length);
-                }
-                if *hash != 0 {
-                    c.hash.set(*hash);
-                }
-                if *req_id_beyond != 0 {
-                    c.req_id
-                        .set(cfg.depth.saturating_add(*req_id_beyond as u16 - 1));
-                }
+                let length = if *length != 0 { *length } else { c.length() };
+                let hash = if *hash != 0 { *hash } else { c.hash() };
+                let req_id = if *req_id_beyond != 0 {
+                    cfg.depth.saturating_add(*req_id_beyond as u16 - 1)
+                } else {
+                    c.req_id()
+                };
+                c.corrupt(c.status_word() ^ status_xor, length, req_id, hash);
             }
             RxOp::Poll(budget) => {
                 let flow = poll_rx(&mut model, &mut oracle, cfg, *budget, &mut report)

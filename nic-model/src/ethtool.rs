@@ -88,10 +88,7 @@ pub enum Counter {
 }
 
 /// Older names some drivers print, mapped to today's.
-const RX_ALIASES: &[(&str, &str)] = &[
-    ("bad_csum", "csum_bad"),
-    ("page_alloc_fail", "page_alloc_fail"),
-];
+const RX_ALIASES: &[(&str, &str)] = &[("bad_csum", "csum_bad")];
 
 /// Classifies an ENA counter name.
 pub fn classify(name: &str) -> Counter {

@@ -7,6 +7,7 @@
 
 use heapless::Deque;
 
+use crate::desc::TxCdescRepr;
 use crate::{Error, Offload, TxPacket, TxQueue, TxQueueConfig};
 
 /// One step of a ring-operation sequence.
@@ -132,6 +133,7 @@ impl<const N: usize> Model<N> {
         Ok(q.in_flight() < before)
     }
 
+    /// Applies one operation, then checks the model.
     fn step(&mut self, q: &mut TxQueue<N>, op: RingOp) -> Result<(), Violation> {
         match op {
             RingOp::Xmit {
@@ -140,74 +142,13 @@ impl<const N: usize> Model<N> {
                 head_len,
                 more,
                 mss,
-            } => {
-                let offload = if mss != 0 {
-                    Offload {
-                        mss,
-                        l3_hdr_len: 20,
-                        l3_hdr_off: 14,
-                        l4_hdr_len_words: 5,
-                        ..Offload::default()
-                    }
-                } else {
-                    Offload::default()
-                };
-                let pkt = TxPacket {
-                    len: len as u32,
-                    frags: frags as u16,
-                    head_len: (head_len as u32).min(len as u32),
-                    offload,
-                    xmit_more: more,
-                };
-                if let Ok(id) = q.xmit(&pkt) {
-                    if self.outstanding[id as usize] {
-                        return Err(Violation::DuplicateReqId(id));
-                    }
-                    self.outstanding[id as usize] = true;
-                    self.sent_ok += 1;
-                }
-            }
+            } => self.xmit(q, len, frags, head_len, more, mss)?,
             RingOp::Doorbell => q.doorbell(),
-            RingOp::Device(budget) => {
-                let fetched = &mut self.fetched;
-                let mut n = 0u64;
-                let r = q.device_process(budget as u16, |p| {
-                    let _ = fetched.push_back(p.req_id);
-                    n += 1;
-                });
-                self.device_pkts += n;
-                if let Err(e) = r
-                    && !self.hostile
-                    && e != Error::ResetPending
-                {
-                    return Err(Violation::HonestRefused(e));
-                }
-            }
-            RingOp::Clean(budget) => match q.clean_tx_irq(budget as u16) {
-                Ok(done) => {
-                    for _ in 0..done {
-                        match self.fetched.pop_front() {
-                            Some(id) if self.outstanding[id as usize] => {
-                                self.outstanding[id as usize] = false
-                            }
-                            _ if self.hostile => {}
-                            _ => return Err(Violation::WrongCompletion),
-                        }
-                    }
-                }
-                Err(e) if !self.hostile => return Err(Violation::HonestRefused(e)),
-                Err(_) => {}
-            },
+            RingOp::Device(budget) => self.device(q, budget)?,
+            RingOp::Clean(budget) => self.clean(q, budget)?,
             RingOp::CorruptSq { slot, word, value } => {
                 self.hostile = true;
-                let d = &mut q.sq_raw_mut()[slot as usize % N];
-                let w = match word % 4 {
-                    0 => &mut d.len_ctrl,
-                    1 => &mut d.meta_ctrl,
-                    2 => &mut d.buff_addr_lo,
-                    _ => &mut d.buff_addr_hi_hdr_sz,
-                };
-                w.set(value);
+                q.sq_raw_mut()[slot as usize % N].set_word(word, value);
             }
             RingOp::CorruptCq {
                 slot,
@@ -216,8 +157,12 @@ impl<const N: usize> Model<N> {
             } => {
                 self.hostile = true;
                 let c = &mut q.cq_raw_mut()[slot as usize % N];
-                c.req_id.set(req_id);
-                c.flags = flags;
+                *c = TxCdescRepr {
+                    req_id,
+                    flags,
+                    ..TxCdescRepr::parse(c)
+                }
+                .emit();
             }
             RingOp::WildDoorbell(tail) => {
                 self.hostile = true;
@@ -234,6 +179,80 @@ impl<const N: usize> Model<N> {
             }
         }
         self.check(q)
+    }
+
+    /// The stack transmits a packet (TSO with a fixed context when `mss` is set); a req_id handed out twice is
+    /// a violation.
+    fn xmit(
+        &mut self,
+        q: &mut TxQueue<N>,
+        len: u16,
+        frags: u8,
+        head_len: u8,
+        more: bool,
+        mss: u16,
+    ) -> Result<(), Violation> {
+        let offload = if mss != 0 {
+            Offload {
+                mss,
+                l3_hdr_len: 20,
+                l3_hdr_off: 14,
+                l4_hdr_len_words: 5,
+                ..Offload::default()
+            }
+        } else {
+            Offload::default()
+        };
+        let pkt = TxPacket {
+            len: len as u32,
+            frags: frags as u16,
+            head_len: (head_len as u32).min(len as u32),
+            offload,
+            xmit_more: more,
+        };
+        if let Ok(id) = q.xmit(&pkt) {
+            if self.outstanding[id as usize] {
+                return Err(Violation::DuplicateReqId(id));
+            }
+            self.outstanding[id as usize] = true;
+            self.sent_ok += 1;
+        }
+        Ok(())
+    }
+
+    /// The device fetches; on honest rings it must refuse nothing.
+    fn device(&mut self, q: &mut TxQueue<N>, budget: u8) -> Result<(), Violation> {
+        let fetched = &mut self.fetched;
+        let mut n = 0u64;
+        let r = q.device_process(budget as u16, |p| {
+            let _ = fetched.push_back(p.req_id);
+            n += 1;
+        });
+        self.device_pkts += n;
+        match r {
+            Err(e) if !self.hostile && e != Error::ResetPending => Err(Violation::HonestRefused(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A NAPI poll: completions must come for the packets the device fetched, in order.
+    fn clean(&mut self, q: &mut TxQueue<N>, budget: u8) -> Result<(), Violation> {
+        match q.clean_tx_irq(budget as u16) {
+            Ok(done) => {
+                for _ in 0..done {
+                    match self.fetched.pop_front() {
+                        Some(id) if self.outstanding[id as usize] => {
+                            self.outstanding[id as usize] = false
+                        }
+                        _ if self.hostile => {}
+                        _ => return Err(Violation::WrongCompletion),
+                    }
+                }
+                Ok(())
+            }
+            Err(e) if !self.hostile => Err(Violation::HonestRefused(e)),
+            Err(_) => Ok(()),
+        }
     }
 
     fn check(&self, q: &TxQueue<N>) -> Result<(), Violation> {

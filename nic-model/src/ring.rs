@@ -25,13 +25,13 @@ impl Default for RingPos {
 }
 
 impl RingPos {
-    /// Moves `n` entries forward (`n < depth`), flipping the phase for every wrap to index 0.
+    /// Moves `n` entries forward (`n <= depth`), flipping the phase when the counter wraps to index 0.
     #[inline(always)]
     pub fn advance(&mut self, n: u16, mask: u16) {
-        // depth = mask + 1 is a power of two: the number of wraps is a shift, not a division.
-        let wraps = ((self.counter & mask) as u32 + n as u32) >> mask.count_ones();
+        // With n <= depth = mask + 1 the position passes index 0 at most once.
+        let wraps = (self.counter & mask) as u32 + n as u32 > mask as u32;
         self.counter = self.counter.wrapping_add(n);
-        self.phase ^= (wraps & 1) as u8;
+        self.phase ^= wraps as u8;
     }
 
     /// Moves one entry forward.
@@ -96,7 +96,7 @@ mod tests {
     fn advance_by_n_equals_n_increments() {
         let mask = 15;
         for start in 0..40u16 {
-            for n in 0..16u16 {
+            for n in 0..=16u16 {
                 let mut a = RingPos {
                     counter: start,
                     phase: 1,

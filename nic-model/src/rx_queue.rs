@@ -4,7 +4,7 @@
 
 use heapless::Deque;
 
-use crate::desc::{RxCdesc, RxCtrl, RxDesc, RxStatus};
+use crate::desc::{RxCdesc, RxCdescRepr, RxCtrl, RxDesc, RxStatus};
 use crate::ring::{RingPos, check_depth, free_entries};
 use crate::stats::{DeviceRxStats, RxStats};
 use crate::{Error, Result, defs};
@@ -203,7 +203,7 @@ impl<const N: usize> RxQueue<N> {
                     index: self.dev_head.counter & self.mask,
                 });
             }
-            let req_id = d.req_id.get();
+            let req_id = d.req_id();
             if req_id >= self.cfg.depth {
                 self.dev_stats.malformed += 1;
                 self.reset_pending = true;
@@ -219,15 +219,16 @@ impl<const N: usize> RxQueue<N> {
             flags.set(RxStatus::LAST, i + 1 == bufs);
             flags |= RxStatus::BUFFER;
             let slot = self.dev_cq_tail.slot(self.mask);
-            self.cq[slot] = RxCdesc::new(
+            flags.set(RxStatus::PHASE, self.dev_cq_tail.phase == 1);
+            self.cq[slot] = RxCdescRepr {
                 req_id,
-                len as u16,
-                pkt.hash,
-                pkt.l3_proto,
-                pkt.l4_proto,
-                flags,
-                self.dev_cq_tail.phase,
-            );
+                length: len as u16,
+                hash: pkt.hash,
+                l3_proto: pkt.l3_proto,
+                l4_proto: pkt.l4_proto,
+                status: flags,
+            }
+            .emit();
             self.dev_cq_tail.inc(self.mask);
             self.dev_head.inc(self.mask);
         }
@@ -322,7 +323,7 @@ impl<const N: usize> RxQueue<N> {
         let mut len = 0u32;
         for i in 0..count {
             let c = at(i);
-            let req_id = c.req_id.get();
+            let req_id = c.req_id();
             if req_id >= self.cfg.depth {
                 self.stats.bad_req_id += 1;
                 return Err(Error::BadReqId {
@@ -330,12 +331,12 @@ impl<const N: usize> RxQueue<N> {
                     depth: self.cfg.depth,
                 });
             }
-            len += c.length.get() as u32;
+            len += c.length() as u32;
         }
         let (first, last) = (at(0), at(count.wrapping_sub(1)));
         // `ena_rx_skb`: the buffers must be ones the driver posted.
         for i in 0..count {
-            let id = at(i).req_id.get();
+            let id = at(i).req_id();
             if !self.posted.get(id as usize).copied().unwrap_or(false) {
                 self.stats.bad_req_id += 1;
                 return Err(Error::ReqIdNotOutstanding { req_id: id });
@@ -343,7 +344,7 @@ impl<const N: usize> RxQueue<N> {
         }
         // Give the buffers back to the free list.
         for i in 0..count {
-            let id = at(i).req_id.get();
+            let id = at(i).req_id();
             if let Some(p) = self.posted.get_mut(id as usize)
                 && *p
             {
@@ -355,11 +356,11 @@ impl<const N: usize> RxQueue<N> {
         Ok(Some((
             RxDelivered {
                 len,
-                hash: last.hash.get(),
+                hash: last.hash(),
                 bufs: count,
             },
             last,
-            first.length.get(),
+            first.length(),
         )))
     }
 

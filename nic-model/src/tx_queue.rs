@@ -1,11 +1,9 @@
 //! Driver side of one ENA TX queue: `ena_start_xmit`, `ena_com_prepare_tx`, the doorbell, `ena_clean_tx_irq`,
 //! and queue stop/wake, over descriptor rings the device side (`device.rs`) reads.
 
-use heapless::Deque;
-
 use crate::defs::DESC_SIZE;
-use crate::desc::{TxCdesc, TxCtrl, TxDesc, TxMetaCtrl, TxMetaDesc, TxOffload};
-use crate::llq::Placement;
+use crate::desc::{TxCdesc, TxCtrl, TxDesc, TxDescRepr, TxMetaCtrl, TxMetaDescRepr, TxOffload};
+use crate::llq::{LlqConfig, Placement};
 use crate::ring::{RingPos, check_depth, free_entries};
 use crate::stats::{DeviceTxStats, TxStats};
 use crate::{Error, Result, defs};
@@ -116,6 +114,39 @@ pub const fn packet_byte(req_id: u16, offset: u16) -> u8 {
     (req_id as u8) ^ (offset as u8)
 }
 
+/// Writes the first `room.len()` bytes of the packet sent under `req_id` ([`packet_byte`]) into `room`, eight at a
+/// time: byte k is `req_id ^ k`, and k < 256 never carries between bytes.
+#[inline(always)]
+fn fill_pushed_header(room: &mut [u8], req_id: u16) {
+    let splat = (req_id as u8 as u64) * 0x0101_0101_0101_0101;
+    let done = room.len() / 8 * 8;
+    let mut chunks = room.chunks_exact_mut(8);
+    let mut k = 0x0706_0504_0302_0100u64;
+    for c in &mut chunks {
+        c.copy_from_slice(&(k ^ splat).to_le_bytes());
+        k = k.wrapping_add(0x0808_0808_0808_0808);
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b = packet_byte(req_id, (done + i) as u16);
+    }
+}
+
+/// A 128-byte LLQ line of the 6.1 driver's default layout (two descriptor slots, 96 header bytes) for a packet of
+/// at least 96 bytes: `desc`, a zero slot, then bytes 0 to 95 of the packet sent under `req_id` ([`packet_byte`]).
+#[inline(always)]
+fn default_llq_line(desc: TxDesc, req_id: u16) -> [TxDesc; 8] {
+    let first: [u64; 2] = zerocopy::transmute!(desc);
+    let splat = (req_id as u8 as u64) * 0x0101_0101_0101_0101;
+    let mut words = [0u64; 16];
+    words[0] = first[0];
+    words[1] = first[1];
+    for (i, w) in words[4..].iter_mut().enumerate() {
+        // Bytes 8i .. 8i + 7 of the header: k ^ req_id with k < 96, so no carry between bytes.
+        *w = ((0x0706_0504_0302_0100u64 + i as u64 * 0x0808_0808_0808_0808) ^ splat).to_le();
+    }
+    zerocopy::transmute!(words)
+}
+
 /// `ENA_PKT_MAX_BUFS`: buffers per packet the driver's `ena_tx_buffer` holds.
 pub const ENA_PKT_MAX_BUFS: u16 = 19;
 
@@ -146,6 +177,44 @@ struct TxCtx {
     flags: TxOffload,
 }
 
+impl TxCtx {
+    /// Appends a buffer of `len` bytes (`ena_com_buf`); one over 65535 bytes cannot be described.
+    fn push_buf(&mut self, len: u32) -> Result<()> {
+        let len = u16::try_from(len).map_err(|_| Error::InvalidConfig {
+            field: "packet",
+            reason: "a buffer would exceed 65535 bytes",
+        })?;
+        if let Some(b) = self.bufs.get_mut(self.num_bufs as usize) {
+            *b = len;
+        }
+        self.num_bufs += 1;
+        Ok(())
+    }
+}
+
+/// The skb's shape as `ena_start_xmit` sees it after `ena_check_and_linearize_skb`.
+#[derive(Debug, Clone, Copy)]
+struct SkbShape {
+    /// `skb_headlen()`: bytes in the linear part.
+    head: u32,
+    /// Page fragments (0 once linearized).
+    nr_frags: usize,
+    /// Bytes in page fragments before linearizing.
+    paged: u32,
+    /// Fragments the paged bytes are shared among when no sizes are given (at least 1).
+    split: u32,
+}
+
+impl SkbShape {
+    /// Size of fragment `i`: from `frag_lens`, or the even share of [`TxPacket`] (the first ones one byte more).
+    fn frag_len(&self, frag_lens: Option<&[u32]>, i: usize) -> u32 {
+        match frag_lens {
+            Some(f) => f.get(i).copied().unwrap_or(0),
+            None => self.paged / self.split + u32::from((i as u32) < self.paged % self.split),
+        }
+    }
+}
+
 /// LLQ write state: the bounce buffer of the line being built (`ena_com_llq_pkt_ctrl`) and the burst budget.
 #[derive(Debug, Clone, Copy)]
 struct LlqState {
@@ -164,6 +233,67 @@ struct TxInfo {
     len: u32,
     /// `tx_info->skb != NULL`.
     in_flight: bool,
+}
+
+/// `tx_ring->free_ids` with its two indices: `ena_start_xmit` sends under `free_ids[next_to_use]` and moves
+/// `next_to_use` on, `ena_clean_tx_irq` writes each completed req_id at `free_ids[next_to_clean]` and moves
+/// `next_to_clean` on (`ENA_TX_RING_IDX_NEXT`). The indices run free here and are masked with `depth - 1`; the
+/// free req_ids are those from `next_to_use` up to `next_to_clean + depth`, in the order they will be handed out.
+#[derive(Debug, Clone, Copy)]
+struct FreeIds<const N: usize> {
+    ids: [u16; N],
+    next_to_use: u16,
+    next_to_clean: u16,
+}
+
+impl<const N: usize> FreeIds<N> {
+    /// `free_ids[i] = i` (`ena_setup_tx_resources`); `depth <= N`.
+    fn init(&mut self, depth: u16) {
+        for (i, id) in self.ids.iter_mut().enumerate().take(depth as usize) {
+            *id = i as u16;
+        }
+        self.next_to_use = 0;
+        self.next_to_clean = 0;
+    }
+
+    /// Req_ids handed out and not given back.
+    #[inline(always)]
+    fn in_flight(&self) -> u16 {
+        self.next_to_use.wrapping_sub(self.next_to_clean)
+    }
+
+    /// The req_id the next packet goes under, `None` when all `depth = mask + 1` are out.
+    #[inline(always)]
+    fn next(&self, mask: u16) -> Option<u16> {
+        if self.in_flight() > mask {
+            return None;
+        }
+        self.ids.get((self.next_to_use & mask) as usize).copied()
+    }
+
+    /// Hands out the next req_id (the caller checked there is one with [`next`](Self::next)).
+    #[inline(always)]
+    fn take(&mut self, mask: u16) -> u16 {
+        let id = self
+            .ids
+            .get((self.next_to_use & mask) as usize)
+            .copied()
+            .unwrap_or(0);
+        self.next_to_use = self.next_to_use.wrapping_add(1);
+        id
+    }
+
+    /// Puts a completed req_id back; ignored when none is out.
+    #[inline(always)]
+    fn give_back(&mut self, req_id: u16, mask: u16) {
+        if self.in_flight() == 0 {
+            return;
+        }
+        if let Some(slot) = self.ids.get_mut((self.next_to_clean & mask) as usize) {
+            *slot = req_id;
+        }
+        self.next_to_clean = self.next_to_clean.wrapping_add(1);
+    }
 }
 
 /// Device-side state of the queue (see `device.rs`).
@@ -187,7 +317,7 @@ pub struct TxQueue<const N: usize> {
     tail: RingPos,
     next_to_comp: u16,
     cq_head: RingPos,
-    free_ids: Deque<u16, N>,
+    free_ids: FreeIds<N>,
     tx_info: [TxInfo; N],
     stopped: bool,
     stack_stopped: bool,
@@ -221,7 +351,11 @@ impl<const N: usize> TxQueue<N> {
             tail: RingPos::default(),
             next_to_comp: 0,
             cq_head: RingPos::default(),
-            free_ids: Deque::new(),
+            free_ids: FreeIds {
+                ids: [0; N],
+                next_to_use: 0,
+                next_to_clean: 0,
+            },
             tx_info: [TxInfo::default(); N],
             stopped: false,
             stack_stopped: false,
@@ -248,11 +382,7 @@ impl<const N: usize> TxQueue<N> {
         self.tail = RingPos::default();
         self.next_to_comp = 0;
         self.cq_head = RingPos::default();
-        self.free_ids.clear();
-        // `free_ids[i] = i` at init (`ena_setup_tx_resources`); depth <= N, so this never overflows.
-        for id in 0..self.cfg.depth {
-            let _ = self.free_ids.push_back(id);
-        }
+        self.free_ids.init(self.cfg.depth);
         self.tx_info.fill(TxInfo::default());
         self.stopped = false;
         self.stack_stopped = false;
@@ -309,7 +439,7 @@ impl<const N: usize> TxQueue<N> {
 
     /// Packets handed to the device whose completion has not been processed.
     pub fn in_flight(&self) -> u16 {
-        self.cfg.depth - self.free_ids.len() as u16
+        self.free_ids.in_flight()
     }
 
     /// Whether the driver stopped the queue (`netif_tx_queue_stopped`: `__QUEUE_STATE_DRV_XOFF`).
@@ -361,7 +491,7 @@ impl<const N: usize> TxQueue<N> {
     /// every failure but a full ring ([`Error::NoSpace`]) also requests a reset, as `ena_xmit_common` does.
     #[inline]
     pub fn xmit(&mut self, pkt: &TxPacket) -> Result<u16> {
-        if let Some(r) = self.xmit_linear_host(pkt) {
+        if let Some(r) = self.xmit_linear(pkt) {
             return r;
         }
         self.start_xmit(pkt, None)
@@ -373,38 +503,71 @@ impl<const N: usize> TxQueue<N> {
         self.start_xmit(pkt, Some(frag_lens))
     }
 
-    /// The common case on its own: host placement, a linear packet without offload context, room in the ring.
-    /// Writes exactly what [`start_xmit`](Self::start_xmit) would; `None` sends the packet down that path.
+    /// The common case on its own: a linear packet without offload context, room in the ring, one descriptor.
+    /// Writes exactly what [`start_xmit`](Self::start_xmit) would (`tests/fast_path.rs` compares the two byte for
+    /// byte, and `ena-oracle` compares this path with the 6.1 driver); `None` sends the packet down that path.
     #[inline(always)]
-    fn xmit_linear_host(&mut self, pkt: &TxPacket) -> Option<Result<u16>> {
-        if !matches!(self.cfg.placement, Placement::Host)
-            || pkt.frags > 1
+    fn xmit_linear(&mut self, pkt: &TxPacket) -> Option<Result<u16>> {
+        if pkt.frags > 1
             || pkt.len.wrapping_sub(1) >= u16::MAX as u32
             || pkt.offload.meta_valid()
             || self.reset_pending
             || self.is_xmit_stopped()
+            // `ena_com_prepare_tx`: num_bufs + 1 for a possible meta descriptor.
             || !self.have_enough_space(2)
         {
             return None;
         }
-        let req_id = *self.free_ids.front()?;
+        let req_id = self.free_ids.next(self.mask)?;
         let mut ctrl = TxCtrl::COMP_REQ | TxCtrl::FIRST | TxCtrl::LAST;
         ctrl.set(TxCtrl::PHASE, self.tail.phase == 1);
-        let header = (pkt.len as u16).min(self.cfg.max_header_size as u16) as u8;
-        self.sq[self.tail.slot(self.mask)] = TxDesc::data(
-            pkt.len as u16,
-            req_id,
-            ctrl,
-            0,
-            0,
-            TxOffload::empty(),
-            dma_addr(req_id, 0),
-            header,
-        );
+        match self.cfg.placement {
+            Placement::Host => {
+                let header = (pkt.len as u16).min(self.cfg.max_header_size as u16) as u8;
+                self.sq[self.tail.slot(self.mask)] = TxDescRepr {
+                    length: pkt.len as u16,
+                    req_id,
+                    ctrl,
+                    addr: dma_addr(req_id, 0),
+                    header_len: header,
+                    ..TxDescRepr::default()
+                }
+                .emit();
+            }
+            Placement::Llq(l) => {
+                // A meta descriptor with every packet, or a line half built: the general path.
+                if l.disable_meta_caching || self.llq.idx != 0 {
+                    return None;
+                }
+                // `ena_com_is_doorbell_needed`: one line, as the packet has at most one descriptor.
+                if self.cfg.max_entries_in_tx_burst != 0 {
+                    if self.llq.entries_in_tx_burst_left == 0 {
+                        self.doorbell();
+                    }
+                    self.llq.entries_in_tx_burst_left -= 1;
+                }
+                // `ena_tx_map_skb`: min(len, tx_max_header_size) bytes pushed, the rest one buffer (none when the
+                // packet is all header).
+                let push = (pkt.len as u16).min(l.header_room());
+                let buf = pkt.len as u16 - push;
+                let desc = TxDescRepr {
+                    length: buf,
+                    req_id,
+                    ctrl,
+                    addr: if buf != 0 { dma_addr(req_id, 0) } else { 0 },
+                    header_len: push as u8,
+                    ..TxDescRepr::default()
+                }
+                .emit();
+                self.write_llq_line(l, desc, req_id, push)?;
+            }
+        }
         self.tail.inc(self.mask);
         Some(Ok(self.xmit_done(pkt, 1)))
     }
 
+    /// `ena_start_xmit` for every packet shape: the skb's shape, `ena_tx_map_skb`, `ena_tx_csum`,
+    /// `ena_xmit_common`.
     fn start_xmit(&mut self, pkt: &TxPacket, frag_lens: Option<&[u32]>) -> Result<u16> {
         if self.reset_pending {
             return Err(Error::ResetPending);
@@ -417,12 +580,28 @@ impl<const N: usize> TxQueue<N> {
                 index: self.tail.counter & self.mask,
             });
         }
-        // The skb's shape.
-        let mut nr_frags = match frag_lens {
+        let shape = self.check_and_linearize(pkt, frag_lens)?;
+        let Some(req_id) = self.free_ids.next(self.mask) else {
+            return Err(Error::NoSpace);
+        };
+        let mut ctx = self.tx_map_skb(pkt, frag_lens, &shape, req_id)?;
+        self.tx_csum(&mut ctx, &pkt.offload);
+        self.xmit_common(pkt, &ctx)
+    }
+
+    /// The skb's shape (linear part and page fragments, checked against `len`), then
+    /// `ena_check_and_linearize_skb`: as many fragments as the device takes are fine only when the linear part
+    /// is shorter than the header room; more are linearized.
+    fn check_and_linearize(
+        &mut self,
+        pkt: &TxPacket,
+        frag_lens: Option<&[u32]>,
+    ) -> Result<SkbShape> {
+        let nr_frags = match frag_lens {
             Some(f) => f.len(),
             None => pkt.frags.saturating_sub(1) as usize,
         };
-        let mut head = if nr_frags == 0 { pkt.len } else { pkt.head_len };
+        let head = if nr_frags == 0 { pkt.len } else { pkt.head_len };
         let paged = pkt.len.checked_sub(head).ok_or(Error::InvalidConfig {
             field: "packet.head_len",
             reason: "exceeds the packet length",
@@ -435,27 +614,31 @@ impl<const N: usize> TxQueue<N> {
                 reason: "fragment sizes do not add up to len - head_len",
             });
         }
-        let n = (nr_frags as u32).max(1);
-        let even = |i: usize| -> u32 { paged / n + u32::from((i as u32) < paged % n) };
-        let max_header = self.tx_max_header_size();
-
-        // `ena_check_and_linearize_skb`: as many fragments as the device takes are fine only when the linear part
-        // is shorter than the header room.
+        let mut shape = SkbShape {
+            head,
+            nr_frags,
+            paged,
+            split: (nr_frags as u32).max(1),
+        };
         let sgl = self.cfg.max_sg as usize;
-        if nr_frags >= sgl && !(nr_frags == sgl && head < max_header as u32) {
+        if nr_frags >= sgl && !(nr_frags == sgl && head < self.tx_max_header_size() as u32) {
             self.stats.linearize += 1;
-            nr_frags = 0;
-            head = pkt.len;
+            shape.nr_frags = 0;
+            shape.head = pkt.len;
         }
-        let frag = |i: usize| match frag_lens {
-            Some(f) => f.get(i).copied().unwrap_or(0),
-            None => even(i),
-        };
+        Ok(shape)
+    }
 
-        let Some(&req_id) = self.free_ids.front() else {
-            return Err(Error::NoSpace);
-        };
-        // `ena_tx_map_skb`.
+    /// `ena_tx_map_skb`: the bytes pushed inline under LLQ (`min(len, tx_max_header_size)`, whatever the
+    /// headers are; what the linear part lacks comes from the fragments, `skb_header_pointer`), then one buffer
+    /// for the rest of the linear part and one per fragment not consumed by the push.
+    fn tx_map_skb(
+        &mut self,
+        pkt: &TxPacket,
+        frag_lens: Option<&[u32]>,
+        shape: &SkbShape,
+        req_id: u16,
+    ) -> Result<TxCtx> {
         let mut ctx = TxCtx {
             meta: TxMeta::default(),
             bufs: [0; MAX_BUFS],
@@ -467,42 +650,29 @@ impl<const N: usize> TxQueue<N> {
             l4_proto: 0,
             flags: TxOffload::empty(),
         };
+        let max_header = self.tx_max_header_size() as u32;
         let mut push_len = 0u32;
         let mut delta = 0u32;
         if let Placement::Llq(_) = self.cfg.placement {
-            // Under LLQ the first min(len, tx_max_header_size) bytes are pushed, whatever the headers are; what
-            // the linear part lacks comes from the fragments (`skb_header_pointer` copies it).
-            push_len = pkt.len.min(max_header as u32);
+            push_len = pkt.len.min(max_header);
             ctx.header_len = push_len as u16;
-            if head < push_len {
+            if shape.head < push_len {
                 self.stats.llq_buffer_copy += 1;
-                delta = push_len - head;
+                delta = push_len - shape.head;
             }
         } else {
-            ctx.header_len = head.min(max_header as u32) as u16;
+            ctx.header_len = shape.head.min(max_header) as u16;
         }
-        let too_long = Error::InvalidConfig {
-            field: "packet",
-            reason: "a buffer would exceed 65535 bytes",
-        };
-        let push_buf = |ctx: &mut TxCtx, len: u32| -> Result<()> {
-            let len = u16::try_from(len).map_err(|_| too_long)?;
-            if let Some(b) = ctx.bufs.get_mut(ctx.num_bufs as usize) {
-                *b = len;
-            }
-            ctx.num_bufs += 1;
-            Ok(())
-        };
-        if head > push_len {
-            push_buf(&mut ctx, head - push_len)?;
+        if shape.head > push_len {
+            ctx.push_buf(shape.head - push_len)?;
         }
-        for i in 0..nr_frags {
-            let len = frag(i);
+        for i in 0..shape.nr_frags {
+            let len = shape.frag_len(frag_lens, i);
             if delta >= len {
                 delta -= len;
                 continue;
             }
-            push_buf(&mut ctx, len - delta)?;
+            ctx.push_buf(len - delta)?;
             delta = 0;
         }
         if ctx.num_bufs as usize > MAX_BUFS {
@@ -511,9 +681,11 @@ impl<const N: usize> TxQueue<N> {
                 max: MAX_BUFS as u16,
             });
         }
+        Ok(ctx)
+    }
 
-        // `ena_tx_csum`: the offload context, or under `disable_meta_caching` an all-zero one.
-        let o = &pkt.offload;
+    /// `ena_tx_csum`: the offload context, or under `disable_meta_caching` an all-zero one.
+    fn tx_csum(&self, ctx: &mut TxCtx, o: &Offload) {
         if o.meta_valid() {
             ctx.meta_valid = true;
             ctx.l3_proto = o.l3_proto;
@@ -528,17 +700,20 @@ impl<const N: usize> TxQueue<N> {
         } else if self.cfg.placement.disable_meta_caching() {
             ctx.meta_valid = true;
         }
+    }
 
-        // `ena_xmit_common`.
-        if self.is_doorbell_needed(&ctx) {
+    /// `ena_xmit_common`: the doorbell a burst limit calls for, `ena_com_prepare_tx`, and on failure the drop
+    /// (`prepare_ctx_err`) and, for anything but a full ring, a reset request
+    /// (`ena_reset_device(adapter, ENA_REGS_RESET_DRIVER_INVALID_STATE)`).
+    fn xmit_common(&mut self, pkt: &TxPacket, ctx: &TxCtx) -> Result<u16> {
+        if self.is_doorbell_needed(ctx) {
             self.doorbell();
         }
-        match self.prepare_tx(&ctx) {
+        match self.prepare_tx(ctx) {
             Ok(entries) => Ok(self.xmit_done(pkt, entries)),
             Err(e) => {
                 self.stats.prepare_ctx_err += 1;
                 if e != Error::NoSpace {
-                    // `ena_reset_device(adapter, ENA_REGS_RESET_DRIVER_INVALID_STATE)`.
                     self.reset_pending = true;
                     self.dev.stats.resets_requested += 1;
                 }
@@ -551,7 +726,7 @@ impl<const N: usize> TxQueue<N> {
     /// queue limit, stop/wake, doorbell.
     #[inline(always)]
     fn xmit_done(&mut self, pkt: &TxPacket, entries: u16) -> u16 {
-        let req_id = self.free_ids.pop_front().unwrap_or(0);
+        let req_id = self.free_ids.take(self.mask);
         self.stats.cnt += 1;
         self.stats.bytes += pkt.len as u64;
         if let Some(info) = self.tx_info.get_mut(req_id as usize) {
@@ -583,6 +758,36 @@ impl<const N: usize> TxQueue<N> {
             self.doorbell();
         }
         req_id
+    }
+
+    /// A one-descriptor packet's line as `ena_com_write_bounce_buffer_to_dev` copies it into device memory at the
+    /// tail: the descriptor, the other leading slots zero, the `push` bytes pushed, zero up to the end of the line.
+    /// Written in place rather than built in the bounce buffer and copied. `None` only if the ring storage were
+    /// too small, which `new` rules out.
+    #[inline(always)]
+    fn write_llq_line(&mut self, l: LlqConfig, desc: TxDesc, req_id: u16, push: u16) -> Option<()> {
+        let spl = l.descs_per_entry() as usize;
+        let before = l.descs_before_header as usize;
+        let start = self.tail.slot(self.mask) * spl;
+        let line = self.sq.get_mut(start..start + spl)?;
+        if let (Ok(line), true) = (
+            <&mut [TxDesc; 8]>::try_from(&mut *line),
+            before == 2 && push == 96,
+        ) {
+            // The driver's default layout, a full push: the whole line in one go.
+            *line = default_llq_line(desc, req_id);
+        } else {
+            let (descs, header) = line.split_at_mut(before);
+            if let Some((first, rest)) = descs.split_first_mut() {
+                *first = desc;
+                rest.fill(TxDesc::default());
+            }
+            let header = zerocopy::IntoBytes::as_mut_bytes(header);
+            let (pushed, pad) = header.split_at_mut((push as usize).min(header.len()));
+            fill_pushed_header(pushed, req_id);
+            pad.fill(0);
+        }
+        Some(())
     }
 
     /// `ena_com_meta_desc_changed`, or `disable_meta_caching`: whether this packet writes a meta descriptor.
@@ -644,30 +849,39 @@ impl<const N: usize> TxQueue<N> {
         if !have_meta {
             ctrl |= TxCtrl::FIRST;
         }
-        let (l3, l4, mut flags) = if ctx.meta_valid {
+        let (l3_proto, l4_proto, mut offload) = if ctx.meta_valid {
             (ctx.l3_proto, ctx.l4_proto, ctx.flags)
         } else {
             (0, 0, TxOffload::empty())
         };
         // DF is written whether or not the context is valid (`ena_tx_csum` sets it only for a valid one).
-        flags.set(TxOffload::DF, ctx.flags.contains(TxOffload::DF));
-        let mut desc = TxDesc::data(0, ctx.req_id, ctrl, l3, l4, flags, 0, ctx.header_len as u8);
-        for i in 0..ctx.num_bufs {
-            if i != 0 {
-                self.put_desc(desc);
-                self.sq_update_tail()?;
-                desc = TxDesc::default();
+        offload.set(TxOffload::DF, ctx.flags.contains(TxOffload::DF));
+        // The first data descriptor carries req_id, completion request, offload bits and header length; the
+        // others only their buffer. Every one its phase; the last one `last` (one descriptor without buffer
+        // when the packet is all pushed header).
+        let first = TxDescRepr {
+            req_id: ctx.req_id,
+            ctrl,
+            l3_proto,
+            l4_proto,
+            offload,
+            header_len: ctx.header_len as u8,
+            ..TxDescRepr::default()
+        };
+        let descs = ctx.num_bufs.max(1);
+        for i in 0..descs {
+            let mut d = if i == 0 { first } else { TxDescRepr::default() };
+            d.ctrl.set(TxCtrl::PHASE, self.tail.phase == 1);
+            if i < ctx.num_bufs {
+                d.length = ctx.bufs.get(i as usize).copied().unwrap_or(0);
+                d.addr = dma_addr(ctx.req_id, i);
             }
-            desc.set_phase(self.tail.phase);
-            let len = ctx.bufs.get(i as usize).copied().unwrap_or(0);
-            desc.set_buffer(len, dma_addr(ctx.req_id, i));
+            if i + 1 == descs {
+                d.ctrl |= TxCtrl::LAST;
+            }
+            self.put_desc(d.emit());
+            self.sq_update_tail()?;
         }
-        if ctx.num_bufs == 0 {
-            desc.set_phase(self.tail.phase);
-        }
-        desc.len_ctrl |= TxCtrl::LAST.bits();
-        self.put_desc(desc);
-        self.sq_update_tail()?;
         self.close_bounce_buffer()?;
         Ok(self.tail.counter.wrapping_sub(start_tail))
     }
@@ -689,18 +903,7 @@ impl<const N: usize> TxQueue<N> {
         }
         let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut self.llq.bounce[..]);
         if let Some(room) = bytes.get_mut(offset..offset + ctx.header_len as usize) {
-            // `packet_byte` eight bytes at a time: byte k is req_id ^ k, and k < 256 never carries between bytes.
-            let splat = (ctx.req_id as u8 as u64) * 0x0101_0101_0101_0101;
-            let done = room.len() / 8 * 8;
-            let mut chunks = room.chunks_exact_mut(8);
-            let mut k = 0x0706_0504_0302_0100u64;
-            for c in &mut chunks {
-                c.copy_from_slice(&(k ^ splat).to_le_bytes());
-                k = k.wrapping_add(0x0808_0808_0808_0808);
-            }
-            for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-                *b = packet_byte(ctx.req_id, (done + i) as u16);
-            }
+            fill_pushed_header(room, ctx.req_id);
         }
         Ok(())
     }
@@ -713,14 +916,15 @@ impl<const N: usize> TxQueue<N> {
             | TxMetaCtrl::META_STORE
             | TxMetaCtrl::FIRST;
         ctrl.set(TxMetaCtrl::PHASE, self.tail.phase == 1);
-        let d = TxMetaDesc::new(
-            0,
+        let d = TxMetaDescRepr {
+            req_id: 0,
             ctrl,
-            m.mss,
-            m.l3_hdr_len as u8,
-            m.l3_hdr_offset as u8,
-            m.l4_hdr_len as u8,
-        );
+            mss: m.mss,
+            l3_hdr_len: m.l3_hdr_len as u8,
+            l3_hdr_off: m.l3_hdr_offset as u8,
+            l4_hdr_len_words: m.l4_hdr_len as u8,
+        }
+        .emit();
         self.put_desc(zerocopy::transmute!(d));
     }
 
@@ -825,7 +1029,7 @@ impl<const N: usize> TxQueue<N> {
             if c.phase() != self.cq_head.phase {
                 break;
             }
-            let req_id = c.req_id.get();
+            let req_id = c.req_id();
             if req_id >= self.cfg.depth {
                 result = Err(Error::BadReqId {
                     req_id,
@@ -845,8 +1049,7 @@ impl<const N: usize> TxQueue<N> {
             info.in_flight = false;
             total_done = total_done.wrapping_add(info.entries);
             bytes += info.len as u64;
-            // Cannot fail: at most `depth` ids exist and this one was taken out.
-            let _ = self.free_ids.push_back(req_id);
+            self.free_ids.give_back(req_id, self.mask);
             done += 1;
         }
         if result.is_err() {
@@ -902,6 +1105,8 @@ impl<const N: usize> TxQueue<N> {
 
     /// The req_ids currently free, in the order they will be handed out.
     pub fn free_ids(&self) -> impl Iterator<Item = u16> + '_ {
-        self.free_ids.iter().copied()
+        let (ntu, mask) = (self.free_ids.next_to_use, self.mask);
+        let free = self.cfg.depth - self.free_ids.in_flight();
+        (0..free).map(move |k| self.free_ids.ids[(ntu.wrapping_add(k) & mask) as usize])
     }
 }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nic_model::defs::{L3_PROTO_IPV4, L4_PROTO_TCP};
-use nic_model::desc::{TxCdesc, TxCtrl, TxDesc, TxMetaDesc, TxOffload};
+use nic_model::desc::{TxCdesc, TxCdescRepr, TxCtrl, TxDescRepr, TxMetaDesc, TxOffload};
 use nic_model::llq::{LlqConfig, Placement};
 use nic_model::{Error, Offload, TxPacket, TxQueue, TxQueueConfig};
 
@@ -86,7 +86,7 @@ fn req_id_and_offload_bits_go_into_the_first_data_descriptor_only() {
     assert!(sq[6].ctrl().contains(TxCtrl::COMP_REQ));
     assert_eq!(sq[7].req_id(), 0);
     assert_eq!(
-        sq[7].meta_ctrl.get(),
+        sq[7].word(1),
         0,
         "no offload bits, no req_id in later descriptors"
     );
@@ -101,26 +101,21 @@ fn the_device_accepts_what_the_driver_writes_for_a_two_buffer_packet() {
     // The exact descriptors 6.1 writes for a 2-buffer packet with req_id 5, placed by hand.
     let mut q = TxQueue::<64>::new(host(64)).unwrap();
     burn_req_ids(&mut q, 5);
-    let first = TxDesc::data(
-        1000,
-        5,
-        TxCtrl::FIRST | TxCtrl::COMP_REQ | TxCtrl::PHASE,
-        0,
-        0,
-        TxOffload::empty(),
-        0x1234_0000,
-        0,
-    );
-    let second = TxDesc::data(
-        2000,
-        0,
-        TxCtrl::LAST | TxCtrl::PHASE,
-        0,
-        0,
-        TxOffload::empty(),
-        0x5678_0000,
-        0,
-    );
+    let first = TxDescRepr {
+        length: 1000,
+        req_id: 5,
+        ctrl: TxCtrl::FIRST | TxCtrl::COMP_REQ | TxCtrl::PHASE,
+        addr: 0x1234_0000,
+        ..TxDescRepr::default()
+    }
+    .emit();
+    let second = TxDescRepr {
+        length: 2000,
+        ctrl: TxCtrl::LAST | TxCtrl::PHASE,
+        addr: 0x5678_0000,
+        ..TxDescRepr::default()
+    }
+    .emit();
     let sq = q.sq_raw_mut();
     sq[5] = first;
     sq[6] = second;
@@ -357,8 +352,12 @@ fn reserved_bits_of_a_tx_completion_are_ignored() {
     q.xmit(&linear(100)).unwrap();
     assert_eq!(q.device_process(8, |_| {}).unwrap(), 1);
     let c: &mut TxCdesc = &mut q.cq_raw_mut()[0];
-    c.flags = 0xfe | 1;
-    c.status = 0x55;
+    *c = TxCdescRepr {
+        flags: 0xfe | 1,
+        status: 0x55,
+        ..TxCdescRepr::parse(c)
+    }
+    .emit();
     assert_eq!(q.clean_tx_irq(8), Ok(1));
     assert!(!q.reset_pending());
     assert_eq!(q.stats().bad_req_id, 0);
@@ -371,7 +370,12 @@ fn a_completion_beyond_the_ring_is_not_consumed_and_requests_a_reset() {
     q.xmit(&linear(100)).unwrap();
     q.xmit(&linear(100)).unwrap();
     assert_eq!(q.device_process(8, |_| {}).unwrap(), 2);
-    q.cq_raw_mut()[1].req_id.set(64);
+    let c = &mut q.cq_raw_mut()[1];
+    *c = TxCdescRepr {
+        req_id: 64,
+        ..TxCdescRepr::parse(c)
+    }
+    .emit();
     assert_eq!(
         q.clean_tx_irq(8),
         Err(Error::BadReqId {

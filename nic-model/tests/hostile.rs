@@ -1,7 +1,7 @@
 //! What a hostile or buggy peer writes into the rings is refused, counted and answered with a reset request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use nic_model::desc::{TxCdesc, TxCtrl, TxDesc, TxOffload};
+use nic_model::desc::{TxCdesc, TxCtrl, TxDesc, TxDescRepr};
 use nic_model::mock::{RingOp, run_ring_ops};
 use nic_model::{Error, Offload, TxPacket, TxQueue, TxQueueConfig};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
@@ -71,27 +71,35 @@ fn device_refuses_each_kind_of_malformed_descriptor() {
     let cases: [Case; 5] = [
         (
             "reserved bit",
-            |d| d.meta_ctrl.set(d.meta_ctrl.get() | 1 << 5),
+            |d| d.set_word(1, d.word(1) | 1 << 5),
             |e| matches!(e, Error::MustBeZero { word: 1, .. }),
         ),
         (
             "phase",
-            |d| d.len_ctrl.set(d.len_ctrl.get() ^ 1 << 24),
+            |d| d.set_word(0, d.word(0) ^ 1 << 24),
             |e| matches!(e, Error::PhaseMismatch { .. }),
         ),
         (
             "first missing",
-            |d| d.len_ctrl.set(d.len_ctrl.get() & !(1 << 26)),
+            |d| d.set_word(0, d.word(0) & !(1 << 26)),
             |e| matches!(e, Error::BadFirstLast { .. }),
         ),
         (
             "req_id",
-            |d| *d = TxDesc::data(10, 999, d.ctrl(), 0, 0, TxOffload::empty(), 0, 0),
+            |d| {
+                *d = TxDescRepr {
+                    length: 10,
+                    req_id: 999,
+                    ctrl: d.ctrl(),
+                    ..TxDescRepr::default()
+                }
+                .emit()
+            },
             |e| matches!(e, Error::BadReqId { req_id: 999, .. }),
         ),
         (
             "header in host placement",
-            |d| d.buff_addr_hi_hdr_sz.set(40 << 24),
+            |d| d.set_word(3, 40 << 24),
             |e| matches!(e, Error::HeaderTooLong { len: 40, room: 0 }),
         ),
     ];
@@ -112,7 +120,7 @@ fn packet_running_past_the_doorbell_is_refused() {
     one(&mut q);
     // Clear LAST: the packet never ends inside the doorbell range.
     let d = &mut q.sq_raw_mut()[0];
-    d.len_ctrl.set(d.len_ctrl.get() & !(TxCtrl::LAST.bits()));
+    d.set_word(0, d.word(0) & !(TxCtrl::LAST.bits()));
     assert!(matches!(
         q.device_process(8, |_| {}),
         Err(Error::BadFirstLast { .. })

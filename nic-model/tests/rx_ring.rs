@@ -1,7 +1,7 @@
 //! The RX queue: refill, device writes, driver consumes; hostile completions are refused and counted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use nic_model::desc::{RxCdesc, RxStatus};
+use nic_model::desc::{RxCdesc, RxCdescRepr, RxStatus};
 use nic_model::{Error, RxPacket, RxQueue, RxQueueConfig, defs};
 
 fn queue(depth: u16) -> RxQueue<64> {
@@ -21,6 +21,29 @@ fn pkt(len: u32, hash: u32) -> RxPacket {
         l4_proto: defs::L4_PROTO_TCP,
         csum: RxStatus::L4_CSUM_CHECKED,
     }
+}
+
+/// A completion as the device writes it (phase 1 unless `phase` says 0).
+fn completion(
+    req_id: u16,
+    length: u16,
+    hash: u32,
+    l3: u8,
+    l4: u8,
+    flags: RxStatus,
+    phase: u8,
+) -> RxCdesc {
+    let mut status = flags;
+    status.set(RxStatus::PHASE, phase == 1);
+    RxCdescRepr {
+        req_id,
+        length,
+        hash,
+        l3_proto: l3,
+        l4_proto: l4,
+        status,
+    }
+    .emit()
 }
 
 #[test]
@@ -79,7 +102,7 @@ fn no_buffers_means_a_device_drop_and_the_watchdog_counts_an_empty_ring() {
 fn bad_req_id_and_bad_descriptor_chains_are_counted_and_request_a_reset() {
     // A req_id beyond the ring.
     let mut q = queue(8);
-    q.cq_raw_mut()[0] = RxCdesc::new(99, 64, 0, 8, 12, RxStatus::FIRST | RxStatus::LAST, 1);
+    q.cq_raw_mut()[0] = completion(99, 64, 0, 8, 12, RxStatus::FIRST | RxStatus::LAST, 1);
     assert_eq!(
         q.poll(8, |_| {}),
         Err(Error::BadReqId {
@@ -92,7 +115,7 @@ fn bad_req_id_and_bad_descriptor_chains_are_counted_and_request_a_reset() {
 
     // A req_id in range but never posted.
     let mut q = queue(8);
-    q.cq_raw_mut()[0] = RxCdesc::new(3, 64, 0, 8, 12, RxStatus::FIRST | RxStatus::LAST, 1);
+    q.cq_raw_mut()[0] = completion(3, 64, 0, 8, 12, RxStatus::FIRST | RxStatus::LAST, 1);
     assert_eq!(
         q.poll(8, |_| {}),
         Err(Error::ReqIdNotOutstanding { req_id: 3 })
@@ -103,8 +126,8 @@ fn bad_req_id_and_bad_descriptor_chains_are_counted_and_request_a_reset() {
     // `ena_clean_rx_irq` resets (ENA_REGS_RESET_RX_DESCRIPTOR_MALFORMED) without counting anything.
     let mut q = queue(8);
     q.refill(4);
-    q.cq_raw_mut()[0] = RxCdesc::new(0, 64, 0, 8, 12, RxStatus::FIRST, 1);
-    q.cq_raw_mut()[1] = RxCdesc::new(1, 64, 0, 8, 12, RxStatus::FIRST | RxStatus::LAST, 1);
+    q.cq_raw_mut()[0] = completion(0, 64, 0, 8, 12, RxStatus::FIRST, 1);
+    q.cq_raw_mut()[1] = completion(1, 64, 0, 8, 12, RxStatus::FIRST | RxStatus::LAST, 1);
     assert_eq!(q.poll(8, |_| {}), Err(Error::BadFirstLast { index: 1 }));
     assert_eq!((q.stats().bad_desc_num, q.stats().bad_req_id), (0, 0));
     assert!(q.reset_pending());
@@ -159,8 +182,8 @@ fn flags_and_hash_come_from_the_last_completion_and_a_missing_first_bit_is_accep
     // one carries the first bit.
     let mut q = queue(8);
     q.refill(4);
-    q.cq_raw_mut()[0] = RxCdesc::new(0, 1000, 0x1111, 0, 0, RxStatus::empty(), 1);
-    q.cq_raw_mut()[1] = RxCdesc::new(
+    q.cq_raw_mut()[0] = completion(0, 1000, 0x1111, 0, 0, RxStatus::empty(), 1);
+    q.cq_raw_mut()[1] = completion(
         1,
         200,
         0x2222,

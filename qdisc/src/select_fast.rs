@@ -212,60 +212,105 @@ impl FastSelector {
         ctx: XmitCtx,
         out: &mut [u16],
     ) {
-        let real = self.real;
-        for (skb, o) in skbs.iter_mut().zip(out.iter_mut()) {
-            // `select` first brings sender_cpu into range.
-            let sc = if skb.sender_cpu.wrapping_sub(1) >= self.nr_cpus {
-                ctx.cpu.wrapping_add(1)
+        let n = skbs.len().min(out.len());
+        let (skbs, out) = (&mut skbs[..n], &mut out[..n]);
+        // Two packets at a time while both take the hash path (configurations a, b, d): straight-line code for
+        // the pair, one predicted branch; any other pair goes packet by packet through `batch_one`.
+        let mut pairs = skbs.chunks_exact_mut(2);
+        let mut out_pairs = out.chunks_exact_mut(2);
+        for (s2, o2) in (&mut pairs).zip(&mut out_pairs) {
+            if let ([a, b], [oa, ob]) = (&mut *s2, &mut *o2)
+                && !a.skip_txqueue
+                && !b.skip_txqueue
+                && a.queue_mapping | b.queue_mapping == 0
+                && a.sk.is_none()
+                && b.sk.is_none()
+                // sender_cpu already in range: `select` leaves it as it is.
+                && a.sender_cpu.wrapping_sub(1) < self.nr_cpus
+                && b.sender_cpu.wrapping_sub(1) < self.nr_cpus
+                && let (Some(ha), Some(hb)) = (a.hash, b.hash)
+            {
+                let qa = self.hash_path::<TC, XPS>(ha, a.sender_cpu, a.priority);
+                let qb = self.hash_path::<TC, XPS>(hb, b.sender_cpu, b.priority);
+                (a.queue_mapping, *oa) = (qa, qa);
+                (b.queue_mapping, *ob) = (qb, qb);
             } else {
-                skb.sender_cpu
-            };
-            let prio = skb.priority;
-            let p = move || (prio & 15) as usize;
-            let q = match (skb.skip_txqueue, &skb.sk, skb.queue_mapping, skb.hash) {
-                (false, Some(sk), _, _)
-                    if sk.tx_queue < real
-                        && !skb.ooo_okay
-                        && !self.reselect_ns.is_some_and(|ns| {
-                            sk.full && ctx.now_ns.saturating_sub(sk.tx_queue_set_ns) > ns
-                        }) =>
-                {
-                    sk.tx_queue
+                for (skb, o) in s2.iter_mut().zip(o2.iter_mut()) {
+                    self.batch_one::<TC, XPS>(skb, ctx, o);
                 }
-                (false, None, 0, Some(h)) => {
-                    let (off, cnt) = if TC { self.prio_range[p()] } else { (0, real) };
-                    let mut q = reciprocal_scale(h, cnt as u32) as u16 + off;
-                    if XPS && let Some(m) = &self.xps_cpus {
-                        let cpu = (sc.wrapping_sub(1) as usize).min(crate::netdev::MAX_XPS_MAPS);
-                        let (start, len) = self.xps_cpu_slot[cpu * TC_MAX + p()];
-                        if len != 0
-                            && let Some(&x) = m
-                                .queues
-                                .get(start as usize + reciprocal_scale(h, len as u32) as usize)
-                            && x < real
-                        {
-                            q = x;
-                        }
-                    }
-                    q
-                }
-                (false, None, qm, _)
-                    if !XPS
-                        && qm != 0
-                        && ((qm - 1) as usize) < RX_TABLE
-                        && !self.prio_spins[p()] =>
-                {
-                    self.rx_table[p()][(qm - 1) as usize]
-                }
-                _ => {
-                    *o = self.select_cold(skb, ctx);
-                    continue;
-                }
-            };
-            skb.sender_cpu = sc;
-            skb.queue_mapping = q;
-            *o = q;
+            }
         }
+        for (skb, o) in pairs
+            .into_remainder()
+            .iter_mut()
+            .zip(out_pairs.into_remainder().iter_mut())
+        {
+            self.batch_one::<TC, XPS>(skb, ctx, o);
+        }
+    }
+
+    /// One packet of [`batch_kernel`](Self::batch_kernel), any kind.
+    #[inline(always)]
+    fn batch_one<const TC: bool, const XPS: bool>(&self, skb: &mut Skb, ctx: XmitCtx, o: &mut u16) {
+        let real = self.real;
+        // `select` first brings sender_cpu into range.
+        let sc = if skb.sender_cpu.wrapping_sub(1) >= self.nr_cpus {
+            ctx.cpu.wrapping_add(1)
+        } else {
+            skb.sender_cpu
+        };
+        let prio = skb.priority;
+        let p = move || (prio & 15) as usize;
+        let q = match (skb.skip_txqueue, &skb.sk, skb.queue_mapping, skb.hash) {
+            (false, Some(sk), _, _)
+                if sk.tx_queue < real
+                    && !skb.ooo_okay
+                    && !self.reselect_ns.is_some_and(|ns| {
+                        sk.full && ctx.now_ns.saturating_sub(sk.tx_queue_set_ns) > ns
+                    }) =>
+            {
+                sk.tx_queue
+            }
+            (false, None, 0, Some(h)) => self.hash_path::<TC, XPS>(h, sc, prio),
+            (false, None, qm, _)
+                if !XPS && qm != 0 && ((qm - 1) as usize) < RX_TABLE && !self.prio_spins[p()] =>
+            {
+                self.rx_table[p()][(qm - 1) as usize]
+            }
+            _ => {
+                *o = self.select_cold(skb, ctx);
+                return;
+            }
+        };
+        skb.sender_cpu = sc;
+        skb.queue_mapping = q;
+        *o = q;
+    }
+
+    /// The hash path of the batch kernel: the cpus XPS map of the sending CPU `sc` if it has one (the hash picks
+    /// among its queues), else `skb_tx_hash` (`reciprocal_scale` onto the priority's queue range).
+    #[inline(always)]
+    fn hash_path<const TC: bool, const XPS: bool>(&self, h: u32, sc: u16, priority: u32) -> u16 {
+        let p = (priority & 15) as usize;
+        let (off, cnt) = if TC {
+            self.prio_range[p]
+        } else {
+            (0, self.real)
+        };
+        let mut q = reciprocal_scale(h, cnt as u32) as u16 + off;
+        if XPS && let Some(m) = &self.xps_cpus {
+            let cpu = (sc.wrapping_sub(1) as usize).min(crate::netdev::MAX_XPS_MAPS);
+            let (start, len) = self.xps_cpu_slot[cpu * TC_MAX + p];
+            if len != 0
+                && let Some(&x) = m
+                    .queues
+                    .get(start as usize + reciprocal_scale(h, len as u32) as usize)
+                && x < self.real
+            {
+                q = x;
+            }
+        }
+        q
     }
 
     #[inline(always)]
@@ -355,4 +400,93 @@ impl FastSelector {
 fn reduce_rx(rx: u16, (off, cnt): (u16, u16)) -> u16 {
     let h = if rx >= off { rx - off } else { rx };
     h % cnt.max(1) + off
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PickRules;
+    use crate::netdev::TcTxq;
+    use crate::skb::Sock;
+
+    fn devices() -> [NetDev; 3] {
+        let plain = NetDev::new(8).unwrap();
+        let xps = NetDev::new(8).unwrap().with_virtio_default_xps(2).unwrap();
+        let mut tc = NetDev::new(8).unwrap();
+        tc.num_tc = 2;
+        tc.tc_to_txq[0] = TcTxq {
+            offset: 0,
+            count: 4,
+        };
+        tc.tc_to_txq[1] = TcTxq {
+            offset: 4,
+            count: 4,
+        };
+        tc.prio_tc_map[1] = 1;
+        [plain, xps, tc]
+    }
+
+    /// A packet of one of the kinds the batch kernel tells apart, chosen by `kind`, with `r` for its fields.
+    fn packet(kind: u64, r: u64, nr_cpus: u16) -> Skb {
+        let mut s = Skb::new(1500, r);
+        s.hash = Some((r >> 7) as u32);
+        s.sender_cpu = 1 + (r % 2) as u16;
+        s.priority = (r >> 3) as u32 % 3;
+        match kind % 8 {
+            0..=2 => {}
+            // At and beyond the edges of `1..=nr_cpus`.
+            3 => s.sender_cpu = [0, nr_cpus, nr_cpus + 1, u16::MAX][(r % 4) as usize],
+            4 => s.record_rx_queue((r % 70) as u16),
+            5 => {
+                s.sk = Some(Sock {
+                    tx_queue: (r % 10) as u16,
+                    ..Sock::connected()
+                })
+            }
+            6 => s.hash = None,
+            _ => s.skip_txqueue = true,
+        }
+        s
+    }
+
+    /// The batch kernel decides pairs of hash-path packets together and everything else one by one: batches
+    /// mixing every kind at every position and parity give what `RefSelector::select` gives packet by packet,
+    /// side effects included.
+    #[test]
+    fn batches_of_mixed_packets_select_as_the_reference_does() {
+        let mut r = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r
+        };
+        for dev in devices() {
+            let reference = RefSelector::new(dev.clone(), PickRules::default(), 7).unwrap();
+            let fast = FastSelector::from_ref(&reference).unwrap();
+            for round in 0..3000 {
+                let len = (next() % 13) as usize;
+                // Mostly hash-path packets, so that pairs of them meet other kinds on either side.
+                let mut batch: std::vec::Vec<Skb> = (0..len)
+                    .map(|_| {
+                        let k = next();
+                        packet(if k % 3 == 0 { k >> 2 } else { 0 }, next(), dev.nr_cpus)
+                    })
+                    .collect();
+                let ctx = XmitCtx {
+                    cpu: (round % 3) as u16,
+                    now_ns: 0,
+                };
+                let mut expect = batch.clone();
+                let want: std::vec::Vec<u16> = expect
+                    .iter_mut()
+                    .map(|s| reference.select(s, ctx).queue)
+                    .collect();
+                let mut out = std::vec![0u16; len + (round % 2)];
+                fast.select_batch(&mut batch, ctx, &mut out);
+                assert_eq!(&out[..len], &want[..], "round {round}");
+                assert_eq!(batch, expect, "round {round}");
+            }
+        }
+    }
 }

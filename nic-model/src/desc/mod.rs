@@ -2,6 +2,9 @@
 //!
 //! Each type is a `#[repr(C)]` zerocopy struct that can be viewed over raw ring memory, with typed accessors
 //! for every field and a `validate` that reports must-be-zero violations as [`Error`](crate::Error) values.
+//! The TX descriptors and completions and the RX completion keep their words private and pair with a value type,
+//! as smoltcp's wire `Packet`/`Repr` do: [`TxDescRepr`], [`TxMetaDescRepr`], [`TxCdescRepr`] and [`RxCdescRepr`]
+//! `emit` the words the writer puts in the ring and `parse` what the reader finds there.
 
 mod rx;
 mod rx_cdesc;
@@ -10,10 +13,10 @@ mod tx_cdesc;
 mod tx_meta;
 
 pub use rx::{RxCtrl, RxDesc};
-pub use rx_cdesc::{RxCdesc, RxStatus};
-pub use tx::{TxCtrl, TxDesc, TxOffload};
-pub use tx_cdesc::TxCdesc;
-pub use tx_meta::{TxMetaCtrl, TxMetaDesc};
+pub use rx_cdesc::{RxCdesc, RxCdescRepr, RxStatus};
+pub use tx::{TxCtrl, TxDesc, TxDescRepr, TxOffload};
+pub use tx_cdesc::{TxCdesc, TxCdescRepr};
+pub use tx_meta::{TxMetaCtrl, TxMetaDesc, TxMetaDescRepr};
 
 use static_assertions::const_assert_eq;
 

@@ -21,28 +21,29 @@ bitflags! {
     }
 }
 
-/// RX submission descriptor, 16 bytes (`struct ena_eth_io_rx_desc`): one empty buffer for the device.
+/// RX submission descriptor, 16 bytes (`struct ena_eth_io_rx_desc`): one empty buffer for the device. Its words are
+/// private: [`new`](Self::new) writes them, the accessors read them.
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Default, PartialEq, Eq, Debug,
 )]
 #[repr(C)]
 pub struct RxDesc {
     /// Buffer length in bytes; 0 means 64 KiB.
-    pub length: U16,
+    length: U16,
     /// Must be zero.
-    pub reserved2: u8,
+    reserved2: u8,
     /// Control bits.
-    pub ctrl: u8,
+    ctrl: u8,
     /// req_id the completion will carry back.
-    pub req_id: U16,
+    req_id: U16,
     /// Must be zero.
-    pub reserved6: U16,
+    reserved6: U16,
     /// Buffer address bits 31:0.
-    pub buff_addr_lo: U32,
+    buff_addr_lo: U32,
     /// Buffer address bits 47:32.
-    pub buff_addr_hi: U16,
+    buff_addr_hi: U16,
     /// Must be zero.
-    pub reserved16_w3: U16,
+    reserved16_w3: U16,
 }
 
 impl RxDesc {
@@ -60,6 +61,11 @@ impl RxDesc {
             buff_addr_hi: U16::new((addr >> 32) as u16),
             reserved16_w3: U16::new(0),
         }
+    }
+
+    /// req_id the completion will carry back.
+    pub fn req_id(&self) -> u16 {
+        self.req_id.get()
     }
 
     /// Buffer size in bytes (a length field of 0 means 65536).

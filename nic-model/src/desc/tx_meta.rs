@@ -30,48 +30,86 @@ bitflags! {
 }
 
 /// TX meta descriptor, 16 bytes (`struct ena_eth_io_tx_meta_desc`): the offload context (MSS, header
-/// lengths and offsets) the device applies to this and, when stored, later packets.
+/// lengths and offsets) the device applies to this and, when stored, later packets. A view with private words;
+/// [`TxMetaDescRepr`] is its value.
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Default, PartialEq, Eq, Debug,
 )]
 #[repr(C)]
 pub struct TxMetaDesc {
     /// req_id bits 9:0 [9:0], MSS bits 13:10 [19:16], control bits.
-    pub len_ctrl: U32,
+    len_ctrl: U32,
     /// req_id bits 15:10 [5:0].
-    pub word1: U32,
+    word1: U32,
     /// L3 header length [7:0], L3 header offset [15:8], L4 header length in words [21:16], MSS bits 9:0 [31:22].
-    pub word2: U32,
+    word2: U32,
     /// Reserved.
-    pub word3: U32,
+    word3: U32,
 }
 
-impl TxMetaDesc {
-    /// Builds a meta descriptor for a TSO/checksum context (`ena_com_create_meta`).
-    pub fn new(
-        req_id: u16,
-        ctrl: TxMetaCtrl,
-        mss: u16,
-        l3_hdr_len: u8,
-        l3_hdr_off: u8,
-        l4_hdr_len_words: u8,
-    ) -> Self {
-        let (hi, lo) = split_req_id(req_id);
-        let mss = mss as u32 & 0x3fff;
-        Self {
+/// The meaning of a TX meta descriptor: [`emit`](Self::emit) encodes it as `ena_com_create_meta` does,
+/// [`parse`](Self::parse) checks and decodes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxMetaDescRepr {
+    /// req_id (the 6.1 driver writes 0 here).
+    pub req_id: u16,
+    /// Control bits; [`TxMetaCtrl::META_DESC`] is always emitted.
+    pub ctrl: TxMetaCtrl,
+    /// TSO maximum segment size (14 bits).
+    pub mss: u16,
+    /// L3 header length in bytes.
+    pub l3_hdr_len: u8,
+    /// L3 header offset in bytes.
+    pub l3_hdr_off: u8,
+    /// L4 header length in 32-bit words (6 bits).
+    pub l4_hdr_len_words: u8,
+}
+
+impl TxMetaDescRepr {
+    /// The descriptor's words (`ena_com_create_meta`).
+    pub fn emit(&self) -> TxMetaDesc {
+        let (hi, lo) = split_req_id(self.req_id);
+        let mss = self.mss as u32 & 0x3fff;
+        TxMetaDesc {
             len_ctrl: U32::new(
                 lo | (((mss >> 10) << TX_META_DESC_MSS_HI_SHIFT) & TX_META_DESC_MSS_HI_MASK)
-                    | (ctrl | TxMetaCtrl::META_DESC).bits(),
+                    | (self.ctrl | TxMetaCtrl::META_DESC).bits(),
             ),
             word1: U32::new(hi & TX_META_DESC_REQ_ID_HI_MASK),
             word2: U32::new(
-                l3_hdr_len as u32
-                    | ((l3_hdr_off as u32) << TX_META_DESC_L3_HDR_OFF_SHIFT)
-                    | (((l4_hdr_len_words as u32) << TX_META_DESC_L4_HDR_LEN_IN_WORDS_SHIFT)
+                self.l3_hdr_len as u32
+                    | ((self.l3_hdr_off as u32) << TX_META_DESC_L3_HDR_OFF_SHIFT)
+                    | (((self.l4_hdr_len_words as u32) << TX_META_DESC_L4_HDR_LEN_IN_WORDS_SHIFT)
                         & TX_META_DESC_L4_HDR_LEN_IN_WORDS_MASK)
                     | ((mss & 0x3ff) << TX_META_DESC_MSS_LO_SHIFT),
             ),
             word3: U32::new(0),
+        }
+    }
+
+    /// Checks the reserved bits ([`TxMetaDesc::validate`]; `index` is reported in the error) and decodes.
+    pub fn parse(desc: &TxMetaDesc, index: u16) -> Result<Self> {
+        desc.validate(index)?;
+        Ok(Self {
+            req_id: desc.req_id(),
+            ctrl: desc.ctrl(),
+            mss: desc.mss(),
+            l3_hdr_len: desc.l3_hdr_len(),
+            l3_hdr_off: desc.l3_hdr_off(),
+            l4_hdr_len_words: desc.l4_hdr_len_words(),
+        })
+    }
+}
+
+impl TxMetaDesc {
+    /// Word `word` (0 to 3, modulo 4), for tests that inspect or corrupt rings.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn word(&self, word: u8) -> u32 {
+        match word % 4 {
+            0 => self.len_ctrl.get(),
+            1 => self.word1.get(),
+            2 => self.word2.get(),
+            _ => self.word3.get(),
         }
     }
 
@@ -134,13 +172,21 @@ mod tests {
 
     #[test]
     fn mss_and_req_id_split_round_trip() {
-        let m = TxMetaDesc::new(
-            1023 + 1024 * 5,
-            TxMetaCtrl::FIRST | TxMetaCtrl::PHASE,
-            8961,
-            20,
-            14,
-            5,
+        let r = TxMetaDescRepr {
+            req_id: 1023 + 1024 * 5,
+            ctrl: TxMetaCtrl::FIRST | TxMetaCtrl::PHASE,
+            mss: 8961,
+            l3_hdr_len: 20,
+            l3_hdr_off: 14,
+            l4_hdr_len_words: 5,
+        };
+        let m = r.emit();
+        assert_eq!(
+            TxMetaDescRepr::parse(&m, 0),
+            Ok(TxMetaDescRepr {
+                ctrl: r.ctrl | TxMetaCtrl::META_DESC,
+                ..r
+            })
         );
         assert_eq!(m.req_id(), 1023 + 1024 * 5);
         assert_eq!(m.mss(), 8961);
@@ -154,14 +200,24 @@ mod tests {
 
     #[test]
     fn a_meta_descriptor_reads_as_meta_through_the_data_view() {
-        let m = TxMetaDesc::new(3, TxMetaCtrl::FIRST, 1448, 20, 14, 5);
+        let m = TxMetaDescRepr {
+            req_id: 3,
+            ctrl: TxMetaCtrl::FIRST,
+            mss: 1448,
+            ..TxMetaDescRepr::default()
+        }
+        .emit();
         let as_data: TxDesc = transmute!(m);
         assert!(as_data.is_meta());
     }
 
     #[test]
     fn reserved_word3_is_rejected() {
-        let mut m = TxMetaDesc::new(0, TxMetaCtrl::FIRST, 0, 0, 0, 0);
+        let mut m = TxMetaDescRepr {
+            ctrl: TxMetaCtrl::FIRST,
+            ..TxMetaDescRepr::default()
+        }
+        .emit();
         m.word3 = U32::new(9);
         assert_eq!(
             m.validate(2),

@@ -212,6 +212,21 @@ impl<const CT: usize> Shaper<CT> {
     #[inline]
     pub fn shape(&mut self, now_ns: u64, dir: Direction, bytes: u32, link_local: bool) -> Verdict {
         let bits = bytes as u64 * 8;
+        match self.shape_fast(now_ns, dir, bits, link_local) {
+            Some(v) => v,
+            None => self.shape_slow(now_ns, dir, bits, link_local),
+        }
+    }
+
+    /// The packet passes at once when every bucket has its tokens right now; `None` otherwise.
+    #[inline(always)]
+    fn shape_fast(
+        &mut self,
+        now_ns: u64,
+        dir: Direction,
+        bits: u64,
+        link_local: bool,
+    ) -> Option<Verdict> {
         if !link_local {
             // Fast path: every bucket has the tokens right now. Same arithmetic as below, each level computed once.
             let bw = match dir {
@@ -236,13 +251,15 @@ impl<const CT: usize> Shaper<CT> {
                 self.pps.commit(now_ns, l_pps, n_pps);
                 bw.peak.commit(now_ns, l_peak, n_peak);
                 bw.credits.commit(now_ns, l_cred, n_cred);
-                return Verdict::Pass { at_ns: now_ns };
+                return Some(Verdict::Pass { at_ns: now_ns });
             }
         }
-        self.shape_slow(now_ns, dir, bits, link_local)
+        None
     }
 
-    #[inline(never)]
+    /// A packet that waits for some bucket: the tandem departure times, the counters, then a drop (inline: over an
+    /// allowance most packets end here) or the takes ([`release`](Self::release), out of line).
+    #[inline]
     fn shape_slow(&mut self, now_ns: u64, dir: Direction, bits: u64, link_local: bool) -> Verdict {
         let max_delay = match self.cfg.over_limit {
             OverLimit::Drop => 0,
@@ -254,8 +271,91 @@ impl<const CT: usize> Shaper<CT> {
         };
         // Tandem greedy shapers: each sees the departure time of the one before. A packet larger than a
         // bucket's burst can never conform: it waits forever, which is to say it is dropped.
-        const NEVER: u64 = u64::MAX / 4;
-        // Each cost in units once, for the wait and the take.
+        // Each cost in units once, for the departure and the take.
+        let n_pps = self.pps.units(1);
+        let n_peak = bw.peak.units(bits);
+        let n_cred = bw.credits.units(bits);
+        let t1 = match n_pps {
+            Some(n) => self.pps.departure(now_ns, n),
+            None => now_ns.saturating_add(NEVER),
+        };
+        let t2 = match n_peak {
+            Some(n) => bw.peak.departure(t1, n),
+            None => t1.saturating_add(NEVER),
+        };
+        let mut t3 = match n_cred {
+            Some(n) => bw.credits.departure(t2, n),
+            None => t2.saturating_add(NEVER),
+        };
+        let t_cred = t3;
+        let mut w_ll = 0;
+        if link_local {
+            w_ll = self.linklocal.wait_ns(t3, 1).unwrap_or(NEVER);
+            t3 = t3.saturating_add(w_ll);
+        }
+        let (w_pps, w_peak, w_credit) = (t1 - now_ns, t2 - t1, t_cred - t2);
+        let total = t3 - now_ns;
+        if w_pps > 0 {
+            self.stats.pps_allowance_exceeded += 1;
+        }
+        let w_bw = w_peak.max(w_credit);
+        if w_bw > 0 {
+            match bw_kind {
+                Allowance::BwOut => self.stats.bw_out_allowance_exceeded += 1,
+                _ => self.stats.bw_in_allowance_exceeded += 1,
+            }
+        }
+        if w_ll > 0 {
+            self.stats.linklocal_allowance_exceeded += 1;
+        }
+        if total > max_delay {
+            return Verdict::Drop(blame(w_pps, w_bw, bw_kind, w_ll));
+        }
+        // Every wait was finite, so every cost fit its bucket.
+        let takes = [
+            (t1, n_pps.unwrap_or(0)),
+            (t2, n_peak.unwrap_or(0)),
+            (t_cred, n_cred.unwrap_or(0)),
+        ];
+        self.release(dir, takes, link_local.then_some(t3));
+        Verdict::Pass { at_ns: t3 }
+    }
+
+    /// Charges a released packet to every bucket at its departure from it: PPS, peak, credits (`takes`, in units)
+    /// and the link-local bucket at `link_local`.
+    #[inline(never)]
+    fn release(&mut self, dir: Direction, takes: [(u64, u64); 3], link_local: Option<u64>) {
+        let bw = match dir {
+            Direction::Egress => &mut self.out,
+            Direction::Ingress => &mut self.inb,
+        };
+        self.pps.take_units(takes[0].0, takes[0].1);
+        bw.peak.take_units(takes[1].0, takes[1].1);
+        bw.credits.take_units(takes[2].0, takes[2].1);
+        if let Some(t) = link_local {
+            self.linklocal.take(t, 1);
+        }
+    }
+
+    /// [`shape_slow`](Self::shape_slow) as it was written before the buckets cached their departures: each wait
+    /// recomputed from the level ([`TokenBucket::wait_units`]). The reference of the differential test below.
+    #[cfg(test)]
+    fn shape_reference(
+        &mut self,
+        now_ns: u64,
+        dir: Direction,
+        bytes: u32,
+        link_local: bool,
+    ) -> Verdict {
+        let bits = bytes as u64 * 8;
+        let max_delay = match self.cfg.over_limit {
+            OverLimit::Drop => 0,
+            OverLimit::Queue { max_delay_ns } => max_delay_ns,
+        };
+        let (bw, bw_kind) = match dir {
+            Direction::Egress => (&mut self.out, Allowance::BwOut),
+            Direction::Ingress => (&mut self.inb, Allowance::BwIn),
+        };
         let n_pps = self.pps.units(1);
         let n_peak = bw.peak.units(bits);
         let n_cred = bw.credits.units(bits);
@@ -285,17 +385,8 @@ impl<const CT: usize> Shaper<CT> {
             self.stats.linklocal_allowance_exceeded += 1;
         }
         if total > max_delay {
-            // Blame the allowance that held it back the longest (the later one on a tie).
-            let mut worst = (w_pps, Allowance::Pps);
-            if w_bw >= worst.0 {
-                worst = (w_bw, bw_kind);
-            }
-            if w_ll >= worst.0 {
-                worst = (w_ll, Allowance::LinkLocal);
-            }
-            return Verdict::Drop(worst.1);
+            return Verdict::Drop(blame(w_pps, w_bw, bw_kind, w_ll));
         }
-        // Every wait was finite, so every cost fit its bucket.
         self.pps.take_units(t1, n_pps.unwrap_or(0));
         bw.peak.take_units(t2, n_peak.unwrap_or(0));
         bw.credits.take_units(t2 + w_credit, n_cred.unwrap_or(0));
@@ -304,6 +395,22 @@ impl<const CT: usize> Shaper<CT> {
         }
         Verdict::Pass { at_ns: t3 }
     }
+}
+
+/// A wait that never ends: a packet larger than a bucket's burst.
+const NEVER: u64 = u64::MAX / 4;
+
+/// The allowance that held a dropped packet back the longest (the later one on a tie).
+#[inline(always)]
+fn blame(w_pps: u64, w_bw: u64, bw_kind: Allowance, w_ll: u64) -> Allowance {
+    let mut worst = (w_pps, Allowance::Pps);
+    if w_bw >= worst.0 {
+        worst = (w_bw, bw_kind);
+    }
+    if w_ll >= worst.0 {
+        worst = (w_ll, Allowance::LinkLocal);
+    }
+    worst.1
 }
 
 #[cfg(test)]
@@ -409,6 +516,56 @@ mod tests {
             s.shape(0, Direction::Egress, 1500, false),
             Verdict::Pass { at_ns: 0 }
         );
+    }
+
+    /// The shaper with cached departures gives the verdicts and counters of the one that recomputes every wait,
+    /// on random traffic (both directions, link-local, sizes beyond the burst, queue and drop modes).
+    #[test]
+    fn cached_departures_change_no_verdict() {
+        use quickcheck::{QuickCheck, TestResult};
+        fn prop(queue: bool, max_delay: u32, steps: Vec<(u16, u16, u8)>) -> TestResult {
+            let over = if queue {
+                OverLimit::Queue {
+                    max_delay_ns: max_delay as u64 * 100,
+                }
+            } else {
+                OverLimit::Drop
+            };
+            let mut c = cfg(over);
+            // A small credit pool, so that every bucket takes its turn at holding packets back.
+            c.bw_out.credit_bits = 30_000 + max_delay as u64 % 50_000;
+            c.pps = 2_000 + max_delay as u64 % 3_000;
+            let mut fast: Shaper<4> = Shaper::new(c).unwrap();
+            let mut reference: Shaper<4> = Shaper::new(c).unwrap();
+            let mut now = 0u64;
+            for (gap, size, flags) in steps {
+                now += gap as u64 * 20;
+                let dir = if flags & 1 == 0 {
+                    Direction::Egress
+                } else {
+                    Direction::Ingress
+                };
+                let link_local = flags & 6 == 6;
+                let bytes = if flags & 0xf0 == 0xf0 {
+                    u32::MAX - size as u32
+                } else {
+                    size as u32 % 9000 + 1
+                };
+                let a = fast.shape(now, dir, bytes, link_local);
+                // The reference takes the same fast path first: only the slow path differs.
+                let b = match reference.shape_fast(now, dir, bytes as u64 * 8, link_local) {
+                    Some(v) => v,
+                    None => reference.shape_reference(now, dir, bytes, link_local),
+                };
+                if a != b || fast.stats() != reference.stats() {
+                    return TestResult::failed();
+                }
+            }
+            TestResult::passed()
+        }
+        QuickCheck::new()
+            .tests(2000)
+            .quickcheck(prop as fn(bool, u32, Vec<(u16, u16, u8)>) -> TestResult);
     }
 
     #[test]

@@ -65,7 +65,7 @@ const fn gcd(mut a: u64, mut b: u64) -> u64 {
 /// adds exactly `rate / gcd(rate, 10^9)` units. For the rates of real allowances (whole Mbit/s, Gbit/s, packets
 /// per second) this keeps every quantity in `u64`; a rate and burst whose exact level would not fit are refused
 /// by [`new`](Self::new) rather than approximated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct TokenBucket {
     rate: u64,
     /// Units per token.
@@ -79,7 +79,23 @@ pub struct TokenBucket {
     fill_ns: u64,
     /// Division by `per_ns`, exact, without a divide instruction (every level is below `2^62`).
     by_per_ns: ExactDiv,
+    /// The earliest departure of a request of `ready_need` units, [`ready`](Self::ready): a function of the level
+    /// and the last departure only, so it holds until the next change of either, which clears it. Packets over an
+    /// allowance find it there and wait for it without recomputing it. `ready_need == u64::MAX`: empty (no
+    /// request is that large).
+    ready_need: u64,
+    ready_ns: u64,
 }
+
+/// Two buckets are equal when their configuration and state are; the departure cache is not state.
+impl PartialEq for TokenBucket {
+    fn eq(&self, other: &Self) -> bool {
+        (self.rate, self.capacity, self.level, self.last_ns)
+            == (other.rate, other.capacity, other.level, other.last_ns)
+    }
+}
+
+impl Eq for TokenBucket {}
 
 impl TokenBucket {
     /// A bucket that starts full. `rate` must be non-zero; `burst` must be at least one token.
@@ -117,6 +133,8 @@ impl TokenBucket {
             last_ns: 0,
             fill_ns: capacity / per_ns + 1,
             by_per_ns: ExactDiv::new(per_ns),
+            ready_need: u64::MAX,
+            ready_ns: 0,
         })
     }
 
@@ -154,6 +172,7 @@ impl TokenBucket {
         if now_ns > self.last_ns {
             self.level = self.level_at(now_ns);
             self.last_ns = now_ns;
+            self.ready_need = u64::MAX;
         }
     }
 
@@ -167,15 +186,15 @@ impl TokenBucket {
     }
 
     /// `cost` tokens in the bucket's units, or `None` when they exceed the burst (never conformant): the
-    /// argument of [`wait_units`](Self::wait_units) and [`take_units`](Self::take_units), computed once per packet.
+    /// argument of [`departure`](Self::departure) and [`take_units`](Self::take_units), computed once per packet.
     #[inline(always)]
-    pub fn units(&self, cost: u64) -> Option<u64> {
+    pub(super) fn units(&self, cost: u64) -> Option<u64> {
         cost.checked_mul(self.unit).filter(|n| *n <= self.capacity)
     }
 
     /// [`wait_ns`](Self::wait_ns) for a cost already in units (from [`units`](Self::units)).
     #[inline(always)]
-    pub fn wait_units(&self, now_ns: u64, need: u64) -> u64 {
+    pub(super) fn wait_units(&self, now_ns: u64, need: u64) -> u64 {
         let start = now_ns.max(self.last_ns);
         let level = self.level_at(start);
         // need <= capacity < 2^62, so need - level is in [1, 2^62) where it is divided.
@@ -187,11 +206,38 @@ impl TokenBucket {
         start - now_ns + extra
     }
 
+    /// The earliest instant at or after `t_ns` at which `need` units (at most the capacity) are there: `t_ns +`
+    /// [`wait_units`](Self::wait_units)`(t_ns, need)`, exactly. The level rises by `per_ns` a nanosecond from
+    /// `level` at the last departure until it reaches the capacity (which holds `need`), so `need` units are there
+    /// from `last + ceil((need - level) / per_ns)` on ([`ready`](Self::ready)) and the answer is the later of that
+    /// and `t_ns`. Cached per bucket state: a packet that finds the queue in front of it costs a comparison here.
+    #[inline(always)]
+    pub(super) fn departure(&mut self, t_ns: u64, need: u64) -> u64 {
+        if need != self.ready_need {
+            self.ready_ns = self.ready(need);
+            self.ready_need = need;
+        }
+        t_ns.max(self.ready_ns)
+    }
+
+    /// `last + ceil((need - level) / per_ns)`, or the last departure when the level covers `need`.
+    #[inline(always)]
+    fn ready(&self, need: u64) -> u64 {
+        if self.level >= need {
+            self.last_ns
+        } else {
+            // need <= capacity < 2^62, so need - level is in [1, 2^62) where it is divided.
+            self.last_ns
+                .saturating_add(self.by_per_ns.div_ceil(need - self.level))
+        }
+    }
+
     /// [`take`](Self::take) for a cost already in units.
     #[inline(always)]
-    pub fn take_units(&mut self, at_ns: u64, need: u64) {
+    pub(super) fn take_units(&mut self, at_ns: u64, need: u64) {
         self.refill(at_ns);
         self.level = self.level.saturating_sub(need);
+        self.ready_need = u64::MAX;
     }
 
     /// Charges `cost` tokens at `at_ns`, the departure time [`wait_ns`](Self::wait_ns) gave (arrival plus wait).
@@ -199,18 +245,19 @@ impl TokenBucket {
     pub fn take(&mut self, at_ns: u64, cost: u64) {
         self.refill(at_ns);
         self.level = self.level.saturating_sub(cost.saturating_mul(self.unit));
+        self.ready_need = u64::MAX;
     }
 
     /// Units one token costs (`cost x unit` is what [`take`](Self::take) subtracts).
     #[inline(always)]
-    pub fn unit(&self) -> u64 {
+    pub(super) fn unit(&self) -> u64 {
         self.unit
     }
 
     /// Fast path: the level at `now_ns` in units, or `None` when `now_ns` is before the last departure (the
     /// packet would have to wait for it).
     #[inline(always)]
-    pub fn level_now(&self, now_ns: u64) -> Option<u64> {
+    pub(super) fn level_now(&self, now_ns: u64) -> Option<u64> {
         if now_ns >= self.last_ns {
             Some(self.level_at(now_ns))
         } else {
@@ -221,9 +268,10 @@ impl TokenBucket {
     /// Fast path: records that `need` units left at `now_ns`, given `level` from [`level_now`](Self::level_now)
     /// at the same time and `level >= need`.
     #[inline(always)]
-    pub fn commit(&mut self, now_ns: u64, level: u64, need: u64) {
+    pub(super) fn commit(&mut self, now_ns: u64, level: u64, need: u64) {
         self.level = level - need;
         self.last_ns = now_ns;
+        self.ready_need = u64::MAX;
     }
 
     /// Refill, then take `cost` tokens if they are all there. Never waits.
@@ -233,6 +281,7 @@ impl TokenBucket {
         match cost.checked_mul(self.unit) {
             Some(need) if self.level >= need => {
                 self.level -= need;
+                self.ready_need = u64::MAX;
                 true
             }
             _ => false,
@@ -289,6 +338,37 @@ mod tests {
         QuickCheck::new()
             .tests(20_000)
             .quickcheck(prop as fn(u64, u64, u8) -> bool);
+    }
+
+    /// The cached departure is `t + wait_units(t, need)` for every state, time and request, before and after
+    /// takes, with the cache warm or cold.
+    #[test]
+    fn departure_is_arrival_plus_wait() {
+        fn prop(rate: u32, burst: u16, steps: Vec<(u32, u16, bool)>) -> TestResult {
+            let rate = rate as u64 % 5_000_000_000 + 1;
+            let Ok(mut b) = TokenBucket::new("t", rate, burst as u64 + 1) else {
+                return TestResult::discard();
+            };
+            let mut t = 0u64;
+            for (gap, cost, take) in steps {
+                t += gap as u64;
+                let Some(need) = b.units(cost as u64 % (burst as u64 + 2) + 1) else {
+                    continue;
+                };
+                let expect = t + b.wait_units(t, need);
+                // Twice: the second answer comes from the cache.
+                if b.departure(t, need) != expect || b.departure(t, need) != expect {
+                    return TestResult::failed();
+                }
+                if take {
+                    b.take_units(expect, need);
+                }
+            }
+            TestResult::passed()
+        }
+        QuickCheck::new()
+            .tests(3000)
+            .quickcheck(prop as fn(u32, u16, Vec<(u32, u16, bool)>) -> TestResult);
     }
 
     #[test]
