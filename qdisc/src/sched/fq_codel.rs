@@ -315,6 +315,40 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
     }
 }
 
+impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
+    /// `codel_dequeue` on flow `idx` (`fq_codel_dequeue` hands it the flow's queue and CoDel state).
+    fn codel_dequeue_flow(
+        &mut self,
+        idx: usize,
+        now_ns: u64,
+        dropped: &mut dyn FnMut(&QPkt),
+    ) -> Option<QPkt> {
+        let params = self.cparams;
+        let mut cvars = self.flows[idx].cvars;
+        let mut cstats = self.cstats;
+        let mut drops = 0u64;
+        let pkt = {
+            let mut fq = FlowQueue { q: self, idx };
+            codel_dequeue(
+                &mut fq,
+                &params,
+                &mut cvars,
+                &mut cstats,
+                now_ns,
+                &mut |p| {
+                    drops += 1;
+                    dropped(p)
+                },
+            )
+        };
+        self.flows[idx].cvars = cvars;
+        self.cstats = cstats;
+        self.stats.drops += drops;
+        self.xstats.codel_drops += drops;
+        pkt
+    }
+}
+
 struct FlowQueue<'a, const F: usize, const CAP: usize> {
     q: &'a mut FqCodel<F, CAP>,
     idx: usize,
@@ -397,28 +431,16 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
                 self.old_flows.push_back(idx as u16);
                 continue;
             }
-            let params = self.cparams;
-            let mut cvars = self.flows[idx].cvars;
-            let mut cstats = self.cstats;
-            let mut drops = 0u64;
-            let pkt = {
-                let mut fq = FlowQueue { q: self, idx };
-                codel_dequeue(
-                    &mut fq,
-                    &params,
-                    &mut cvars,
-                    &mut cstats,
-                    now_ns,
-                    &mut |p| {
-                        drops += 1;
-                        dropped(p)
-                    },
-                )
+            let pkt = if self.flows[idx].head == NIL {
+                // What `codel_dequeue` does with an empty queue (its first lines), without the call: most
+                // dequeues of a device that keeps up find their flow empty.
+                let v = &mut self.flows[idx].cvars;
+                v.first_above_time = 0;
+                v.dropping = false;
+                None
+            } else {
+                self.codel_dequeue_flow(idx, now_ns, dropped)
             };
-            self.flows[idx].cvars = cvars;
-            self.cstats = cstats;
-            self.stats.drops += drops;
-            self.xstats.codel_drops += drops;
             match pkt {
                 None => {
                     // Empty: a new flow goes to the old list once (so it cannot starve old flows), an old flow

@@ -95,16 +95,30 @@ pub enum Kind {
     },
 }
 
+/// An event and its place in the order: `key` is the time in the high 64 bits and the scheduling sequence in the
+/// low 64, so that one integer comparison orders by (time, sequence).
 #[derive(Clone, Copy, Debug)]
 struct Ev {
-    t: u64,
-    seq: u64,
+    key: u128,
     kind: Kind,
+}
+
+impl Ev {
+    fn new(t: u64, seq: u64, kind: Kind) -> Self {
+        Self {
+            key: ((t as u128) << 64) | seq as u128,
+            kind,
+        }
+    }
+
+    fn t(&self) -> u64 {
+        (self.key >> 64) as u64
+    }
 }
 
 impl PartialEq for Ev {
     fn eq(&self, o: &Self) -> bool {
-        (self.t, self.seq) == (o.t, o.seq)
+        self.key == o.key
     }
 }
 impl Eq for Ev {}
@@ -116,7 +130,7 @@ impl PartialOrd for Ev {
 impl Ord for Ev {
     fn cmp(&self, o: &Self) -> Ordering {
         // Min-heap on (time, sequence): earliest first, ties in scheduling order.
-        (o.t, o.seq).cmp(&(self.t, self.seq))
+        o.key.cmp(&self.key)
     }
 }
 
@@ -152,12 +166,14 @@ impl Default for Calendar {
 }
 
 impl Calendar {
+    #[inline]
     fn slot(b: u64) -> usize {
         (b % BUCKETS) as usize
     }
 
+    #[inline]
     fn insert(&mut self, ev: Ev) {
-        let b = (ev.t >> SHIFT).max(self.cur);
+        let b = (ev.t() >> SHIFT).max(self.cur);
         if b >= self.cur + BUCKETS {
             self.far.push(ev);
             return;
@@ -165,7 +181,7 @@ impl Calendar {
         let v = &mut self.buckets[Self::slot(b)];
         if b == self.cur && self.sorted {
             // Latest first: the position after every later event.
-            let i = v.partition_point(|e| (e.t, e.seq) > (ev.t, ev.seq));
+            let i = v.partition_point(|e| e.key > ev.key);
             v.insert(i, ev);
         } else {
             v.push(ev);
@@ -178,7 +194,7 @@ impl Calendar {
         while self
             .far
             .peek()
-            .is_some_and(|e| (e.t >> SHIFT) < self.cur + BUCKETS)
+            .is_some_and(|e| (e.t() >> SHIFT) < self.cur + BUCKETS)
         {
             if let Some(ev) = self.far.pop() {
                 self.insert(ev);
@@ -186,21 +202,30 @@ impl Calendar {
         }
     }
 
-    /// The earliest event, its bucket made current and sorted.
-    fn peek(&mut self) -> Option<(u64, u64)> {
+    /// The key of the earliest event, its bucket made current and sorted.
+    #[inline]
+    fn peek(&mut self) -> Option<u128> {
+        let v = &self.buckets[Self::slot(self.cur)];
+        if self.sorted && !v.is_empty() {
+            return v.last().map(|e| e.key);
+        }
+        self.peek_slow()
+    }
+
+    fn peek_slow(&mut self) -> Option<u128> {
         loop {
             let slot = Self::slot(self.cur);
             if !self.buckets[slot].is_empty() {
                 if !self.sorted {
-                    self.buckets[slot].sort_unstable_by_key(|e| std::cmp::Reverse((e.t, e.seq)));
+                    self.buckets[slot].sort_unstable_by(|a, b| b.key.cmp(&a.key));
                     self.sorted = true;
                 }
-                return self.buckets[slot].last().map(|e| (e.t, e.seq));
+                return self.buckets[slot].last().map(|e| e.key);
             }
             // Next bucket; with an empty ring, jump to the far heap's earliest.
             self.sorted = false;
             if self.len == 0 {
-                let next = self.far.peek()?.t >> SHIFT;
+                let next = self.far.peek()?.t() >> SHIFT;
                 self.cur = next.max(self.cur + 1);
             } else {
                 self.cur += 1;
@@ -209,8 +234,9 @@ impl Calendar {
         }
     }
 
-    fn pop(&mut self) -> Option<Ev> {
-        self.peek()?;
+    /// Takes the earliest event; `peek` must have returned it.
+    #[inline]
+    fn pop_peeked(&mut self) -> Option<Ev> {
         let ev = self.buckets[Self::slot(self.cur)].pop();
         if ev.is_some() {
             self.len -= 1;
@@ -229,42 +255,45 @@ pub struct Events {
 
 impl Events {
     /// Schedules `kind` at `t`.
+    #[inline]
     pub fn push(&mut self, t: u64, kind: Kind) {
         self.seq += 1;
-        let ev = Ev {
-            t,
-            seq: self.seq,
-            kind,
-        };
+        let ev = Ev::new(t, self.seq, kind);
         // Kinds usually scheduled at non-decreasing times go to their lane; anything out of order falls back to
-        // the heap, so the (time, sequence) order is exact either way.
+        // the calendar, so the (time, sequence) order is exact either way.
         let lane = match kind {
-            Kind::Timeout { .. } => Some(0),
-            Kind::DownArrive { .. } => Some(1),
-            Kind::UpArrive { .. } | Kind::DownAck { .. } => Some(2),
-            Kind::UpAck { .. } => Some(3),
-            _ => None,
+            Kind::Timeout { .. } => 0,
+            Kind::DownArrive { .. } => 1,
+            Kind::UpArrive { .. } | Kind::DownAck { .. } => 2,
+            Kind::UpAck { .. } => 3,
+            _ => return self.cal.insert(ev),
         };
-        match lane {
-            Some(l) if self.lanes[l].back().is_none_or(|b| b.t <= t) => self.lanes[l].push_back(ev),
-            _ => self.cal.insert(ev),
+        let q = &mut self.lanes[lane];
+        if q.back().is_none_or(|b| b.key < ev.key) {
+            q.push_back(ev);
+        } else {
+            self.cal.insert(ev);
         }
     }
 
     /// The earliest event by (time, sequence).
+    #[inline]
     pub fn pop(&mut self) -> Option<(u64, Kind)> {
-        let mut best: Option<((u64, u64), usize)> = self.cal.peek().map(|k| (k, LANES));
+        let mut best = self.cal.peek().unwrap_or(u128::MAX);
+        let mut from = LANES;
         for (l, lane) in self.lanes.iter().enumerate() {
             if let Some(e) = lane.front()
-                && best.is_none_or(|(b, _)| (e.t, e.seq) < b)
+                && e.key < best
             {
-                best = Some(((e.t, e.seq), l));
+                best = e.key;
+                from = l;
             }
         }
-        match best?.1 {
-            LANES => self.cal.pop().map(|e| (e.t, e.kind)),
-            l => self.lanes[l].pop_front().map(|e| (e.t, e.kind)),
-        }
+        let ev = match from {
+            LANES => self.cal.pop_peeked(),
+            l => self.lanes[l].pop_front(),
+        }?;
+        Some((ev.t(), ev.kind))
     }
 }
 
@@ -313,15 +342,11 @@ mod tests {
                 seq += 1;
                 let k = Kind::QueueServe(seq as u16);
                 q.push(now + dt, k);
-                reference.push(Ev {
-                    t: now + dt,
-                    seq,
-                    kind: k,
-                });
+                reference.push(Ev::new(now + dt, seq, k));
             }
             if round % 2 == 0 {
                 let a = q.pop();
-                let b = reference.pop().map(|e| (e.t, e.kind));
+                let b = reference.pop().map(|e| (e.t(), e.kind));
                 assert_eq!(a, b, "round {round}");
                 if let Some((t, _)) = a {
                     now = t;
@@ -329,7 +354,7 @@ mod tests {
             }
         }
         while let Some(b) = reference.pop() {
-            assert_eq!(q.pop(), Some((b.t, b.kind)));
+            assert_eq!(q.pop(), Some((b.t(), b.kind)));
         }
         assert_eq!(q.pop(), None);
     }
