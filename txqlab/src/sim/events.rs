@@ -1,13 +1,15 @@
 //! The event core: what can happen, and the queue that hands events out in (time, scheduling order).
 //!
-//! Most events are scheduled at non-decreasing times within their kind (packets leaving a FIFO shaper, client
-//! timeouts a fixed delay after they are armed): those go to FIFO lanes. The rest go to a calendar queue: a ring
-//! of buckets 65.5 us wide covering the next 268 ms (most events are that near), each bucket sorted when its
-//! time comes, and a binary heap for the few beyond the horizon, moved into the ring as it turns. Lanes and
-//! calendar are merged by (time, sequence), which gives exactly the order one heap would give.
+//! A hierarchical calendar (a timing wheel of two levels, exact): most events fall within a few milliseconds
+//! (a device's next packet tens of microseconds ahead, a segment's one-way trip 250 us ahead), so the current
+//! span of 4.2 ms is split into 1024 buckets of 4.1 us, found through a bitmap and sorted only when their time
+//! comes (most hold one event); the next 255 spans (1.07 s: retransmission timers, service times, client
+//! timeouts) are unsorted buckets poured into the fine ones when their span starts; anything later waits in a
+//! binary heap. Within a bucket events are ordered by (time, sequence), so the order is exactly the one a single
+//! heap gives (tested against one).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 /// An event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,32 +136,46 @@ impl Ord for Ev {
     }
 }
 
-const LANES: usize = 4;
-/// Bucket width: 2^16 ns.
-const SHIFT: u32 = 16;
-/// Buckets in the ring.
-const BUCKETS: u64 = 4096;
+/// Fine buckets: 2^12 ns (4.1 us) each.
+const W0: u32 = 12;
+/// Fine buckets in a span.
+const N0: usize = 1024;
+/// A span (a coarse bucket): N0 fine buckets, 2^22 ns (4.2 ms).
+const W1: u32 = W0 + N0.trailing_zeros();
+/// Spans in the coarse ring, the current one included (1.07 s).
+const N1: u64 = 256;
 
-/// The calendar: buckets of events by time, the current one sorted, and a heap beyond the horizon.
+/// The calendar: the current span's fine buckets, the next spans' coarse buckets, and a heap beyond.
 #[derive(Debug)]
 struct Calendar {
-    buckets: Vec<Vec<Ev>>,
-    /// Absolute index (time >> SHIFT) of the current bucket.
-    cur: u64,
-    /// The current bucket is sorted, latest first (so the earliest is popped from the end).
+    /// The current span's events by fine bucket; those before `cur` are empty.
+    near: Vec<Vec<Ev>>,
+    /// Which fine buckets hold events.
+    bits: [u64; N0 / 64],
+    /// The fine bucket of the earliest event.
+    cur: usize,
+    /// `near[cur]` is sorted, latest first (so the earliest is popped from the end).
     sorted: bool,
-    /// Events in the ring.
-    len: usize,
+    /// The current span (time >> W1).
+    span: u64,
+    /// Events of the spans after the current one, by span modulo N1, unsorted.
+    mid: Vec<Vec<Ev>>,
+    /// Events in `mid`.
+    mid_len: usize,
+    /// Events N1 spans or more ahead.
     far: BinaryHeap<Ev>,
 }
 
 impl Default for Calendar {
     fn default() -> Self {
         Self {
-            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            near: (0..N0).map(|_| Vec::new()).collect(),
+            bits: [0; N0 / 64],
             cur: 0,
             sorted: false,
-            len: 0,
+            span: 0,
+            mid: (0..N1).map(|_| Vec::new()).collect(),
+            mid_len: 0,
             far: BinaryHeap::new(),
         }
     }
@@ -167,45 +183,83 @@ impl Default for Calendar {
 
 impl Calendar {
     #[inline]
-    fn slot(b: u64) -> usize {
-        (b % BUCKETS) as usize
-    }
-
-    #[inline]
     fn insert(&mut self, ev: Ev) {
-        let b = (ev.t() >> SHIFT).max(self.cur);
-        if b >= self.cur + BUCKETS {
-            self.far.push(ev);
-            return;
-        }
-        let v = &mut self.buckets[Self::slot(b)];
-        if b == self.cur && self.sorted {
-            // Latest first: the position after every later event.
-            let i = v.partition_point(|e| e.key > ev.key);
-            v.insert(i, ev);
+        let t = ev.t();
+        let span = t >> W1;
+        if span <= self.span {
+            // The current span (an earlier time cannot be scheduled; it would go first in the current bucket).
+            let i = if span < self.span {
+                self.cur
+            } else {
+                ((t >> W0) as usize % N0).max(self.cur)
+            };
+            self.bits[i / 64] |= 1 << (i % 64);
+            let v = &mut self.near[i];
+            if i == self.cur && self.sorted {
+                // Latest first: the position after every later event.
+                let at = v.partition_point(|e| e.key > ev.key);
+                v.insert(at, ev);
+            } else {
+                v.push(ev);
+            }
+        } else if span < self.span + N1 {
+            self.mid[(span % N1) as usize].push(ev);
+            self.mid_len += 1;
         } else {
-            v.push(ev);
+            self.far.push(ev);
         }
-        self.len += 1;
     }
 
-    /// Moves the events of the far heap that are now within the horizon into the ring.
-    fn migrate(&mut self) {
+    /// The first fine bucket at or after `from` that holds events.
+    #[inline]
+    fn next_bucket(&self, from: usize) -> Option<usize> {
+        let mut w = from / 64;
+        let mut m = self.bits.get(w)? & (!0u64 << (from % 64));
+        loop {
+            if m != 0 {
+                return Some(w * 64 + m.trailing_zeros() as usize);
+            }
+            w += 1;
+            m = *self.bits.get(w)?;
+        }
+    }
+
+    /// Starts the next span that holds events: its coarse bucket is poured into the fine buckets, and the far
+    /// heap's events that are now within the coarse ring are moved in. False when nothing is left.
+    fn next_span(&mut self) -> bool {
+        if self.mid_len == 0 {
+            let Some(e) = self.far.peek() else {
+                return false;
+            };
+            self.span = (e.t() >> W1).max(self.span + 1);
+        } else {
+            self.span += 1;
+        }
+        self.cur = 0;
+        self.sorted = false;
+        let slot = (self.span % N1) as usize;
+        let mut v = std::mem::take(&mut self.mid[slot]);
+        self.mid_len -= v.len();
+        for ev in v.drain(..) {
+            self.insert(ev);
+        }
+        self.mid[slot] = v;
         while self
             .far
             .peek()
-            .is_some_and(|e| (e.t() >> SHIFT) < self.cur + BUCKETS)
+            .is_some_and(|e| (e.t() >> W1) < self.span + N1)
         {
             if let Some(ev) = self.far.pop() {
                 self.insert(ev);
             }
         }
+        true
     }
 
     /// The key of the earliest event, its bucket made current and sorted.
     #[inline]
     fn peek(&mut self) -> Option<u128> {
-        let v = &self.buckets[Self::slot(self.cur)];
+        let v = &self.near[self.cur];
         if self.sorted && !v.is_empty() {
             return v.last().map(|e| e.key);
         }
@@ -214,32 +268,38 @@ impl Calendar {
 
     fn peek_slow(&mut self) -> Option<u128> {
         loop {
-            let slot = Self::slot(self.cur);
-            if !self.buckets[slot].is_empty() {
-                if !self.sorted {
-                    self.buckets[slot].sort_unstable_by(|a, b| b.key.cmp(&a.key));
-                    self.sorted = true;
+            match self.next_bucket(self.cur) {
+                Some(i) => {
+                    if i != self.cur {
+                        self.cur = i;
+                        self.sorted = false;
+                    }
+                    let v = &mut self.near[i];
+                    if !self.sorted {
+                        if v.len() > 1 {
+                            v.sort_unstable_by(|a, b| b.key.cmp(&a.key));
+                        }
+                        self.sorted = true;
+                    }
+                    return v.last().map(|e| e.key);
                 }
-                return self.buckets[slot].last().map(|e| e.key);
+                None => {
+                    if !self.next_span() {
+                        return None;
+                    }
+                }
             }
-            // Next bucket; with an empty ring, jump to the far heap's earliest.
-            self.sorted = false;
-            if self.len == 0 {
-                let next = self.far.peek()?.t() >> SHIFT;
-                self.cur = next.max(self.cur + 1);
-            } else {
-                self.cur += 1;
-            }
-            self.migrate();
         }
     }
 
     /// Takes the earliest event; `peek` must have returned it.
     #[inline]
     fn pop_peeked(&mut self) -> Option<Ev> {
-        let ev = self.buckets[Self::slot(self.cur)].pop();
-        if ev.is_some() {
-            self.len -= 1;
+        let i = self.cur;
+        let v = &mut self.near[i];
+        let ev = v.pop();
+        if v.is_empty() {
+            self.bits[i / 64] &= !(1 << (i % 64));
         }
         ev
     }
@@ -250,7 +310,6 @@ impl Calendar {
 pub struct Events {
     seq: u64,
     cal: Calendar,
-    lanes: [VecDeque<Ev>; LANES],
 }
 
 impl Events {
@@ -258,41 +317,14 @@ impl Events {
     #[inline]
     pub fn push(&mut self, t: u64, kind: Kind) {
         self.seq += 1;
-        let ev = Ev::new(t, self.seq, kind);
-        // Kinds usually scheduled at non-decreasing times go to their lane; anything out of order falls back to
-        // the calendar, so the (time, sequence) order is exact either way.
-        let lane = match kind {
-            Kind::Timeout { .. } => 0,
-            Kind::DownArrive { .. } => 1,
-            Kind::UpArrive { .. } | Kind::DownAck { .. } => 2,
-            Kind::UpAck { .. } => 3,
-            _ => return self.cal.insert(ev),
-        };
-        let q = &mut self.lanes[lane];
-        if q.back().is_none_or(|b| b.key < ev.key) {
-            q.push_back(ev);
-        } else {
-            self.cal.insert(ev);
-        }
+        self.cal.insert(Ev::new(t, self.seq, kind));
     }
 
     /// The earliest event by (time, sequence).
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, Kind)> {
-        let mut best = self.cal.peek().unwrap_or(u128::MAX);
-        let mut from = LANES;
-        for (l, lane) in self.lanes.iter().enumerate() {
-            if let Some(e) = lane.front()
-                && e.key < best
-            {
-                best = e.key;
-                from = l;
-            }
-        }
-        let ev = match from {
-            LANES => self.cal.pop_peeked(),
-            l => self.lanes[l].pop_front(),
-        }?;
+        self.cal.peek()?;
+        let ev = self.cal.pop_peeked()?;
         Some((ev.t(), ev.kind))
     }
 }
