@@ -277,7 +277,7 @@ impl Calendar {
                     let v = &mut self.near[i];
                     if !self.sorted {
                         if v.len() > 1 {
-                            v.sort_unstable_by(|a, b| b.key.cmp(&a.key));
+                            v.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
                         }
                         self.sorted = true;
                     }
