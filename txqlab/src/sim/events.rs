@@ -256,17 +256,24 @@ impl Calendar {
         true
     }
 
-    /// The key of the earliest event, its bucket made current and sorted.
+    /// Takes the earliest event.
     #[inline]
-    fn peek(&mut self) -> Option<u128> {
-        let v = &self.near[self.cur];
-        if self.sorted && !v.is_empty() {
-            return v.last().map(|e| e.key);
+    fn pop(&mut self) -> Option<Ev> {
+        let i = self.cur;
+        if !self.sorted || self.near[i].is_empty() {
+            self.make_current()?;
         }
-        self.peek_slow()
+        let i = self.cur;
+        let v = &mut self.near[i];
+        let ev = v.pop();
+        if v.is_empty() {
+            self.bits[i / 64] &= !(1 << (i % 64));
+        }
+        ev
     }
 
-    fn peek_slow(&mut self) -> Option<u128> {
+    /// Makes the bucket of the earliest event current and sorts it; `None` when no event is left.
+    fn make_current(&mut self) -> Option<()> {
         loop {
             match self.next_bucket(self.cur) {
                 Some(i) => {
@@ -274,14 +281,14 @@ impl Calendar {
                         self.cur = i;
                         self.sorted = false;
                     }
-                    let v = &mut self.near[i];
                     if !self.sorted {
+                        let v = &mut self.near[i];
                         if v.len() > 1 {
                             v.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
                         }
                         self.sorted = true;
                     }
-                    return v.last().map(|e| e.key);
+                    return Some(());
                 }
                 None => {
                     if !self.next_span() {
@@ -290,18 +297,6 @@ impl Calendar {
                 }
             }
         }
-    }
-
-    /// Takes the earliest event; `peek` must have returned it.
-    #[inline]
-    fn pop_peeked(&mut self) -> Option<Ev> {
-        let i = self.cur;
-        let v = &mut self.near[i];
-        let ev = v.pop();
-        if v.is_empty() {
-            self.bits[i / 64] &= !(1 << (i % 64));
-        }
-        ev
     }
 }
 
@@ -323,8 +318,7 @@ impl Events {
     /// The earliest event by (time, sequence).
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, Kind)> {
-        self.cal.peek()?;
-        let ev = self.cal.pop_peeked()?;
+        let ev = self.cal.pop()?;
         Some((ev.t(), ev.kind))
     }
 }
