@@ -97,100 +97,24 @@ pub enum Kind {
     },
 }
 
-impl Kind {
-    /// The event as two words: the variant in the low byte of the first, small fields above it, the 64-bit field
-    /// (a transmission index or a log position) in the second. Queued events are moved as whole aligned words,
-    /// never as the enum's 15 bytes after its tag (which stalls loads on store forwarding at every push and pop).
-    #[inline]
-    fn encode(self) -> (u64, u64) {
-        let w = |tag: u64, b8: u64, b16: u64, b32: u64| tag | (b8 << 8) | (b16 << 16) | (b32 << 32);
-        match self {
-            Kind::Arrival { issue } => (w(0, issue as u64, 0, 0), 0),
-            Kind::ProxyDone { req, inbound } => (w(1, inbound as u64, 0, req as u64), 0),
-            Kind::QueueServe(q) => (w(2, 0, q as u64, 0), 0),
-            Kind::UpArrive { flow, xmit } => (w(3, 0, flow as u64, 0), xmit),
-            Kind::UpAck { flow, pos } => (w(4, 0, flow as u64, 0), pos),
-            Kind::RemoteDone { flow, req, attempt } => {
-                (w(5, attempt as u64, flow as u64, req as u64), 0)
-            }
-            Kind::DownShape { flow, xmit } => (w(6, 0, flow as u64, 0), xmit),
-            Kind::DownArrive { flow, xmit } => (w(7, 0, flow as u64, 0), xmit),
-            Kind::DownAck { flow, pos } => (w(8, 0, flow as u64, 0), pos),
-            Kind::Timer {
-                flow,
-                up,
-                generation,
-            } => (w(9, up as u64, flow as u64, generation as u64), 0),
-            Kind::BackgroundBurst => (w(10, 0, 0, 0), 0),
-            Kind::BackgroundPacket { left } => (w(11, 0, 0, left as u64), 0),
-            Kind::Timeout { req, attempt } => (w(12, attempt as u64, 0, req as u64), 0),
-        }
-    }
-
-    /// The inverse of `encode` (total: the last arm takes tag 12, the only other value `encode` writes).
-    #[inline]
-    fn decode(a: u64, b: u64) -> Kind {
-        let (b8, b16, b32) = ((a >> 8) as u8, (a >> 16) as u16, (a >> 32) as u32);
-        match a as u8 {
-            0 => Kind::Arrival { issue: b8 != 0 },
-            1 => Kind::ProxyDone {
-                req: b32,
-                inbound: b8 != 0,
-            },
-            2 => Kind::QueueServe(b16),
-            3 => Kind::UpArrive { flow: b16, xmit: b },
-            4 => Kind::UpAck { flow: b16, pos: b },
-            5 => Kind::RemoteDone {
-                flow: b16,
-                req: b32,
-                attempt: b8,
-            },
-            6 => Kind::DownShape { flow: b16, xmit: b },
-            7 => Kind::DownArrive { flow: b16, xmit: b },
-            8 => Kind::DownAck { flow: b16, pos: b },
-            9 => Kind::Timer {
-                flow: b16,
-                up: b8 != 0,
-                generation: b32,
-            },
-            10 => Kind::BackgroundBurst,
-            11 => Kind::BackgroundPacket { left: b32 },
-            _ => Kind::Timeout {
-                req: b32,
-                attempt: b8,
-            },
-        }
-    }
-}
-
 /// An event and its place in the order: `key` is the time in the high 64 bits and the scheduling sequence in the
-/// low 64, so that one integer comparison orders by (time, sequence); `a` and `b` are the encoded [`Kind`].
+/// low 64, so that one integer comparison orders by (time, sequence).
 #[derive(Clone, Copy, Debug)]
 struct Ev {
     key: u128,
-    a: u64,
-    b: u64,
+    kind: Kind,
 }
 
 impl Ev {
-    #[inline]
     fn new(t: u64, seq: u64, kind: Kind) -> Self {
-        let (a, b) = kind.encode();
         Self {
             key: ((t as u128) << 64) | seq as u128,
-            a,
-            b,
+            kind,
         }
     }
 
-    #[inline]
     fn t(&self) -> u64 {
         (self.key >> 64) as u64
-    }
-
-    #[inline]
-    fn kind(&self) -> Kind {
-        Kind::decode(self.a, self.b)
     }
 }
 
@@ -258,11 +182,8 @@ impl Default for Calendar {
 }
 
 impl Calendar {
-    /// Queues an event. Takes its words rather than an `Ev` in memory: the caller has just written them with
-    /// narrower stores, and a 16-byte load of them would stall on store forwarding.
     #[inline]
-    fn insert(&mut self, key: u128, a: u64, b: u64) {
-        let ev = Ev { key, a, b };
+    fn insert(&mut self, ev: Ev) {
         let t = ev.t();
         let span = t >> W1;
         if span <= self.span {
@@ -320,7 +241,7 @@ impl Calendar {
         let mut v = std::mem::take(&mut self.mid[slot]);
         self.mid_len -= v.len();
         for ev in v.drain(..) {
-            self.insert(ev.key, ev.a, ev.b);
+            self.insert(ev);
         }
         self.mid[slot] = v;
         while self
@@ -329,7 +250,7 @@ impl Calendar {
             .is_some_and(|e| (e.t() >> W1) < self.span + N1)
         {
             if let Some(ev) = self.far.pop() {
-                self.insert(ev.key, ev.a, ev.b);
+                self.insert(ev);
             }
         }
         true
@@ -391,15 +312,14 @@ impl Events {
     #[inline]
     pub fn push(&mut self, t: u64, kind: Kind) {
         self.seq += 1;
-        let ev = Ev::new(t, self.seq, kind);
-        self.cal.insert(ev.key, ev.a, ev.b);
+        self.cal.insert(Ev::new(t, self.seq, kind));
     }
 
     /// The earliest event by (time, sequence).
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, Kind)> {
         let ev = self.cal.pop()?;
-        Some((ev.t(), ev.kind()))
+        Some((ev.t(), ev.kind))
     }
 }
 
@@ -429,59 +349,34 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_survives_its_encoding() {
-        let kinds = [
-            Kind::Arrival { issue: true },
-            Kind::Arrival { issue: false },
-            Kind::ProxyDone {
-                req: u32::MAX,
-                inbound: true,
-            },
-            Kind::QueueServe(u16::MAX),
-            Kind::UpArrive {
-                flow: u16::MAX,
-                xmit: u64::MAX,
-            },
-            Kind::UpAck { flow: 1, pos: 7 },
-            Kind::RemoteDone {
-                flow: u16::MAX,
-                req: u32::MAX,
-                attempt: u8::MAX,
-            },
-            Kind::DownShape {
-                flow: 3,
-                xmit: 1 << 40,
-            },
-            Kind::DownArrive {
-                flow: 0,
-                xmit: u64::MAX,
-            },
-            Kind::DownAck {
-                flow: u16::MAX,
-                pos: u64::MAX - 1,
-            },
-            Kind::Timer {
-                flow: u16::MAX,
-                up: true,
-                generation: u32::MAX,
-            },
-            Kind::Timer {
-                flow: 0,
-                up: false,
-                generation: 0,
-            },
-            Kind::BackgroundBurst,
-            Kind::BackgroundPacket { left: u32::MAX },
-            Kind::Timeout {
-                req: u32::MAX,
-                attempt: u8::MAX,
-            },
-        ];
-        for k in kinds {
-            let (a, b) = k.encode();
-            assert_eq!(Kind::decode(a, b), k);
-            assert_eq!(Ev::new(5, 9, k).kind(), k);
+    fn a_crowded_bucket_keeps_the_order() {
+        // Many events in one 4 us bucket, some pushed while it is being popped.
+        let mut q = Events::default();
+        for i in 0..10u16 {
+            q.push(1000 - i as u64 * 50, Kind::QueueServe(i));
         }
+        let mut got = Vec::new();
+        for round in 0..3u16 {
+            got.extend(q.pop());
+            q.push(1000, Kind::QueueServe(100 + round));
+            q.push(600, Kind::QueueServe(200 + round));
+        }
+        got.extend(std::iter::from_fn(|| q.pop()));
+        let mut want = got.clone();
+        want.sort_by_key(|&(t, _)| t); // stable: equal times stay in the order popped
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 16);
+        // Equal times come out in scheduling order.
+        let at_1000: Vec<Kind> = got.iter().filter(|e| e.0 == 1000).map(|e| e.1).collect();
+        assert_eq!(
+            at_1000,
+            [
+                Kind::QueueServe(0),
+                Kind::QueueServe(100),
+                Kind::QueueServe(101),
+                Kind::QueueServe(102)
+            ]
+        );
     }
 
     #[test]
@@ -508,7 +403,7 @@ mod tests {
             }
             if round % 2 == 0 {
                 let a = q.pop();
-                let b = reference.pop().map(|e| (e.t(), e.kind()));
+                let b = reference.pop().map(|e| (e.t(), e.kind));
                 assert_eq!(a, b, "round {round}");
                 if let Some((t, _)) = a {
                     now = t;
@@ -516,7 +411,7 @@ mod tests {
             }
         }
         while let Some(b) = reference.pop() {
-            assert_eq!(q.pop(), Some((b.t(), b.kind())));
+            assert_eq!(q.pop(), Some((b.t(), b.kind)));
         }
         assert_eq!(q.pop(), None);
     }
