@@ -409,18 +409,23 @@ mod tests {
     #[test]
     fn a_stage_runs_on_a_default_thread_stack() {
         // The model structures are allocated on the heap: a thread with std's default 2 MiB stack (set explicitly,
-        // so that RUST_MIN_STACK cannot raise it) runs a stage with either child qdisc.
+        // so that RUST_MIN_STACK cannot raise it) runs a stage with either child qdisc; so does one of 512 KiB,
+        // less than one fq_codel child (about 700 KB). (The stage ran on a 64 MiB thread of its own before.)
         let s = Scenario::incident().unwrap();
         let mut p = s
             .stage(s.stage_index("kernel-fix").unwrap())
             .unwrap()
             .params;
         p.duration_s = 2.0;
-        for kind in [QdiscKind::FqCodel, QdiscKind::PfifoFast] {
+        for (kind, stack) in [
+            (QdiscKind::FqCodel, 2 << 20),
+            (QdiscKind::PfifoFast, 2 << 20),
+            (QdiscKind::FqCodel, 512 << 10),
+        ] {
             let mut p = p.clone();
             p.nic.qdisc = kind;
             let r = std::thread::Builder::new()
-                .stack_size(2 << 20)
+                .stack_size(stack)
                 .spawn(move || run_stage("stack", &p, |_| {}))
                 .unwrap()
                 .join()
