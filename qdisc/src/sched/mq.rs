@@ -1,9 +1,10 @@
 //! `mq` (`net/sched/sch_mq.c`): one child qdisc per TX queue, attached as classes `handle:1` .. `handle:N`;
 //! its own counters are the sums of its children's (`mq_dump`).
 //!
-//! `mq_init` makes each child with `qdisc_create_dflt(dev_queue, get_default_qdisc_ops(dev, ntx), ...)`: one
-//! kind for all queues, chosen at run time (`net.core.default_qdisc`). With [`AnyQdisc`](super::AnyQdisc) as `Q`
-//! the kind is chosen the same way. The all-zero value ([`FromZeros`]) has no queues (it drops every packet):
+//! `mq_init` makes each child with `qdisc_create_dflt(dev_queue, get_default_qdisc_ops(dev, ntx), ...)`: the
+//! kind chosen at run time (`default_qdisc_ops`, set by `net.core.default_qdisc`) for the queues in use, and
+//! `pfifo_fast` for queues past `real_num_tx_queues` (`get_default_qdisc_ops`, `include/net/sch_generic.h`).
+//! With [`AnyQdisc`](super::AnyQdisc) as `Q` the kind is chosen the same way, per queue, in [`Mq::init`]. The all-zero value ([`FromZeros`]) has no queues (it drops every packet):
 //! a large mq is allocated zeroed on the heap and set up in place with [`Mq::init`], each child in its slot.
 
 use core::fmt;
