@@ -7,6 +7,8 @@
 //! `rec_inv_sqrt` refined by one Newton step per change of `count` (`codel_Newton_step`), applied with
 //! `reciprocal_scale` (`codel_control_law`). Not modelled: `ce_threshold` (off by default).
 
+use zerocopy::FromZeros;
+
 use super::QPkt;
 use crate::hash::reciprocal_scale;
 
@@ -35,7 +37,7 @@ const fn after_eq(a: u32, b: u32) -> bool {
 }
 
 /// CoDel parameters (`struct codel_params`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromZeros)]
 pub struct CodelParams {
     /// Acceptable standing queue delay (default 5 ms; the kernel keeps `target_ns >> CODEL_SHIFT`).
     pub target_ns: u64,
@@ -71,7 +73,7 @@ impl Default for CodelParams {
 }
 
 /// CoDel statistics shared by all of a qdisc's queues (`struct codel_stats`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, FromZeros)]
 pub struct CodelStats {
     /// Largest packet CoDel has looked at (updated in `codel_should_drop`, that is at dequeue).
     pub maxpacket: u32,
@@ -81,7 +83,7 @@ pub struct CodelStats {
 
 /// CoDel state of one queue (`struct codel_vars`; zero as `codel_vars_init` leaves it). Times in
 /// `codel_time_t` units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, FromZeros)]
 pub struct CodelVars {
     /// Drops (or marks) since entering the dropping state.
     pub count: u32,
@@ -159,8 +161,9 @@ pub trait CodelQueue {
 
 /// `codel_dequeue`: the next packet to send at `now_ns`, dropping from the head (or marking it CE, with `ecn`)
 /// as the control law says. Calls `dropped` for every packet dropped.
-pub fn codel_dequeue(
-    q: &mut dyn CodelQueue,
+#[inline]
+pub fn codel_dequeue<Q: CodelQueue + ?Sized>(
+    q: &mut Q,
     p: &CodelParams,
     v: &mut CodelVars,
     stats: &mut CodelStats,

@@ -7,20 +7,30 @@
 //! CoDel's "at most one MTU queued never drops" threshold, as `fq_codel_init` does. ECN is on by default
 //! (`q->cparams.ecn = true`): an ECN-capable packet CoDel would drop is marked CE and sent, counted as `ecn_mark`.
 //!
-//! Storage is a fixed pool of `CAP` packet slots linked per flow, and `F` flow buckets: no allocation.
+//! Storage is a fixed pool of `CAP` packet slots linked per flow, and `F` flow buckets: no allocation. The all-zero
+//! value ([`FromZeros`]) is an fq_codel not yet set up, which drops every packet: allocate it zeroed (on the heap,
+//! `FromZeros::new_box_zeroed`) and set it up in place with [`FqCodel::init`], as `fq_codel_init` fills the
+//! `struct fq_codel_sched_data` that `qdisc_alloc` zeroed.
 //! Assumption, documented: a packet's memory charge (`skb->truesize`) is its length plus 576 bytes of `sk_buff`
 //! and shared-info overhead, rounded up to 64 bytes.
 
 use core::fmt;
 
-use heapless::Deque;
+use zerocopy::FromZeros;
 
 use super::codel::{CodelParams, CodelQueue, CodelStats, CodelVars, codel_dequeue};
+use super::fifo::{Fifo, Held};
 use super::{EnqueueResult, QPkt, Qdisc, QdiscStats};
 use crate::hash::reciprocal_scale;
 use crate::{Error, Result};
 
-const NIL: u32 = u32::MAX;
+/// A link to a packet slot: slot `i` is `i + 1`, and 0 is none (so that zeroed storage links nothing).
+const NIL: u32 = 0;
+
+#[inline]
+fn slot_index(link: u32) -> usize {
+    link.wrapping_sub(1) as usize
+}
 
 /// The largest quantum (`FQ_CODEL_QUANTUM_MAX`, `net/sched/sch_fq_codel.c`).
 pub const FQ_CODEL_QUANTUM_MAX: u32 = 1 << 20;
@@ -64,7 +74,7 @@ impl Default for FqCodelConfig {
 }
 
 /// fq_codel's own statistics (`tc -s` prints them under the counters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, FromZeros)]
 pub struct FqCodelStats {
     /// Largest packet CoDel has looked at, at dequeue (`q->cstats.maxpacket`, set in `codel_should_drop`).
     pub maxpacket: u32,
@@ -80,13 +90,14 @@ pub struct FqCodelStats {
     pub ecn_mark: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, FromZeros)]
 struct Slot {
     pkt: QPkt,
     next: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// One flow bucket (`struct fq_codel_flow`); zero is an empty, inactive flow (`fq_codel_init` leaves them so).
+#[derive(Debug, Clone, Copy, Default, FromZeros)]
 struct Flow {
     head: u32,
     tail: u32,
@@ -96,32 +107,32 @@ struct Flow {
     cvars: CodelVars,
 }
 
-impl Default for Flow {
-    fn default() -> Self {
-        Self {
-            head: NIL,
-            tail: NIL,
-            backlog: 0,
-            deficit: 0,
-            active: false,
-            cvars: CodelVars::default(),
-        }
-    }
+/// What the qdisc keeps of its configuration (the quantum is kept resolved, CoDel's part in `cparams`).
+#[derive(Debug, Clone, Copy, FromZeros)]
+struct Limits {
+    limit: u32,
+    flows: u32,
+    memory_limit: u64,
+    drop_batch: u32,
 }
 
 /// fq_codel with `F` flow buckets of storage and `CAP` packet slots.
+#[derive(FromZeros)]
 pub struct FqCodel<const F: usize, const CAP: usize> {
-    cfg: FqCodelConfig,
+    limits: Limits,
     quantum: u32,
     cparams: CodelParams,
     cstats: CodelStats,
     slots: [Slot; CAP],
+    /// Freed slots, most recently freed first.
     free: u32,
+    /// Slots `0..fresh` have been used; the rest are taken in order once `free` is empty.
+    fresh: u32,
     flows: [Flow; F],
-    new_flows: Deque<u16, F>,
-    old_flows: Deque<u16, F>,
+    new_flows: Fifo<u16, F>,
+    old_flows: Fifo<u16, F>,
     memory: u64,
-    requeued: Option<QPkt>,
+    requeued: Held,
     stats: QdiscStats,
     xstats: FqCodelStats,
 }
@@ -135,14 +146,25 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
     /// `fq_codel_init`, CoDel's mtu is `min(psched_mtu, FQ_CODEL_QUANTUM_MAX)` and the default quantum that
     /// clamped to at least 256. `flows` must fit `F`, and `limit` must leave a slot in `CAP` for the packet that
     /// overflows it.
+    ///
+    /// The value is built where the caller puts it (for large `F` and `CAP`, on the stack): allocate a zeroed one
+    /// on the heap and [`init`](Self::init) it instead.
     pub fn new(cfg: FqCodelConfig, psched_mtu: u32) -> Result<Self> {
+        let mut q = Self::new_zeroed();
+        q.init(cfg, psched_mtu)?;
+        Ok(q)
+    }
+
+    /// Sets the qdisc up in place, empty, as [`new`](Self::new) would build it (`fq_codel_init` on the zeroed
+    /// private data `qdisc_alloc` made). On an error nothing is changed.
+    pub fn init(&mut self, cfg: FqCodelConfig, psched_mtu: u32) -> Result<()> {
         if cfg.flows == 0 || cfg.flows as usize > F || cfg.flows > 65536 {
             return Err(Error::InvalidConfig {
                 field: "fq_codel.flows",
                 reason: "must be between 1 and the storage",
             });
         }
-        if cfg.limit == 0 || cfg.limit as usize >= CAP {
+        if cfg.limit == 0 || cfg.limit as usize >= CAP || CAP >= u32::MAX as usize {
             return Err(Error::InvalidConfig {
                 field: "fq_codel.limit",
                 reason: "must be between 1 and the storage - 1",
@@ -167,34 +189,35 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
             });
         }
         let mtu = psched_mtu.min(FQ_CODEL_QUANTUM_MAX);
-        let quantum = cfg.quantum.unwrap_or(mtu).max(256);
-        let mut slots = [Slot {
-            pkt: QPkt::default(),
-            next: NIL,
-        }; CAP];
-        for (i, s) in slots.iter_mut().enumerate() {
-            s.next = if i + 1 < CAP { i as u32 + 1 } else { NIL };
+        self.zero();
+        self.limits = Limits {
+            limit: cfg.limit,
+            flows: cfg.flows,
+            memory_limit: cfg.memory_limit,
+            drop_batch: cfg.drop_batch,
+        };
+        self.quantum = cfg.quantum.unwrap_or(mtu).max(256);
+        self.cparams = CodelParams {
+            target_ns: cfg.target_ns,
+            interval_ns: cfg.interval_ns,
+            mtu,
+            ecn: cfg.ecn,
+        };
+        Ok(())
+    }
+
+    /// The configuration in use (`fq_codel_dump`), the quantum resolved.
+    pub fn config(&self) -> FqCodelConfig {
+        FqCodelConfig {
+            limit: self.limits.limit,
+            flows: self.limits.flows,
+            quantum: Some(self.quantum),
+            target_ns: self.cparams.target_ns,
+            interval_ns: self.cparams.interval_ns,
+            ecn: self.cparams.ecn,
+            memory_limit: self.limits.memory_limit,
+            drop_batch: self.limits.drop_batch,
         }
-        Ok(Self {
-            cfg,
-            quantum,
-            cparams: CodelParams {
-                target_ns: cfg.target_ns,
-                interval_ns: cfg.interval_ns,
-                mtu,
-                ecn: cfg.ecn,
-            },
-            cstats: CodelStats::default(),
-            slots,
-            free: 0,
-            flows: [Flow::default(); F],
-            new_flows: Deque::new(),
-            old_flows: Deque::new(),
-            memory: 0,
-            requeued: None,
-            stats: QdiscStats::default(),
-            xstats: FqCodelStats::default(),
-        })
     }
 
     /// fq_codel's own statistics.
@@ -222,17 +245,22 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
     }
 
     fn push_tail(&mut self, idx: usize, pkt: QPkt) -> bool {
-        let s = self.free;
-        if s == NIL {
+        let s = if self.free != NIL {
+            let s = self.free;
+            self.free = self.slots[slot_index(s)].next;
+            s
+        } else if (self.fresh as usize) < CAP {
+            self.fresh += 1;
+            self.fresh
+        } else {
             return false;
-        }
-        self.free = self.slots[s as usize].next;
-        self.slots[s as usize] = Slot { pkt, next: NIL };
+        };
+        self.slots[slot_index(s)] = Slot { pkt, next: NIL };
         let f = &mut self.flows[idx];
         if f.tail == NIL {
             f.head = s;
         } else {
-            self.slots[f.tail as usize].next = s;
+            self.slots[slot_index(f.tail)].next = s;
         }
         f.tail = s;
         f.backlog += pkt.len as u64;
@@ -246,13 +274,13 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
         if s == NIL {
             return None;
         }
-        let slot = self.slots[s as usize];
+        let slot = self.slots[slot_index(s)];
         f.head = slot.next;
         if f.head == NIL {
             f.tail = NIL;
         }
         f.backlog -= slot.pkt.len as u64;
-        self.slots[s as usize].next = self.free;
+        self.slots[slot_index(s)].next = self.free;
         self.free = s;
         self.stats.qlen -= 1;
         self.stats.backlog_bytes -= slot.pkt.len as u64;
@@ -263,7 +291,7 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
     /// `fq_codel_drop`: drop from the head of the fattest flow until half its backlog or `drop_batch` packets
     /// are gone. Returns that flow.
     fn drop_fattest(&mut self, dropped: &mut dyn FnMut(&QPkt)) -> usize {
-        let n = self.cfg.flows as usize;
+        let n = self.limits.flows as usize;
         let mut idx = 0;
         for i in 0..n {
             if self.flows[i].backlog > self.flows[idx].backlog {
@@ -276,7 +304,7 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
             len += p.len as u64;
             i += 1;
             dropped(&p);
-            if i >= self.cfg.drop_batch || len >= threshold {
+            if i >= self.limits.drop_batch || len >= threshold {
                 break;
             }
         }
@@ -284,6 +312,40 @@ impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
         self.stats.drops += i as u64;
         self.xstats.drop_overlimit += i as u64;
         idx
+    }
+}
+
+impl<const F: usize, const CAP: usize> FqCodel<F, CAP> {
+    /// `codel_dequeue` on flow `idx` (`fq_codel_dequeue` hands it the flow's queue and CoDel state).
+    fn codel_dequeue_flow(
+        &mut self,
+        idx: usize,
+        now_ns: u64,
+        dropped: &mut dyn FnMut(&QPkt),
+    ) -> Option<QPkt> {
+        let params = self.cparams;
+        let mut cvars = self.flows[idx].cvars;
+        let mut cstats = self.cstats;
+        let mut drops = 0u64;
+        let pkt = {
+            let mut fq = FlowQueue { q: self, idx };
+            codel_dequeue(
+                &mut fq,
+                &params,
+                &mut cvars,
+                &mut cstats,
+                now_ns,
+                &mut |p| {
+                    drops += 1;
+                    dropped(p)
+                },
+            )
+        };
+        self.flows[idx].cvars = cvars;
+        self.cstats = cstats;
+        self.stats.drops += drops;
+        self.xstats.codel_drops += drops;
+        pkt
     }
 }
 
@@ -310,9 +372,10 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
         now_ns: u64,
         dropped: &mut dyn FnMut(&QPkt),
     ) -> EnqueueResult {
-        let idx = reciprocal_scale(pkt.hash, self.cfg.flows) as usize;
+        let idx = reciprocal_scale(pkt.hash, self.limits.flows) as usize;
         pkt.enqueue_ns = now_ns;
-        if !self.push_tail(idx, pkt) {
+        // Not set up (zeroed, no flows): nothing is queued.
+        if self.limits.flows == 0 || !self.push_tail(idx, pkt) {
             // Storage exhausted before the limit check could run (only with a huge memory charge): drop.
             self.stats.drops += 1;
             self.xstats.drop_overlimit += 1;
@@ -324,12 +387,12 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
         if !self.flows[idx].active {
             self.flows[idx].active = true;
             self.flows[idx].deficit = self.quantum as i64;
-            let _ = self.new_flows.push_back(idx as u16);
+            self.new_flows.push_back(idx as u16);
             self.xstats.new_flow_count += 1;
         }
         self.memory += truesize(pkt.len);
-        let memory_limited = self.memory > self.cfg.memory_limit;
-        if self.stats.qlen <= self.cfg.limit as u64 && !memory_limited {
+        let memory_limited = self.memory > self.limits.memory_limit;
+        if self.stats.qlen <= self.limits.limit as u64 && !memory_limited {
             return EnqueueResult::Queued;
         }
         let before = self.stats.qlen;
@@ -356,7 +419,7 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
             } else {
                 &mut self.old_flows
             };
-            let idx = *list.front()? as usize;
+            let idx = list.front()? as usize;
             if self.flows[idx].deficit <= 0 {
                 self.flows[idx].deficit += self.quantum as i64;
                 let list = if from_new {
@@ -365,31 +428,19 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
                     &mut self.old_flows
                 };
                 let _ = list.pop_front();
-                let _ = self.old_flows.push_back(idx as u16);
+                self.old_flows.push_back(idx as u16);
                 continue;
             }
-            let params = self.cparams;
-            let mut cvars = self.flows[idx].cvars;
-            let mut cstats = self.cstats;
-            let mut drops = 0u64;
-            let pkt = {
-                let mut fq = FlowQueue { q: self, idx };
-                codel_dequeue(
-                    &mut fq,
-                    &params,
-                    &mut cvars,
-                    &mut cstats,
-                    now_ns,
-                    &mut |p| {
-                        drops += 1;
-                        dropped(p)
-                    },
-                )
+            let pkt = if self.flows[idx].head == NIL {
+                // What `codel_dequeue` does with an empty queue (its first lines), without the call: most
+                // dequeues of a device that keeps up find their flow empty.
+                let v = &mut self.flows[idx].cvars;
+                v.first_above_time = 0;
+                v.dropping = false;
+                None
+            } else {
+                self.codel_dequeue_flow(idx, now_ns, dropped)
             };
-            self.flows[idx].cvars = cvars;
-            self.cstats = cstats;
-            self.stats.drops += drops;
-            self.xstats.codel_drops += drops;
             match pkt {
                 None => {
                     // Empty: a new flow goes to the old list once (so it cannot starve old flows), an old flow
@@ -401,7 +452,7 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
                     };
                     let _ = list.pop_front();
                     if from_new && !self.old_flows.is_empty() {
-                        let _ = self.old_flows.push_back(idx as u16);
+                        self.old_flows.push_back(idx as u16);
                     } else {
                         self.flows[idx].active = false;
                     }
@@ -418,7 +469,7 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
 
     fn requeue(&mut self, pkt: QPkt) {
         self.stats.requeued(&pkt);
-        self.requeued = Some(pkt);
+        self.requeued.put(pkt);
     }
 
     fn stats(&self) -> QdiscStats {
@@ -432,7 +483,7 @@ impl<const F: usize, const CAP: usize> Qdisc for FqCodel<F, CAP> {
     /// As iproute2's `fq_codel_print_opt` prints what `fq_codel_dump` reports: `ecn` appears between
     /// `memory_limit` and `drop_batch` when on.
     fn fmt_params(&self, f: &mut dyn fmt::Write) -> fmt::Result {
-        let c = &self.cfg;
+        let c = self.config();
         write!(
             f,
             "limit {}p flows {} quantum {} target {}ms interval {}ms memory_limit {}Mb {}drop_batch {} ",

@@ -2,14 +2,19 @@
 //! matter for the incident, `pfifo_fast` (the old default) and `fq_codel` (the default of most distributions).
 //!
 //! Packets are small records ([`QPkt`]) and time is passed in; nothing allocates: every queue has its capacity in
-//! its type. Counters follow what `tc -s qdisc show` prints: sent bytes and packets, dropped, overlimits,
+//! its type. [`AnyQdisc`] is either child behind one type, what `mq` holds when the child is chosen at run time
+//! (the kernel's `default_qdisc_ops`). Every qdisc here is [`FromZeros`](zerocopy::FromZeros): a large one is
+//! allocated zeroed on the heap by the caller and set up in place (`init`), never built on the stack. Counters follow what `tc -s qdisc show` prints: sent bytes and packets, dropped, overlimits,
 //! requeues, backlog.
 
+mod any;
 mod codel;
+mod fifo;
 mod fq_codel;
 mod mq;
 mod pfifo_fast;
 
+pub use any::AnyQdisc;
 pub use codel::{CodelParams, CodelQueue, CodelStats, CodelVars, codel_dequeue, codel_time};
 pub use fq_codel::{FqCodel, FqCodelConfig, FqCodelStats};
 pub use mq::Mq;
@@ -17,8 +22,10 @@ pub use pfifo_fast::PfifoFast;
 
 use core::fmt;
 
+use zerocopy::FromZeros;
+
 /// One packet waiting in a qdisc.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, FromZeros)]
 pub struct QPkt {
     /// Bytes (`qdisc_pkt_len`).
     pub len: u32,
@@ -80,7 +87,7 @@ pub enum EnqueueResult {
 }
 
 /// The counters `tc -s qdisc show` prints for every qdisc (`struct gnet_stats_basic` + `gnet_stats_queue`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, FromZeros)]
 pub struct QdiscStats {
     /// Bytes dequeued to the driver ("Sent B bytes").
     pub bytes: u64,

@@ -1,10 +1,14 @@
 //! `pfifo_fast` (`net/sched/sch_generic.c`): three FIFO bands chosen by `priority` through the priomap, band 0
 //! served first; each band holds up to `txqueuelen` packets, and a packet arriving at a full band is dropped.
+//!
+//! The all-zero value ([`FromZeros`]) is a pfifo_fast not yet set up, with no room: it drops every packet until
+//! [`PfifoFast::init`] (`pfifo_fast_init` sizing the bands' `skb_array`s) gives it its `txqueuelen`.
 
 use core::fmt;
 
-use heapless::Deque;
+use zerocopy::FromZeros;
 
+use super::fifo::{Fifo, Held};
 use super::{EnqueueResult, QPkt, Qdisc, QdiscStats};
 use crate::{Error, Result};
 
@@ -12,28 +16,43 @@ use crate::{Error, Result};
 pub const PRIO2BAND: [u8; 16] = [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
 
 /// pfifo_fast with `CAP` packets of storage per band.
+#[derive(FromZeros)]
 pub struct PfifoFast<const CAP: usize> {
-    bands: [Deque<QPkt, CAP>; 3],
+    bands: [Fifo<QPkt, CAP>; 3],
     limit: usize,
-    requeued: Option<QPkt>,
+    requeued: Held,
     stats: QdiscStats,
 }
 
 impl<const CAP: usize> PfifoFast<CAP> {
     /// A pfifo_fast whose bands each hold `txqueuelen` packets (the device's, 1000 by default).
+    ///
+    /// The value is built where the caller puts it: for a large `CAP`, allocate a zeroed one on the heap and
+    /// [`init`](Self::init) it instead.
     pub fn new(txqueuelen: u32) -> Result<Self> {
+        let mut q = Self::new_zeroed();
+        q.init(txqueuelen)?;
+        Ok(q)
+    }
+
+    /// Sets the qdisc up in place, empty, as [`new`](Self::new) would build it. On an error nothing is changed.
+    pub fn init(&mut self, txqueuelen: u32) -> Result<()> {
         if txqueuelen == 0 || txqueuelen as usize > CAP {
             return Err(Error::InvalidConfig {
                 field: "txqueuelen",
                 reason: "must be between 1 and the storage",
             });
         }
-        Ok(Self {
-            bands: [Deque::new(), Deque::new(), Deque::new()],
-            limit: txqueuelen as usize,
-            requeued: None,
-            stats: QdiscStats::default(),
-        })
+        self.bands.iter_mut().for_each(FromZeros::zero);
+        self.limit = txqueuelen as usize;
+        self.requeued.zero();
+        self.stats = QdiscStats::default();
+        Ok(())
+    }
+
+    /// Each band's packet limit (`txqueuelen`).
+    pub fn limit(&self) -> u32 {
+        self.limit as u32
     }
 
     /// Packets queued per band.
@@ -55,7 +74,7 @@ impl<const CAP: usize> Qdisc for PfifoFast<CAP> {
     ) -> EnqueueResult {
         pkt.enqueue_ns = now_ns;
         let band = &mut self.bands[PRIO2BAND[(pkt.priority & 15) as usize] as usize];
-        if band.len() >= self.limit || band.push_back(pkt).is_err() {
+        if band.len() >= self.limit || !band.push_back(pkt) {
             self.stats.drops += 1;
             dropped(&pkt);
             return EnqueueResult::Dropped;
@@ -80,7 +99,7 @@ impl<const CAP: usize> Qdisc for PfifoFast<CAP> {
 
     fn requeue(&mut self, pkt: QPkt) {
         self.stats.requeued(&pkt);
-        self.requeued = Some(pkt);
+        self.requeued.put(pkt);
     }
 
     fn stats(&self) -> QdiscStats {

@@ -1,13 +1,15 @@
 //! The event core: what can happen, and the queue that hands events out in (time, scheduling order).
 //!
-//! Most events are scheduled at non-decreasing times within their kind (packets leaving a FIFO shaper, client
-//! timeouts a fixed delay after they are armed): those go to FIFO lanes. The rest go to a calendar queue: a ring
-//! of buckets 65.5 us wide covering the next 268 ms (most events are that near), each bucket sorted when its
-//! time comes, and a binary heap for the few beyond the horizon, moved into the ring as it turns. Lanes and
-//! calendar are merged by (time, sequence), which gives exactly the order one heap would give.
+//! A hierarchical calendar (a timing wheel of two levels, exact): most events fall within a few milliseconds
+//! (a device's next packet tens of microseconds ahead, a segment's one-way trip 250 us ahead), so the current
+//! span of 4.2 ms is split into 1024 buckets of 4.1 us, found through a bitmap and sorted only when their time
+//! comes (most hold one event); the next 255 spans (1.07 s: retransmission timers, service times, client
+//! timeouts) are unsorted buckets poured into the fine ones when their span starts; anything later waits in a
+//! binary heap. Within a bucket events are ordered by (time, sequence), so the order is exactly the one a single
+//! heap gives (tested against one).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 /// An event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,16 +97,30 @@ pub enum Kind {
     },
 }
 
+/// An event and its place in the order: `key` is the time in the high 64 bits and the scheduling sequence in the
+/// low 64, so that one integer comparison orders by (time, sequence).
 #[derive(Clone, Copy, Debug)]
 struct Ev {
-    t: u64,
-    seq: u64,
+    key: u128,
     kind: Kind,
+}
+
+impl Ev {
+    fn new(t: u64, seq: u64, kind: Kind) -> Self {
+        Self {
+            key: ((t as u128) << 64) | seq as u128,
+            kind,
+        }
+    }
+
+    fn t(&self) -> u64 {
+        (self.key >> 64) as u64
+    }
 }
 
 impl PartialEq for Ev {
     fn eq(&self, o: &Self) -> bool {
-        (self.t, self.seq) == (o.t, o.seq)
+        self.key == o.key
     }
 }
 impl Eq for Ev {}
@@ -116,106 +132,171 @@ impl PartialOrd for Ev {
 impl Ord for Ev {
     fn cmp(&self, o: &Self) -> Ordering {
         // Min-heap on (time, sequence): earliest first, ties in scheduling order.
-        (o.t, o.seq).cmp(&(self.t, self.seq))
+        o.key.cmp(&self.key)
     }
 }
 
-const LANES: usize = 4;
-/// Bucket width: 2^16 ns.
-const SHIFT: u32 = 16;
-/// Buckets in the ring.
-const BUCKETS: u64 = 4096;
+/// Fine buckets: 2^12 ns (4.1 us) each.
+const W0: u32 = 12;
+/// Fine buckets in a span.
+const N0: usize = 1024;
+/// A span (a coarse bucket): N0 fine buckets, 2^22 ns (4.2 ms).
+const W1: u32 = W0 + N0.trailing_zeros();
+/// Spans in the coarse ring, the current one included (1.07 s).
+const N1: u64 = 256;
 
-/// The calendar: buckets of events by time, the current one sorted, and a heap beyond the horizon.
+/// The calendar: the current span's fine buckets, the next spans' coarse buckets, and a heap beyond.
 #[derive(Debug)]
 struct Calendar {
-    buckets: Vec<Vec<Ev>>,
-    /// Absolute index (time >> SHIFT) of the current bucket.
-    cur: u64,
-    /// The current bucket is sorted, latest first (so the earliest is popped from the end).
+    /// The current span's events by fine bucket; those before `cur` are empty.
+    near: Vec<Vec<Ev>>,
+    /// Which fine buckets hold events.
+    bits: [u64; N0 / 64],
+    /// The fine bucket of the earliest event.
+    cur: usize,
+    /// `near[cur]` is sorted, latest first (so the earliest is popped from the end).
     sorted: bool,
-    /// Events in the ring.
-    len: usize,
+    /// The current span (time >> W1).
+    span: u64,
+    /// Events of the spans after the current one, by span modulo N1, unsorted.
+    mid: Vec<Vec<Ev>>,
+    /// Events in `mid`.
+    mid_len: usize,
+    /// Events N1 spans or more ahead.
     far: BinaryHeap<Ev>,
 }
 
 impl Default for Calendar {
     fn default() -> Self {
         Self {
-            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            near: (0..N0).map(|_| Vec::new()).collect(),
+            bits: [0; N0 / 64],
             cur: 0,
             sorted: false,
-            len: 0,
+            span: 0,
+            mid: (0..N1).map(|_| Vec::new()).collect(),
+            mid_len: 0,
             far: BinaryHeap::new(),
         }
     }
 }
 
 impl Calendar {
-    fn slot(b: u64) -> usize {
-        (b % BUCKETS) as usize
-    }
-
+    #[inline]
     fn insert(&mut self, ev: Ev) {
-        let b = (ev.t >> SHIFT).max(self.cur);
-        if b >= self.cur + BUCKETS {
-            self.far.push(ev);
-            return;
-        }
-        let v = &mut self.buckets[Self::slot(b)];
-        if b == self.cur && self.sorted {
-            // Latest first: the position after every later event.
-            let i = v.partition_point(|e| (e.t, e.seq) > (ev.t, ev.seq));
-            v.insert(i, ev);
+        let t = ev.t();
+        let span = t >> W1;
+        if span <= self.span {
+            // The current span (an earlier time cannot be scheduled; it would go first in the current bucket).
+            let i = if span < self.span {
+                self.cur
+            } else {
+                ((t >> W0) as usize % N0).max(self.cur)
+            };
+            self.bits[i / 64] |= 1 << (i % 64);
+            let v = &mut self.near[i];
+            if i == self.cur && self.sorted {
+                // Latest first: the position after every later event.
+                let at = v.partition_point(|e| e.key > ev.key);
+                v.insert(at, ev);
+            } else {
+                v.push(ev);
+            }
+        } else if span < self.span + N1 {
+            self.mid[(span % N1) as usize].push(ev);
+            self.mid_len += 1;
         } else {
-            v.push(ev);
+            self.far.push(ev);
         }
-        self.len += 1;
     }
 
-    /// Moves the events of the far heap that are now within the horizon into the ring.
-    fn migrate(&mut self) {
+    /// The first fine bucket at or after `from` that holds events.
+    #[inline]
+    fn next_bucket(&self, from: usize) -> Option<usize> {
+        let mut w = from / 64;
+        let mut m = self.bits.get(w)? & (!0u64 << (from % 64));
+        loop {
+            if m != 0 {
+                return Some(w * 64 + m.trailing_zeros() as usize);
+            }
+            w += 1;
+            m = *self.bits.get(w)?;
+        }
+    }
+
+    /// Starts the next span that holds events: its coarse bucket is poured into the fine buckets, and the far
+    /// heap's events that are now within the coarse ring are moved in. False when nothing is left.
+    fn next_span(&mut self) -> bool {
+        if self.mid_len == 0 {
+            let Some(e) = self.far.peek() else {
+                return false;
+            };
+            self.span = (e.t() >> W1).max(self.span + 1);
+        } else {
+            self.span += 1;
+        }
+        self.cur = 0;
+        self.sorted = false;
+        let slot = (self.span % N1) as usize;
+        let mut v = std::mem::take(&mut self.mid[slot]);
+        self.mid_len -= v.len();
+        for ev in v.drain(..) {
+            self.insert(ev);
+        }
+        self.mid[slot] = v;
         while self
             .far
             .peek()
-            .is_some_and(|e| (e.t >> SHIFT) < self.cur + BUCKETS)
+            .is_some_and(|e| (e.t() >> W1) < self.span + N1)
         {
             if let Some(ev) = self.far.pop() {
                 self.insert(ev);
             }
         }
+        true
     }
 
-    /// The earliest event, its bucket made current and sorted.
-    fn peek(&mut self) -> Option<(u64, u64)> {
-        loop {
-            let slot = Self::slot(self.cur);
-            if !self.buckets[slot].is_empty() {
-                if !self.sorted {
-                    self.buckets[slot].sort_unstable_by_key(|e| std::cmp::Reverse((e.t, e.seq)));
-                    self.sorted = true;
-                }
-                return self.buckets[slot].last().map(|e| (e.t, e.seq));
-            }
-            // Next bucket; with an empty ring, jump to the far heap's earliest.
-            self.sorted = false;
-            if self.len == 0 {
-                let next = self.far.peek()?.t >> SHIFT;
-                self.cur = next.max(self.cur + 1);
-            } else {
-                self.cur += 1;
-            }
-            self.migrate();
-        }
-    }
-
+    /// Takes the earliest event.
+    #[inline]
     fn pop(&mut self) -> Option<Ev> {
-        self.peek()?;
-        let ev = self.buckets[Self::slot(self.cur)].pop();
-        if ev.is_some() {
-            self.len -= 1;
+        let i = self.cur;
+        if !self.sorted || self.near[i].is_empty() {
+            self.make_current()?;
+        }
+        let i = self.cur;
+        let v = &mut self.near[i];
+        let ev = v.pop();
+        if v.is_empty() {
+            self.bits[i / 64] &= !(1 << (i % 64));
         }
         ev
+    }
+
+    /// Makes the bucket of the earliest event current and sorts it; `None` when no event is left.
+    fn make_current(&mut self) -> Option<()> {
+        loop {
+            match self.next_bucket(self.cur) {
+                Some(i) => {
+                    if i != self.cur {
+                        self.cur = i;
+                        self.sorted = false;
+                    }
+                    if !self.sorted {
+                        let v = &mut self.near[i];
+                        if v.len() > 1 {
+                            v.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+                        }
+                        self.sorted = true;
+                    }
+                    return Some(());
+                }
+                None => {
+                    if !self.next_span() {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -224,47 +305,21 @@ impl Calendar {
 pub struct Events {
     seq: u64,
     cal: Calendar,
-    lanes: [VecDeque<Ev>; LANES],
 }
 
 impl Events {
     /// Schedules `kind` at `t`.
+    #[inline]
     pub fn push(&mut self, t: u64, kind: Kind) {
         self.seq += 1;
-        let ev = Ev {
-            t,
-            seq: self.seq,
-            kind,
-        };
-        // Kinds usually scheduled at non-decreasing times go to their lane; anything out of order falls back to
-        // the heap, so the (time, sequence) order is exact either way.
-        let lane = match kind {
-            Kind::Timeout { .. } => Some(0),
-            Kind::DownArrive { .. } => Some(1),
-            Kind::UpArrive { .. } | Kind::DownAck { .. } => Some(2),
-            Kind::UpAck { .. } => Some(3),
-            _ => None,
-        };
-        match lane {
-            Some(l) if self.lanes[l].back().is_none_or(|b| b.t <= t) => self.lanes[l].push_back(ev),
-            _ => self.cal.insert(ev),
-        }
+        self.cal.insert(Ev::new(t, self.seq, kind));
     }
 
     /// The earliest event by (time, sequence).
+    #[inline]
     pub fn pop(&mut self) -> Option<(u64, Kind)> {
-        let mut best: Option<((u64, u64), usize)> = self.cal.peek().map(|k| (k, LANES));
-        for (l, lane) in self.lanes.iter().enumerate() {
-            if let Some(e) = lane.front()
-                && best.is_none_or(|(b, _)| (e.t, e.seq) < b)
-            {
-                best = Some(((e.t, e.seq), l));
-            }
-        }
-        match best?.1 {
-            LANES => self.cal.pop().map(|e| (e.t, e.kind)),
-            l => self.lanes[l].pop_front().map(|e| (e.t, e.kind)),
-        }
+        let ev = self.cal.pop()?;
+        Some((ev.t(), ev.kind))
     }
 }
 
@@ -294,6 +349,37 @@ mod tests {
     }
 
     #[test]
+    fn a_crowded_bucket_keeps_the_order() {
+        // Many events in one 4 us bucket, some pushed while it is being popped.
+        let mut q = Events::default();
+        for i in 0..10u16 {
+            q.push(1000 - i as u64 * 50, Kind::QueueServe(i));
+        }
+        let mut got = Vec::new();
+        for round in 0..3u16 {
+            got.extend(q.pop());
+            q.push(1000, Kind::QueueServe(100 + round));
+            q.push(600, Kind::QueueServe(200 + round));
+        }
+        got.extend(std::iter::from_fn(|| q.pop()));
+        let mut want = got.clone();
+        want.sort_by_key(|&(t, _)| t); // stable: equal times stay in the order popped
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 16);
+        // Equal times come out in scheduling order.
+        let at_1000: Vec<Kind> = got.iter().filter(|e| e.0 == 1000).map(|e| e.1).collect();
+        assert_eq!(
+            at_1000,
+            [
+                Kind::QueueServe(0),
+                Kind::QueueServe(100),
+                Kind::QueueServe(101),
+                Kind::QueueServe(102)
+            ]
+        );
+    }
+
+    #[test]
     fn the_calendar_gives_the_order_of_a_heap() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
@@ -313,15 +399,11 @@ mod tests {
                 seq += 1;
                 let k = Kind::QueueServe(seq as u16);
                 q.push(now + dt, k);
-                reference.push(Ev {
-                    t: now + dt,
-                    seq,
-                    kind: k,
-                });
+                reference.push(Ev::new(now + dt, seq, k));
             }
             if round % 2 == 0 {
                 let a = q.pop();
-                let b = reference.pop().map(|e| (e.t, e.kind));
+                let b = reference.pop().map(|e| (e.t(), e.kind));
                 assert_eq!(a, b, "round {round}");
                 if let Some((t, _)) = a {
                     now = t;
@@ -329,7 +411,7 @@ mod tests {
             }
         }
         while let Some(b) = reference.pop() {
-            assert_eq!(q.pop(), Some((b.t, b.kind)));
+            assert_eq!(q.pop(), Some((b.t(), b.kind)));
         }
         assert_eq!(q.pop(), None);
     }

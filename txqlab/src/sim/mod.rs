@@ -36,7 +36,7 @@ use std::collections::VecDeque;
 
 use hdrhistogram::Histogram;
 use nic_model::shaper::{Direction, Shaper, Verdict};
-use qdisc::sched::QPkt;
+use qdisc::sched::{QPkt, Qdisc};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64Mcg;
@@ -105,21 +105,8 @@ pub fn run_stage(
 ) -> Result<StageResult, String> {
     // Parameters that did not come through a scenario file are checked here: nothing invalid reaches the model.
     crate::scenario::validate(p).map_err(|e| format!("stage `{name}`: {e}"))?;
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(format!("sim-{name}"))
-            .stack_size(SIM_STACK)
-            .spawn_scoped(s, move || run_stage_here(name, p, progress))
-            .map_err(|e| format!("cannot start the simulation thread: {e}"))?
-            .join()
-            .map_err(|_| "the simulation thread panicked".to_string())?
-    })
+    run_stage_here(name, p, progress)
 }
-
-/// Stack of the simulation thread: the per-queue qdiscs and rings are fixed-size (the `no_std` model crates do not
-/// allocate, and have no in-place constructors) and are built on the stack before they are boxed, which needs more
-/// than a default thread's 2 MiB.
-const SIM_STACK: usize = 64 << 20;
 
 fn run_stage_here(
     name: &str,
@@ -174,6 +161,9 @@ struct Sim<'a> {
     instances: Vec<Instance>,
     next_flow: usize,
     sel: Selection,
+    /// The node's root qdisc: mq with one child per TX queue.
+    qdiscs: Box<txpath::Qdiscs>,
+    /// Each TX queue's ring and device.
     queues: Vec<TxPath>,
     shaper: Box<Shaper<1024>>,
     terminating: Vec<(u64, u64, u32)>,
@@ -244,9 +234,10 @@ impl<'a> Sim<'a> {
                 remote_link_free: 0,
             });
         }
+        // The device MTU is the MSS plus 52 bytes of IP and TCP headers (9001 for the incident's 8949).
+        let qdiscs = txpath::qdiscs(&p.nic, p.network.mss.saturating_add(52))?;
         let queues = (0..p.nic.queues)
-            // The device MTU is the MSS plus 52 bytes of IP and TCP headers (9001 for the incident's 8949).
-            .map(|_| TxPath::new(&p.nic, p.network.mss.saturating_add(52)))
+            .map(|_| TxPath::new(&p.nic))
             .collect::<Result<Vec<_>, _>>()?;
         let shaper = txpath::shaper(&p.allowance)?;
         // Terminations: a Poisson process over the rollout window, each of an instance drawn at random (its own
@@ -299,6 +290,7 @@ impl<'a> Sim<'a> {
                 .collect(),
             next_flow: 0,
             sel,
+            qdiscs,
             queues,
             shaper: Box::new(shaper),
             terminating,
@@ -413,4 +405,44 @@ pub fn run_parallel(
     v.into_iter()
         .map(|r| r.unwrap_or_else(|| Err("a simulation run did not finish".into())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::scenario::{QdiscKind, Scenario};
+
+    #[test]
+    fn a_stage_runs_on_a_default_thread_stack() {
+        // The model structures are allocated on the heap: a thread with std's default 2 MiB stack (set explicitly,
+        // so that RUST_MIN_STACK cannot raise it) runs a stage with either child qdisc; so does one of 512 KiB,
+        // less than one fq_codel child (about 700 KB). (The stage ran on a 64 MiB thread of its own before.)
+        let s = Scenario::incident().unwrap();
+        let mut p = s
+            .stage(s.stage_index("kernel-fix").unwrap())
+            .unwrap()
+            .params;
+        p.duration_s = 2.0;
+        for (kind, stack) in [
+            (QdiscKind::FqCodel, 2 << 20),
+            (QdiscKind::PfifoFast, 2 << 20),
+            (QdiscKind::FqCodel, 512 << 10),
+        ] {
+            let mut p = p.clone();
+            p.nic.qdisc = kind;
+            let r = std::thread::Builder::new()
+                .stack_size(stack)
+                .spawn(move || run_stage("stack", &p, |_| {}))
+                .unwrap()
+                .join()
+                .unwrap()
+                .unwrap();
+            assert!(
+                r.packets_simulated > 10_000,
+                "{kind:?}: {}",
+                r.packets_simulated
+            );
+        }
+    }
 }

@@ -81,9 +81,13 @@ impl Sim<'_> {
         let now = self.now;
         self.meter.queue_offered[q].0 += 1;
         self.meter.queue_offered[q].1 += bytes as u64;
+        let (Some(child), Some(path)) = (self.qdiscs.child_mut(q as u16), self.queues.get_mut(q))
+        else {
+            return; // Selection never returns a queue beyond the device's.
+        };
         let mut dropped = std::mem::take(&mut self.drop_buf);
-        self.queues[q].enqueue(pkt, now, &mut |d| dropped.push(d.tag));
-        let next = self.queues[q].kick(now, &mut |d| dropped.push(d.tag));
+        child.enqueue(pkt, now, &mut |d| dropped.push(d.tag));
+        let next = path.kick(child, now, &mut |d| dropped.push(d.tag));
         // A qdisc drop is silent to TCP here: the sender finds it by RACK, a probe or the RTO.
         self.qdisc_drops += dropped.len() as u64;
         dropped.clear();
@@ -95,8 +99,12 @@ impl Sim<'_> {
 
     pub(super) fn on_queue_serve(&mut self, q: u16) {
         let now = self.now;
+        let (Some(child), Some(path)) = (self.qdiscs.child_mut(q), self.queues.get_mut(q as usize))
+        else {
+            return;
+        };
         let mut dropped = std::mem::take(&mut self.drop_buf);
-        let (pkt, next) = self.queues[q as usize].serve(now, &mut |d| dropped.push(d.tag));
+        let (pkt, next) = path.serve(child, now, &mut |d| dropped.push(d.tag));
         self.qdisc_drops += dropped.len() as u64;
         dropped.clear();
         self.drop_buf = dropped;

@@ -1,4 +1,10 @@
-//! One TX queue of the node: its child qdisc, its ENA TX ring (with BQL), and the device draining the ring.
+//! The node's TX queues: `mq` with one child qdisc per queue (`qdisc::sched::Mq` of `AnyQdisc`, the kind the
+//! scenario names, as `mq_init` creates `default_qdisc_ops` children), and per queue its ENA TX ring (with BQL)
+//! and the device draining the ring.
+//!
+//! The mq and its children (about 700 KB per fq_codel) are allocated zeroed on the heap and set up in place
+//! (`FromZeros::new_box_zeroed`, `Mq::init`): nothing large is built on the stack, so a stage runs on a default
+//! 2 MiB thread stack.
 //!
 //! `qdisc_run` moves packets from the qdisc into the ring while BQL allows and the ring is not stopped
 //! (`netdev_tx_sent_queue`, `netif_tx_queue_stopped`); the driver keeps each packet under the req_id the ring gave
@@ -9,13 +15,14 @@
 
 use nic_model::shaper::{AllowanceConfig, BandwidthConfig, OverLimit, Shaper};
 use nic_model::{TxPacket, TxQueue, TxQueueConfig};
-use qdisc::sched::{
-    ETH_HLEN, EnqueueResult, FqCodel, FqCodelConfig, PfifoFast, QPkt, Qdisc, psched_mtu,
-};
+use qdisc::sched::{AnyQdisc, ETH_HLEN, FqCodel, FqCodelConfig, Mq, QPkt, Qdisc, psched_mtu};
 use qdisc::veth::Path;
 use qdisc::{Driver, KernelProfile, RefSelector, Skb, Sock, XmitCtx};
+use zerocopy::FromZeros;
 
-use crate::scenario::{Allowance, Nic, Params, QdiscKind};
+use crate::scenario::{
+    Allowance, MAX_FQ_CODEL_LIMIT, MAX_RING, MAX_TXQUEUELEN, Nic, Params, QdiscKind,
+};
 
 /// TX-queue selection on the node: the kernel profile's veth behaviour and the ENA driver's `ndo_select_queue`.
 /// Every use of the `qdisc` crate's selection API is here, so that a change there is adapted in one place.
@@ -102,41 +109,58 @@ pub fn shaper(a: &Allowance) -> Result<Shaper<1024>, String> {
     .map_err(|e| format!("allowance: {e}"))
 }
 
-/// Ring storage: up to 4096 descriptors.
-pub const RING_SLOTS: usize = 4096;
+/// Ring storage: the largest ring the scenario accepts (`scenario::MAX_RING`).
+pub const RING_SLOTS: usize = MAX_RING as usize;
 
-/// fq_codel with the kernel's 1024 flows and room for its 10240-packet default limit.
-pub type FqCodelChild = FqCodel<1024, 16384>;
+/// Packet slots of fq_codel: the largest `limit` the scenario accepts plus the one packet that overflows it
+/// (`FqCodel::new` wants `limit < CAP`).
+const FQ_CAP: usize = MAX_FQ_CODEL_LIMIT as usize + 1;
 
-/// The child qdisc of one TX queue.
-pub enum Child {
-    /// fq_codel.
-    FqCodel(Box<FqCodelChild>),
-    /// pfifo_fast.
-    PfifoFast(Box<PfifoFast<4096>>),
+/// fq_codel with the kernel's 1024 flows and room for the largest limit the scenario accepts (its default 10240).
+pub type FqCodelChild = FqCodel<1024, FQ_CAP>;
+
+/// The child qdisc of one TX queue: fq_codel as [`FqCodelChild`], or pfifo_fast with bands of up to
+/// `scenario::MAX_TXQUEUELEN` packets.
+pub type Child = AnyQdisc<1024, FQ_CAP, { MAX_TXQUEUELEN as usize }>;
+
+/// TX queues mq can hold: the most the scenario accepts (`nic.queues`).
+pub const MAX_QUEUES: usize = 64;
+
+/// The node's root qdisc.
+pub type Qdiscs = Mq<Child, MAX_QUEUES>;
+
+/// The root qdisc of the scenario's NIC, allocated zeroed on the heap and set up in place: `mq` with handle 1
+/// and one child of the scenario's kind per TX queue, on a device with MTU `mtu` (fq_codel takes its quantum
+/// and CoDel's mtu from it, `fq_codel_init`).
+pub fn qdiscs(nic: &Nic, mtu: u32) -> Result<Box<Qdiscs>, String> {
+    let mut mq = Qdiscs::new_box_zeroed()
+        .map_err(|_| format!("cannot allocate the qdiscs ({} bytes)", size_of::<Qdiscs>()))?;
+    let cfg = FqCodelConfig {
+        limit: nic.fq_codel_limit,
+        ..FqCodelConfig::default()
+    };
+    let init = mq.init(1, nic.queues, |_, c| match nic.qdisc {
+        QdiscKind::FqCodel => c.init_fq_codel(cfg, psched_mtu(mtu, ETH_HLEN)),
+        QdiscKind::PfifoFast => c.init_pfifo_fast(nic.txqueuelen),
+    });
+    init.map_err(|e| {
+        let key = match (e, nic.qdisc) {
+            (
+                qdisc::Error::InvalidConfig {
+                    field: "mq.queues", ..
+                },
+                _,
+            ) => "nic.queues",
+            (_, QdiscKind::FqCodel) => "nic.fq_codel_limit",
+            (_, QdiscKind::PfifoFast) => "nic.txqueuelen",
+        };
+        format!("{key}: {e}")
+    })?;
+    Ok(mq)
 }
 
-impl Child {
-    fn q(&mut self) -> &mut dyn Qdisc {
-        match self {
-            Child::FqCodel(q) => q.as_mut(),
-            Child::PfifoFast(q) => q.as_mut(),
-        }
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> qdisc::sched::QdiscStats {
-        match self {
-            Child::FqCodel(q) => q.stats(),
-            Child::PfifoFast(q) => q.stats(),
-        }
-    }
-}
-
-/// A TX queue with its qdisc, ring and device.
+/// A TX queue's ring and device (its qdisc is its child in [`Qdiscs`]).
 pub struct TxPath {
-    /// The child qdisc.
-    pub child: Child,
     ring: Box<TxQueue<RING_SLOTS>>,
     /// The packet behind each outstanding req_id.
     tx_info: Vec<Option<QPkt>>,
@@ -155,31 +179,14 @@ pub struct TxPath {
 }
 
 impl TxPath {
-    /// Builds a queue from the scenario's NIC section on a device with MTU `mtu` (fq_codel takes its quantum
-    /// and CoDel's mtu from it, `fq_codel_init`).
-    pub fn new(nic: &Nic, mtu: u32) -> Result<Self, String> {
-        let child = match nic.qdisc {
-            QdiscKind::FqCodel => Child::FqCodel(Box::new(
-                FqCodel::new(
-                    FqCodelConfig {
-                        limit: nic.fq_codel_limit,
-                        ..FqCodelConfig::default()
-                    },
-                    psched_mtu(mtu, ETH_HLEN),
-                )
-                .map_err(|e| format!("nic.fq_codel_limit: {e}"))?,
-            )),
-            QdiscKind::PfifoFast => Child::PfifoFast(Box::new(
-                PfifoFast::new(nic.txqueuelen).map_err(|e| format!("nic.txqueuelen: {e}"))?,
-            )),
-        };
+    /// Builds a queue's ring and device from the scenario's NIC section.
+    pub fn new(nic: &Nic) -> Result<Self, String> {
         let ring = TxQueue::new(TxQueueConfig {
             depth: nic.ring_depth,
             ..TxQueueConfig::default()
         })
         .map_err(|e| format!("nic.ring_depth: {e}"))?;
         Ok(Self {
-            child,
             ring: Box::new(ring),
             tx_info: vec![None; RING_SLOTS],
             posted: 0,
@@ -193,15 +200,16 @@ impl TxPath {
         })
     }
 
-    /// Enqueues a packet; `dropped` sees every packet the qdisc drops (this one or others).
-    pub fn enqueue(&mut self, p: QPkt, now: u64, dropped: &mut dyn FnMut(&QPkt)) -> EnqueueResult {
-        self.child.q().enqueue(p, now, dropped)
-    }
-
-    /// `qdisc_run`: fill the ring. Returns the time the device finishes the head packet if it must start now.
-    pub fn kick(&mut self, now: u64, dropped: &mut dyn FnMut(&QPkt)) -> Option<u64> {
+    /// `qdisc_run` of this queue's qdisc `qdisc`: fill the ring. Returns the time the device finishes the head
+    /// packet if it must start now.
+    pub fn kick(
+        &mut self,
+        qdisc: &mut impl Qdisc,
+        now: u64,
+        dropped: &mut dyn FnMut(&QPkt),
+    ) -> Option<u64> {
         while self.bql_bytes < self.bql_limit && !self.ring.is_stopped() {
-            let Some(p) = self.child.q().dequeue(now, dropped) else {
+            let Some(p) = qdisc.dequeue(now, dropped) else {
                 break;
             };
             let pkt = TxPacket {
@@ -220,7 +228,7 @@ impl TxPath {
                 }
                 // The stack never calls a stopped queue: it keeps the packet (`dev_requeue_skb`).
                 Err(nic_model::Error::QueueStopped | nic_model::Error::ResetPending) => {
-                    self.child.q().requeue(p);
+                    qdisc.requeue(p);
                     break;
                 }
                 // A failed `ena_com_prepare_tx` drops the packet (`ena_start_xmit` frees it, NETDEV_TX_OK).
@@ -247,6 +255,7 @@ impl TxPath {
     /// the device goes on, when it finishes the next one.
     pub fn serve(
         &mut self,
+        qdisc: &mut impl Qdisc,
         now: u64,
         dropped: &mut dyn FnMut(&QPkt),
     ) -> (Option<QPkt>, Option<u64>) {
@@ -262,7 +271,7 @@ impl TxPath {
             self.sent += 1;
         }
         self.busy = false;
-        let next = self.kick(now, dropped);
+        let next = self.kick(qdisc, now, dropped);
         (p, next)
     }
 
@@ -280,18 +289,10 @@ mod tests {
 
     #[test]
     fn the_packet_that_leaves_is_the_one_the_ring_completes() {
-        // The fixed-size model structures are built on the stack (see `SIM_STACK`).
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn(ring_order)
-            .unwrap()
-            .join()
-            .unwrap();
-    }
-
-    fn ring_order() {
         let p = Scenario::incident().unwrap().stage(0).unwrap().params;
-        let mut q = TxPath::new(&p.nic, p.network.mss.saturating_add(52)).unwrap();
+        let mut mq = qdiscs(&p.nic, p.network.mss.saturating_add(52)).unwrap();
+        let child = mq.child_mut(0).unwrap();
+        let mut q = TxPath::new(&p.nic).unwrap();
         let mut drops = |_: &QPkt| {};
         for tag in 1..=3u64 {
             let pkt = QPkt {
@@ -302,14 +303,14 @@ mod tests {
                 enqueue_ns: 0,
                 ecn: qdisc::sched::INET_ECN_NOT_ECT,
             };
-            q.enqueue(pkt, 0, &mut drops);
+            child.enqueue(pkt, 0, &mut drops);
         }
-        let mut t = q.kick(0, &mut drops).unwrap();
+        let mut t = q.kick(child, 0, &mut drops).unwrap();
         // 1000 bytes at 5 Gbit/s is 1.6 us, below the 1/queue_pps packet time.
         assert_eq!(t, (1e9 / p.nic.queue_pps) as u64);
         let mut out = Vec::new();
         loop {
-            let (pkt, next) = q.serve(t, &mut drops);
+            let (pkt, next) = q.serve(child, t, &mut drops);
             out.push(pkt.unwrap().tag);
             match next {
                 Some(n) => t = n,
