@@ -141,9 +141,50 @@ pub enum Error {
     /// `txqlab predict` was given a kernel or device it cannot model.
     #[error(transparent)]
     Predict(#[from] crate::predict::PredictError),
-    /// The simulator stopped (`sim` still reports its errors as text).
-    #[error("{0}")]
-    Sim(String),
+    /// A stage's parameters break a limit of the model (found when a stage is run without a scenario file, e.g.
+    /// by a library caller or a sweep).
+    #[error("stage `{stage}`: {invalid}")]
+    StageInvalid {
+        /// The stage.
+        stage: String,
+        /// The field and its limit.
+        invalid: Invalid,
+    },
+    /// The kernel or queue-selection model refuses the stage's settings (`qdisc` names what and why).
+    #[error("{field}: {source}")]
+    Qdisc {
+        /// The scenario field behind the refused value.
+        field: &'static str,
+        /// What `qdisc` refused.
+        source: qdisc::Error,
+    },
+    /// The device or hypervisor model refuses the stage's settings (`nic-model` names what and why).
+    #[error("{field}: {source}")]
+    Nic {
+        /// The scenario field behind the refused value.
+        field: &'static str,
+        /// What `nic-model` refused.
+        source: nic_model::Error,
+    },
+    /// A distribution of the model cannot be built from the stage's settings.
+    #[error("{field}: {detail}")]
+    Distribution {
+        /// The scenario field.
+        field: &'static str,
+        /// `rand_distr`'s message.
+        detail: String,
+    },
+    /// The model's structures could not be allocated.
+    #[error("cannot allocate {what} ({bytes} bytes)")]
+    Alloc {
+        /// What.
+        what: &'static str,
+        /// Its size.
+        bytes: usize,
+    },
+    /// A simulation thread of a parallel run panicked or left its run unfinished.
+    #[error("a simulation run {0}")]
+    SimThread(&'static str),
 }
 
 impl Error {
@@ -169,19 +210,5 @@ impl Error {
             format: "CSV",
             detail: e.to_string(),
         }
-    }
-}
-
-/// The bridge from the simulator: `sim` returns `Result<_, String>` until it has its own variants.
-impl From<String> for Error {
-    fn from(s: String) -> Self {
-        Self::Sim(s)
-    }
-}
-
-/// The bridge into the simulator: `?` on a scenario lookup inside `sim` (which returns `Result<_, String>`).
-impl From<Error> for String {
-    fn from(e: Error) -> Self {
-        e.to_string()
     }
 }

@@ -261,7 +261,14 @@ fn invalid_parameters_are_refused_by_run_stage_too() {
     let mut p = s.stage(0).unwrap().params;
     p.proxy.cores = 1e-12;
     let e = run_stage("x", &p, |_| {}).unwrap_err();
-    assert!(e.contains("proxy.cores") && e.contains("1 ms"), "{e}");
+    // A value, naming the stage, the field and its limit.
+    match &e {
+        txqlab::Error::StageInvalid { stage, invalid } => {
+            assert_eq!((stage.as_str(), invalid.key), ("x", "proxy.cores"));
+            assert!(invalid.msg.contains("1 ms"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

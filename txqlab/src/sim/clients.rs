@@ -126,7 +126,7 @@ impl Sim<'_> {
         }
         let sec = (self.now / SEC) as usize;
         if let Some(b) = self.series.get_mut(sec) {
-            let _ = b.0.record(us);
+            let _ = b.record(us);
         }
     }
 }

@@ -41,6 +41,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64Mcg;
 
+use crate::error::{Error, Result};
 use crate::scenario::Params;
 use clients::rate_schedule;
 use events::{Events, Kind};
@@ -98,21 +99,16 @@ fn untag(t: u64) -> (u16, bool, u64) {
 }
 
 /// Runs one stage. `progress` is called with the simulated fraction done, about once per simulated second.
-pub fn run_stage(
-    name: &str,
-    p: &Params,
-    progress: impl FnMut(f64) + Send,
-) -> Result<StageResult, String> {
+pub fn run_stage(name: &str, p: &Params, progress: impl FnMut(f64) + Send) -> Result<StageResult> {
     // Parameters that did not come through a scenario file are checked here: nothing invalid reaches the model.
-    crate::scenario::validate(p).map_err(|e| format!("stage `{name}`: {e}"))?;
+    crate::scenario::validate(p).map_err(|invalid| Error::StageInvalid {
+        stage: name.to_string(),
+        invalid,
+    })?;
     run_stage_here(name, p, progress)
 }
 
-fn run_stage_here(
-    name: &str,
-    p: &Params,
-    mut progress: impl FnMut(f64),
-) -> Result<StageResult, String> {
+fn run_stage_here(name: &str, p: &Params, mut progress: impl FnMut(f64)) -> Result<StageResult> {
     let mut s = Sim::new(name, p)?;
     let end = s.end;
     let mut next_tick = SEC;
@@ -184,7 +180,8 @@ struct Sim<'a> {
     outside: Histogram<u64>,
     attempt_rollout: Histogram<u64>,
     attempt_outside: Histogram<u64>,
-    series: Vec<(Histogram<u64>, u64, u64)>,
+    /// Latency per simulated second (by completion time).
+    series: Vec<Histogram<u64>>,
     qdisc_drops: u64,
     shaper_drops: u64,
     to_terminating: u64,
@@ -215,7 +212,7 @@ fn unreachable_hist() -> Histogram<u64> {
 }
 
 impl<'a> Sim<'a> {
-    fn new(name: &str, p: &'a Params) -> Result<Self, String> {
+    fn new(name: &str, p: &'a Params) -> Result<Self> {
         let sel = Selection::new(p)?;
         let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
         let rtt = Ns::from_us(2 * p.network.one_way_us);
@@ -273,8 +270,12 @@ impl<'a> Sim<'a> {
             drop_buf: Vec::new(),
             actions: Actions::default(),
             rng,
-            svc_exp: Exp::new(1.0 / p.remote.service_mean_ms.max(1e-6))
-                .map_err(|e| format!("remote: {e}"))?,
+            svc_exp: Exp::new(1.0 / p.remote.service_mean_ms.max(1e-6)).map_err(|e| {
+                Error::Distribution {
+                    field: "remote.service_mean_ms",
+                    detail: e.to_string(),
+                }
+            })?,
             cfs: Cfs::new(
                 p.proxy.cores,
                 p.proxy.cfs_period_ms * MS,
@@ -306,7 +307,7 @@ impl<'a> Sim<'a> {
             outside: hist(),
             attempt_rollout: hist(),
             attempt_outside: hist(),
-            series: (0..duration_s).map(|_| (hist_coarse(), 0, 0)).collect(),
+            series: (0..duration_s).map(|_| hist_coarse()).collect(),
             qdisc_drops: 0,
             shaper_drops: 0,
             to_terminating: 0,
@@ -364,7 +365,7 @@ impl<'a> Sim<'a> {
                 self.record(issued, lat);
             }
         }
-        result::build(&self, end)
+        result::build(&self)
     }
 }
 
@@ -373,7 +374,7 @@ impl<'a> Sim<'a> {
 pub fn run_parallel(
     jobs: &[(String, Params)],
     done: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<StageResult>, String> {
+) -> Result<Vec<StageResult>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism()
@@ -382,7 +383,7 @@ pub fn run_parallel(
         .min(jobs.len().max(1));
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<StageResult, String>>>> =
+    let slots: Mutex<Vec<Option<Result<StageResult>>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
     std::thread::scope(|sc| {
         for _ in 0..threads {
@@ -401,9 +402,9 @@ pub fn run_parallel(
     });
     let v = slots
         .into_inner()
-        .map_err(|_| "a simulation thread panicked".to_string())?;
+        .map_err(|_| Error::SimThread("panicked"))?;
     v.into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("a simulation run did not finish".into())))
+        .map(|r| r.unwrap_or(Err(Error::SimThread("did not finish"))))
         .collect()
 }
 

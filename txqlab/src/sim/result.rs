@@ -304,7 +304,7 @@ pub struct StageResult {
     pub series: Vec<SecondPoint>,
 }
 
-pub(super) fn build(s: &Sim<'_>, _end: u64) -> StageResult {
+pub(super) fn build(s: &Sim<'_>) -> StageResult {
     let tx: Vec<u64> = s.queues.iter().map(|q| q.sent).collect();
     let total: u64 = tx.iter().sum();
     let share: Vec<f64> = tx
@@ -325,7 +325,7 @@ pub(super) fn build(s: &Sim<'_>, _end: u64) -> StageResult {
         .iter()
         .zip(s.meter.seconds.iter())
         .enumerate()
-        .map(|(i, ((h, _, _), c))| {
+        .map(|(i, (h, c))| {
             let total: u64 = c.sent.iter().sum();
             SecondPoint {
                 t_s: i as u64,

@@ -175,11 +175,6 @@ impl TcpSender {
         self.backlog.push_back(data);
     }
 
-    /// Segments queued and not yet sent.
-    pub fn backlog_len(&self) -> usize {
-        self.backlog.len()
-    }
-
     /// Sends what the window allows: lost segments first (`tcp_xmit_retransmit_queue`), then new data
     /// (`tcp_write_xmit`). `stale` says whether new data was abandoned by the application before it was sent (it is
     /// then dropped, never numbered); retransmissions are always sent, as bytes once sent must be delivered.

@@ -22,10 +22,6 @@ impl Ns {
     pub fn from_secs_f64(s: f64) -> Self {
         Ns((s * 1e9) as u64)
     }
-    /// Milliseconds as a float, saturating.
-    pub fn from_ms_f64(ms: f64) -> Self {
-        Ns((ms * 1e6) as u64)
-    }
     /// In seconds.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1e9

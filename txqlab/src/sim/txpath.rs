@@ -20,6 +20,7 @@ use qdisc::veth::Path;
 use qdisc::{Driver, KernelProfile, RefSelector, Skb, Sock, XmitCtx};
 use zerocopy::FromZeros;
 
+use crate::error::{Error, Result};
 use crate::scenario::{
     Allowance, MAX_FQ_CODEL_LIMIT, MAX_RING, MAX_TXQUEUELEN, Nic, Params, QdiscKind,
 };
@@ -32,11 +33,22 @@ pub struct Selection {
     cpu: u16,
 }
 
+/// The NIC section's settings refused by `qdisc`'s device model.
+fn nic_field(source: qdisc::Error) -> Error {
+    Error::Qdisc {
+        field: "nic",
+        source,
+    }
+}
+
 impl Selection {
     /// From the stage's kernel and NIC.
-    pub fn new(p: &Params) -> Result<Self, String> {
-        let profile = KernelProfile::from_release(&p.kernel.release)
-            .map_err(|e| format!("kernel.release: {e}"))?;
+    pub fn new(p: &Params) -> Result<Self> {
+        let profile =
+            KernelProfile::from_release(&p.kernel.release).map_err(|source| Error::Qdisc {
+                field: "kernel.release",
+                source,
+            })?;
         let profile = match p.kernel.veth_records_rx_queue {
             Some(v) => profile.with_override(v),
             None => profile,
@@ -47,8 +59,8 @@ impl Selection {
         let xps = Some(p.nic.xps_cpus);
         let dev = Driver::Ena(qdisc::driver::EnaBuild::InTree)
             .netdev(&profile, p.nic.queues, p.nic.queues.min(64), xps)
-            .map_err(|e| format!("nic: {e}"))?;
-        let sel = RefSelector::new(dev, profile.rules, p.seed).map_err(|e| format!("nic: {e}"))?;
+            .map_err(nic_field)?;
+        let sel = RefSelector::new(dev, profile.rules, p.seed).map_err(nic_field)?;
         Ok(Self {
             sel,
             veth_records: profile.veth_records_rx_queue,
@@ -79,7 +91,7 @@ impl Selection {
 }
 
 /// The hypervisor's allowance shaper of the node's instance.
-pub fn shaper(a: &Allowance) -> Result<Shaper<1024>, String> {
+pub fn shaper(a: &Allowance) -> Result<Shaper<1024>> {
     let (baseline, peak) = a.bandwidth_gbps()?;
     let gbps = |g: f64| (g * 1e9) as u64;
     let burst_bits = (a.burst_mbit * 1e6) as u64;
@@ -106,7 +118,10 @@ pub fn shaper(a: &Allowance) -> Result<Shaper<1024>, String> {
             max_delay_ns: a.max_delay_ms * 1_000_000,
         },
     })
-    .map_err(|e| format!("allowance: {e}"))
+    .map_err(|source| Error::Nic {
+        field: "allowance",
+        source,
+    })
 }
 
 /// Ring storage: the largest ring the scenario accepts (`scenario::MAX_RING`).
@@ -132,9 +147,11 @@ pub type Qdiscs = Mq<Child, MAX_QUEUES>;
 /// The root qdisc of the scenario's NIC, allocated zeroed on the heap and set up in place: `mq` with handle 1
 /// and one child of the scenario's kind per TX queue, on a device with MTU `mtu` (fq_codel takes its quantum
 /// and CoDel's mtu from it, `fq_codel_init`).
-pub fn qdiscs(nic: &Nic, mtu: u32) -> Result<Box<Qdiscs>, String> {
-    let mut mq = Qdiscs::new_box_zeroed()
-        .map_err(|_| format!("cannot allocate the qdiscs ({} bytes)", size_of::<Qdiscs>()))?;
+pub fn qdiscs(nic: &Nic, mtu: u32) -> Result<Box<Qdiscs>> {
+    let mut mq = Qdiscs::new_box_zeroed().map_err(|_| Error::Alloc {
+        what: "the qdiscs",
+        bytes: size_of::<Qdiscs>(),
+    })?;
     let cfg = FqCodelConfig {
         limit: nic.fq_codel_limit,
         ..FqCodelConfig::default()
@@ -143,8 +160,8 @@ pub fn qdiscs(nic: &Nic, mtu: u32) -> Result<Box<Qdiscs>, String> {
         QdiscKind::FqCodel => c.init_fq_codel(cfg, psched_mtu(mtu, ETH_HLEN)),
         QdiscKind::PfifoFast => c.init_pfifo_fast(nic.txqueuelen),
     });
-    init.map_err(|e| {
-        let key = match (e, nic.qdisc) {
+    init.map_err(|source| {
+        let field = match (source, nic.qdisc) {
             (
                 qdisc::Error::InvalidConfig {
                     field: "mq.queues", ..
@@ -154,7 +171,7 @@ pub fn qdiscs(nic: &Nic, mtu: u32) -> Result<Box<Qdiscs>, String> {
             (_, QdiscKind::FqCodel) => "nic.fq_codel_limit",
             (_, QdiscKind::PfifoFast) => "nic.txqueuelen",
         };
-        format!("{key}: {e}")
+        Error::Qdisc { field, source }
     })?;
     Ok(mq)
 }
@@ -171,7 +188,7 @@ pub struct TxPath {
     bql_bytes: u64,
     bql_limit: u64,
     /// The device is transmitting the ring's head.
-    pub busy: bool,
+    busy: bool,
     ns_per_pkt: u64,
     ps_per_byte: u64,
     /// Packets the device sent from this queue.
@@ -180,12 +197,15 @@ pub struct TxPath {
 
 impl TxPath {
     /// Builds a queue's ring and device from the scenario's NIC section.
-    pub fn new(nic: &Nic) -> Result<Self, String> {
+    pub fn new(nic: &Nic) -> Result<Self> {
         let ring = TxQueue::new(TxQueueConfig {
             depth: nic.ring_depth,
             ..TxQueueConfig::default()
         })
-        .map_err(|e| format!("nic.ring_depth: {e}"))?;
+        .map_err(|source| Error::Nic {
+            field: "nic.ring_depth",
+            source,
+        })?;
         Ok(Self {
             ring: Box::new(ring),
             tx_info: vec![None; RING_SLOTS],
@@ -273,11 +293,6 @@ impl TxPath {
         self.busy = false;
         let next = self.kick(qdisc, now, dropped);
         (p, next)
-    }
-
-    /// The ENA counters of this queue's ring.
-    pub fn ring_stats(&self) -> &nic_model::stats::TxStats {
-        self.ring.stats()
     }
 }
 
