@@ -10,8 +10,8 @@ use core::fmt;
 use crate::stats::{EniStats, GlobalStats, RxStats, TxStats};
 use crate::{Error, ParseErrorKind, Result};
 
-/// Queues the statistics model holds (ENA supports up to 32 I/O queues).
-pub const MAX_QUEUES: usize = 32;
+/// Queues the statistics model holds: `ENA_MAX_NUM_IO_QUEUES` (128, `ena_netdev.h`).
+pub const MAX_QUEUES: usize = 128;
 
 /// One `name: value` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,20 +231,56 @@ impl NicStats {
         Ok(s)
     }
 
-    /// Counter-wise difference `self - earlier` (for two snapshots of the same interface).
-    pub fn delta(&self, earlier: &Self) -> Self {
-        let mut d = self.clone();
-        d.global = self.global.delta(&earlier.global);
-        d.eni = match (self.eni, earlier.eni) {
-            (Some(a), Some(b)) => Some(a.delta(&b)),
-            (a, _) => a,
-        };
-        for q in 0..MAX_QUEUES {
-            d.tx[q] = self.tx[q].delta(&earlier.tx[q]);
-            d.rx[q] = self.rx[q].delta(&earlier.rx[q]);
+    /// What `self` counted since `earlier`, two snapshots of the same interface. The rule, which `txqlab
+    /// diagnose` applies to every driver's counters too: when no counter went down the counts are the
+    /// differences; when some went down and others up the driver's counters were reset in between (the driver
+    /// was reloaded), so the counts are `self`'s own, since the reset; when every counter that changed went down
+    /// the snapshots are in the wrong order.
+    pub fn since(&self, earlier: &Self) -> Since {
+        let (up, down) = self.moves(earlier);
+        if down == 0 {
+            let mut d = self.clone();
+            d.global = self.global.delta(&earlier.global);
+            d.eni = match (self.eni, earlier.eni) {
+                (Some(a), Some(b)) => Some(a.delta(&b)),
+                (a, _) => a,
+            };
+            for q in 0..MAX_QUEUES {
+                d.tx[q] = self.tx[q].delta(&earlier.tx[q]);
+                d.rx[q] = self.rx[q].delta(&earlier.rx[q]);
+            }
+            Since::Counted(d)
+        } else if up > 0 {
+            Since::Reset(self.clone())
+        } else {
+            Since::Reversed
         }
-        d
     }
+
+    /// Counters that went up and down since `earlier`, over every counter of both snapshots.
+    fn moves(&self, earlier: &Self) -> (usize, usize) {
+        let add = |a: (usize, usize), b: (usize, usize)| (a.0 + b.0, a.1 + b.1);
+        let mut m = self.global.moves(&earlier.global);
+        if let (Some(a), Some(b)) = (self.eni, earlier.eni) {
+            m = add(m, a.moves(&b));
+        }
+        for q in 0..MAX_QUEUES {
+            m = add(m, self.tx[q].moves(&earlier.tx[q]));
+            m = add(m, self.rx[q].moves(&earlier.rx[q]));
+        }
+        m
+    }
+}
+
+/// Two snapshots of one interface compared ([`NicStats::since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Since {
+    /// No counter went down: what happened in between, counter by counter.
+    Counted(NicStats),
+    /// Counters went down and others up: reset in between; the later snapshot's own counts, since the reset.
+    Reset(NicStats),
+    /// Every counter that changed went down: the earlier snapshot is the later one.
+    Reversed,
 }
 
 /// Renders the snapshot exactly as `ethtool -S` prints an ENA interface: the header, then global counters,
@@ -342,7 +378,7 @@ mod tests {
             }
         );
         assert_eq!(
-            bad("queue_99_tx_cnt: 1"),
+            bad("queue_128_tx_cnt: 1"),
             Error::Parse {
                 line: 1,
                 kind: ParseErrorKind::QueueOutOfRange
@@ -382,5 +418,29 @@ mod tests {
         );
         assert_eq!(classify("bw_out_allowance_exceeded"), Counter::Eni(1));
         assert_eq!(classify("tx_queue_0_packets"), Counter::Unknown);
+    }
+
+    #[test]
+    fn since_counts_differences_reads_a_reset_and_refuses_a_reversed_order() {
+        let snap = |tx0: u64, tx1: u64| {
+            NicStats::parse(&format!("queue_0_tx_cnt: {tx0}\nqueue_1_tx_cnt: {tx1}\n")).unwrap()
+        };
+        let (a, b) = (snap(10, 10), snap(15, 12));
+        match b.since(&a) {
+            Since::Counted(d) => assert_eq!((d.tx[0].cnt, d.tx[1].cnt), (5, 2)),
+            other => panic!("{other:?}"),
+        }
+        // Queue 0 went down while queue 1 went up: reset in between, the later snapshot's own counts.
+        let c = snap(3, 20);
+        assert_eq!(c.since(&a), Since::Reset(c.clone()));
+        assert_eq!(a.since(&b), Since::Reversed);
+        assert!(matches!(a.since(&a), Since::Counted(d) if d.tx[0].cnt == 0));
+    }
+
+    #[test]
+    fn the_highest_ena_queue_is_read() {
+        let s = NicStats::parse("queue_127_tx_cnt: 4\n").unwrap();
+        assert_eq!((s.queues, s.tx[127].cnt), (128, 4));
+        assert!(NicStats::parse("queue_128_tx_cnt: 4\n").is_err());
     }
 }

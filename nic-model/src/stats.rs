@@ -30,9 +30,23 @@ macro_rules! counters {
                 Self::NAMES.iter().position(|n| *n == name)
             }
 
-            /// Field-wise `self - earlier`, saturating at zero (a counter reset between snapshots).
+            /// Field-wise `self - earlier`, saturating at zero. Only meaningful when no counter went down; two
+            /// snapshots of a device go through [`crate::ethtool::NicStats::since`], which decides that.
             pub fn delta(&self, earlier: &Self) -> Self {
                 Self { $( $field: self.$field.saturating_sub(earlier.$field), )* }
+            }
+
+            /// How many counters went up and how many went down since `earlier`.
+            pub fn moves(&self, earlier: &Self) -> (usize, usize) {
+                let mut m = (0, 0);
+                $(
+                    if self.$field > earlier.$field {
+                        m.0 += 1;
+                    } else if self.$field < earlier.$field {
+                        m.1 += 1;
+                    }
+                )*
+                m
             }
         }
     };

@@ -289,3 +289,50 @@ fn usage_errors_and_unreadable_input_have_distinct_documented_statuses() {
         "{h}"
     );
 }
+
+/// `diagnose --before` and nic-model's `NicStats::since` apply one rule to two ENA snapshots: differences when
+/// nothing went down, the later snapshot's own counts after a reset, an error when the order is reversed.
+#[test]
+fn diagnose_and_nic_model_agree_on_what_two_ena_snapshots_counted() {
+    use nic_model::ethtool::{NicStats, Since};
+    let cases: [(&str, &str); 3] = [
+        (
+            BEFORE,
+            "queue_0_tx_cnt: 7000\nqueue_1_tx_cnt: 5500\nbw_in_allowance_exceeded: 12\n",
+        ),
+        (
+            BEFORE,
+            "queue_0_tx_cnt: 100\nqueue_1_tx_cnt: 9000\nbw_in_allowance_exceeded: 3\n",
+        ),
+        (
+            "queue_0_tx_cnt: 6000\nqueue_1_tx_cnt: 6000\nbw_in_allowance_exceeded: 10\n",
+            BEFORE,
+        ),
+    ];
+    for (i, (before, after)) in cases.into_iter().enumerate() {
+        let path = tmp(&format!("agree-{i}.txt"), before);
+        let o = run(
+            &["diagnose", "-", "--before", &path, "--json"],
+            after.as_bytes(),
+        );
+        let model = NicStats::parse(after)
+            .unwrap()
+            .since(&NicStats::parse(before).unwrap());
+        match &model {
+            Since::Reversed => {
+                assert_eq!(o.status.code(), Some(2), "case {i}");
+                assert!(stderr(&o).contains("swap them"), "case {i}");
+            }
+            Since::Counted(d) | Since::Reset(d) => {
+                let v = json(&o);
+                let reset = ids(&v).contains(&"counters_reset".to_string());
+                assert_eq!(reset, matches!(model, Since::Reset(_)), "case {i}: {v}");
+                assert_eq!(
+                    v["tx_queue_packets"],
+                    serde_json::json!([d.tx[0].cnt, d.tx[1].cnt]),
+                    "case {i}"
+                );
+            }
+        }
+    }
+}

@@ -306,81 +306,12 @@ pub struct StageResult {
 
 pub(super) fn build(s: &Sim<'_>) -> StageResult {
     let tx: Vec<u64> = s.queues.iter().map(|q| q.sent).collect();
-    let total: u64 = tx.iter().sum();
-    let share: Vec<f64> = tx
-        .iter()
-        .map(|n| {
-            if total == 0 {
-                0.0
-            } else {
-                *n as f64 / total as f64
-            }
-        })
-        .collect();
+    let share = shares(&tx);
     let e = s.shaper.stats();
     let all = pct(&s.all);
     let rollout = with_attempts(pct(&s.rollout), &s.attempt_rollout);
-    let series: Vec<SecondPoint> = s
-        .series
-        .iter()
-        .zip(s.meter.seconds.iter())
-        .enumerate()
-        .map(|(i, (h, c))| {
-            let total: u64 = c.sent.iter().sum();
-            SecondPoint {
-                t_s: i as u64,
-                p99_ms: pct(h).p99_ms,
-                completed: h.len(),
-                drops: c.drops,
-                retransmits: c.retransmits,
-                tx_queue_share: c
-                    .sent
-                    .iter()
-                    .map(|n| {
-                        if total == 0 {
-                            0.0
-                        } else {
-                            *n as f64 / total as f64
-                        }
-                    })
-                    .collect(),
-                bw_in: c.bw_in,
-                bw_out: c.bw_out,
-                pps: c.pps,
-            }
-        })
-        .collect();
-    let p = s.p;
-    // The rollout's aftermath: every attempt issued in it has timed out by then.
-    let after = p.rollout.end_s
-        + (p.clients.max_retries as f64 + 1.0) * p.clients.timeout_ms as f64 / 1000.0;
-    let outside: Vec<&SecondPoint> = series
-        .iter()
-        .filter(|x| {
-            let t = x.t_s as f64;
-            (t + 1.0 <= p.rollout.start_s || t >= after) && x.completed > 0
-        })
-        .collect();
-    let outside_spike_share = if outside.is_empty() {
-        0.0
-    } else {
-        outside.iter().filter(|x| x.p99_ms > SPIKE_MS).count() as f64 / outside.len() as f64
-    };
-    let inside: Vec<f64> = series
-        .iter()
-        .filter(|x| {
-            let t = x.t_s as f64;
-            t >= p.rollout.start_s && t + 1.0 <= p.rollout.end_s && x.completed > 0
-        })
-        .map(|x| x.p99_ms)
-        .collect();
-    let lo = inside.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = inside.iter().copied().fold(0.0, f64::max);
-    let rollout_p99_swing = if inside.is_empty() || lo <= 0.0 {
-        0.0
-    } else {
-        hi / lo
-    };
+    let series = second_points(s);
+    let (outside_spike_share, rollout_p99_swing) = spikes_and_swing(s.p, &series);
     let mut margins = s.meter.margins();
     let term_share = if rollout.count == 0 {
         0.0
@@ -427,4 +358,74 @@ pub(super) fn build(s: &Sim<'_>) -> StageResult {
         rollout_p99_swing,
         series,
     }
+}
+
+/// Each queue's share of the packets (all 0 when nothing was sent).
+fn shares(sent: &[u64]) -> Vec<f64> {
+    let total: u64 = sent.iter().sum();
+    sent.iter()
+        .map(|n| {
+            if total == 0 {
+                0.0
+            } else {
+                *n as f64 / total as f64
+            }
+        })
+        .collect()
+}
+
+/// The per-second series: latency by completion second next to what the meter counted in that second.
+fn second_points(s: &Sim<'_>) -> Vec<SecondPoint> {
+    s.series
+        .iter()
+        .zip(s.meter.seconds.iter())
+        .enumerate()
+        .map(|(i, (h, c))| SecondPoint {
+            t_s: i as u64,
+            p99_ms: pct(h).p99_ms,
+            completed: h.len(),
+            drops: c.drops,
+            retransmits: c.retransmits,
+            tx_queue_share: shares(&c.sent),
+            bw_in: c.bw_in,
+            bw_out: c.bw_out,
+            pps: c.pps,
+        })
+        .collect()
+}
+
+/// The share of seconds outside the rollout and its aftermath whose p99 is a spike, and how much the rollout's
+/// per-second p99 swings (largest over smallest).
+fn spikes_and_swing(p: &Params, series: &[SecondPoint]) -> (f64, f64) {
+    // The rollout's aftermath: every attempt issued in it has timed out by then.
+    let after = p.rollout.end_s
+        + (p.clients.max_retries as f64 + 1.0) * p.clients.timeout_ms as f64 / 1000.0;
+    let outside: Vec<&SecondPoint> = series
+        .iter()
+        .filter(|x| {
+            let t = x.t_s as f64;
+            (t + 1.0 <= p.rollout.start_s || t >= after) && x.completed > 0
+        })
+        .collect();
+    let spike_share = if outside.is_empty() {
+        0.0
+    } else {
+        outside.iter().filter(|x| x.p99_ms > SPIKE_MS).count() as f64 / outside.len() as f64
+    };
+    let inside: Vec<f64> = series
+        .iter()
+        .filter(|x| {
+            let t = x.t_s as f64;
+            t >= p.rollout.start_s && t + 1.0 <= p.rollout.end_s && x.completed > 0
+        })
+        .map(|x| x.p99_ms)
+        .collect();
+    let lo = inside.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = inside.iter().copied().fold(0.0, f64::max);
+    let swing = if inside.is_empty() || lo <= 0.0 {
+        0.0
+    } else {
+        hi / lo
+    };
+    (spike_share, swing)
 }
