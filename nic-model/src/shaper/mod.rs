@@ -108,6 +108,28 @@ pub enum Allowance {
     LinkLocal,
 }
 
+impl Allowance {
+    /// Every allowance, in the order the driver prints their counters (`ena_stats_eni_strings`).
+    pub const ALL: [Self; 5] = [
+        Self::BwIn,
+        Self::BwOut,
+        Self::Pps,
+        Self::Conntrack,
+        Self::LinkLocal,
+    ];
+
+    /// The `ethtool -S` counter this allowance increments (a field of [`crate::stats::EniStats`]).
+    pub const fn counter_name(self) -> &'static str {
+        match self {
+            Self::BwIn => "bw_in_allowance_exceeded",
+            Self::BwOut => "bw_out_allowance_exceeded",
+            Self::Pps => "pps_allowance_exceeded",
+            Self::Conntrack => "conntrack_allowance_exceeded",
+            Self::LinkLocal => "linklocal_allowance_exceeded",
+        }
+    }
+}
+
 /// The shaper's decision for one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

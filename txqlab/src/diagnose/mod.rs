@@ -219,18 +219,6 @@ const ALLOWANCES: [(Allowance, &str); 5] = [
     ),
 ];
 
-/// The `ethtool -S` counter of an allowance: its [`EniStats`](nic_model::stats::EniStats) field
-/// (`ena_stats_eni_strings` in `ena_ethtool.c`).
-const fn eni_counter(a: Allowance) -> &'static str {
-    match a {
-        Allowance::BwIn => "bw_in_allowance_exceeded",
-        Allowance::BwOut => "bw_out_allowance_exceeded",
-        Allowance::Pps => "pps_allowance_exceeded",
-        Allowance::Conntrack => "conntrack_allowance_exceeded",
-        Allowance::LinkLocal => "linklocal_allowance_exceeded",
-    }
-}
-
 /// Sum over ENA's queues of one per-queue counter, named as nic-model names it (`queue_N_tx_<TxStats field>` or
 /// `queue_N_rx_<RxStats field>`, through `nic_model::ethtool::classify`), widened to 128 bits, skipping invalid
 /// values.
@@ -261,7 +249,7 @@ enum Dir {
 /// ENA-only findings (`ena_ethtool.c` counter names, as `nic_model::stats` names them).
 fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
     for (allowance, advice) in ALLOWANCES {
-        let name = eni_counter(allowance);
+        let name = allowance.counter_name();
         if let Some(v) = s
             .ethtool
             .get(name)
@@ -454,7 +442,7 @@ mod tests {
 
     #[test]
     fn the_allowances_are_nic_models_eni_counters_in_driver_order() {
-        let names: Vec<&str> = ALLOWANCES.iter().map(|(a, _)| eni_counter(*a)).collect();
+        let names: Vec<&str> = ALLOWANCES.iter().map(|(a, _)| a.counter_name()).collect();
         assert_eq!(names, nic_model::stats::EniStats::NAMES);
     }
 
