@@ -102,3 +102,23 @@ impl Sim<'_> {
         }
     }
 }
+
+/// The sidecar's upstream connections, spread round-robin over the remote's instances; each flow's hash is a draw
+/// of `rng` (the socket's `sk_txhash`).
+pub(super) fn open(p: &Params, rng: &mut Pcg64Mcg) -> Vec<Flow> {
+    let rtt = Ns::from_us(2 * p.network.one_way_us);
+    let rto_min = Ns::from_ms(p.tcp.rto_min_ms);
+    let (init, max) = (p.tcp.init_cwnd as f64, p.tcp.max_cwnd as f64);
+    (0..p.proxy.connections)
+        .map(|c| Flow {
+            hash: rng.random(),
+            queue: 0,
+            instance: c % p.remote.instances,
+            up: TcpSender::new(init, max, rto_min, rtt),
+            up_rx: TcpReceiver::default(),
+            down: TcpSender::new(init, max, rto_min, rtt),
+            down_rx: TcpReceiver::default(),
+            remote_link_free: 0,
+        })
+        .collect()
+}

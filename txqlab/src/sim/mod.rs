@@ -215,51 +215,18 @@ impl<'a> Sim<'a> {
     fn new(name: &str, p: &'a Params) -> Result<Self> {
         let sel = Selection::new(p)?;
         let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
-        let rtt = Ns::from_us(2 * p.network.one_way_us);
-        let rto_min = Ns::from_ms(p.tcp.rto_min_ms);
-        let (init, max) = (p.tcp.init_cwnd as f64, p.tcp.max_cwnd as f64);
-        let mut flows = Vec::new();
-        for c in 0..p.proxy.connections {
-            flows.push(Flow {
-                hash: rng.random(),
-                queue: 0,
-                instance: c % p.remote.instances,
-                up: TcpSender::new(init, max, rto_min, rtt),
-                up_rx: TcpReceiver::default(),
-                down: TcpSender::new(init, max, rto_min, rtt),
-                down_rx: TcpReceiver::default(),
-                remote_link_free: 0,
-            });
-        }
+        let flows = connections::open(p, &mut rng);
         // The device MTU is the MSS plus 52 bytes of IP and TCP headers (9001 for the incident's 8949).
         let qdiscs = txpath::qdiscs(&p.nic, p.network.mss.saturating_add(52))?;
         let queues = (0..p.nic.queues)
             .map(|_| TxPath::new(&p.nic))
             .collect::<Result<Vec<_>, _>>()?;
         let shaper = txpath::shaper(&p.allowance)?;
-        // Terminations: a Poisson process over the rollout window, each of an instance drawn at random (its own
-        // generator, so that the rest of the run does not shift with the count).
+        // The rollout's pod starts and its terminations draw from a generator of their own, so that the rest of
+        // the run does not shift with their count.
         let mut trng = Pcg64Mcg::seed_from_u64(p.seed ^ 0x7465_726d_696e_6174);
         let rates = rate_schedule(p, &mut trng);
-        let (rs, re) = (p.rollout.start_s, p.rollout.end_s.min(p.duration_s));
-        let mut terminating = Vec::new();
-        if p.remote.terminations_per_min > 0.0 && re > rs {
-            let rate = p.remote.terminations_per_min / 60.0;
-            let mut t = rs;
-            loop {
-                t += -(1.0 - trng.random::<f64>()).ln() / rate;
-                if t >= re {
-                    break;
-                }
-                let inst = trng.random_range(0..p.remote.instances);
-                let start = (t * SEC as f64) as u64;
-                terminating.push((
-                    start,
-                    start + (p.remote.terminating_s * SEC as f64) as u64,
-                    inst,
-                ));
-            }
-        }
+        let terminating = remote::termination_schedule(p, &mut trng);
         let duration_s = p.duration_s.ceil() as usize;
         let mut s = Self {
             name: name.to_string(),

@@ -114,3 +114,28 @@ impl Sim<'_> {
         }
     }
 }
+
+/// Terminations: a Poisson process over the rollout window, each of an instance drawn at random, as (start, end,
+/// instance). `rng` is the terminations' own generator, so the rest of the run does not shift with the count.
+pub(super) fn termination_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<(u64, u64, u32)> {
+    let (rs, re) = (p.rollout.start_s, p.rollout.end_s.min(p.duration_s));
+    let mut terminating = Vec::new();
+    if p.remote.terminations_per_min > 0.0 && re > rs {
+        let rate = p.remote.terminations_per_min / 60.0;
+        let mut t = rs;
+        loop {
+            t += -(1.0 - rng.random::<f64>()).ln() / rate;
+            if t >= re {
+                break;
+            }
+            let inst = rng.random_range(0..p.remote.instances);
+            let start = (t * SEC as f64) as u64;
+            terminating.push((
+                start,
+                start + (p.remote.terminating_s * SEC as f64) as u64,
+                inst,
+            ));
+        }
+    }
+    terminating
+}
