@@ -46,6 +46,8 @@ fn find_header() -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// One assertion per mask, shift and size of `ena_eth_io_defs.h`, side by side with the header's own names: a
+/// table, long on purpose.
 #[test]
 fn masks_shifts_and_sizes_match_the_kernel_header() {
     let header = match find_header() {

@@ -633,6 +633,9 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
 }
 
 /// The stage's length, rollout and client load, and the simulator state they imply.
+///
+/// Longer than most functions on purpose: one range check per field, in the order a reader meets them in the
+/// scenario file, each naming its field and limit.
 fn validate_load(p: &Params) -> Result<(), Invalid> {
     let bad = |key, msg: String| Err(Invalid { key, msg });
     range_f(

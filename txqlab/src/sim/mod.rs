@@ -212,6 +212,9 @@ fn unreachable_hist() -> Histogram<u64> {
 }
 
 impl<'a> Sim<'a> {
+    /// Builds every component of the stage. Longer than 80 lines because it is the one place every field of the
+    /// simulation is initialised (a struct literal of about 50 fields); the parts with logic of their own are
+    /// helpers (`connections::open`, `rate_schedule`, `remote::termination_schedule`, `txpath::qdiscs`).
     fn new(name: &str, p: &'a Params) -> Result<Self> {
         let sel = Selection::new(p)?;
         let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
