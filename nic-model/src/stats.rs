@@ -4,6 +4,7 @@ macro_rules! counters {
     ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fmeta:meta])* $field:ident),* $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, schemars::JsonSchema))]
         $vis struct $name {
             $( $(#[$fmeta])* pub $field: u64, )*
         }

@@ -10,8 +10,10 @@ use crate::error::Error;
 use crate::sim::StageResult;
 
 /// Version of the JSON layout: 2 added `schema_version`, per-attempt p99s, `margins`, the richer series, and with
-/// several seeds `seeds`, per-stage `runs`, `min` and `max`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// several seeds `seeds`, per-stage `runs`, `min` and `max`. 3: `allowance_exceeded` is nic-model's `EniStats`,
+/// its fields named as `ethtool -S` prints them (`bw_in_allowance_exceeded`, ...: were `bw_in`, ...);
+/// `attempt_p95_ms`, `attempt_p999_ms` and `warmup_held_back` added.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One stage's runs, one per seed.
 #[derive(Debug, Clone)]
@@ -215,8 +217,16 @@ pub fn table(stages: &[StageRuns]) -> String {
         ("retransmits", |r| r.retransmits as f64, 0),
         ("drops", |r| (r.qdisc_drops + r.shaper_drops) as f64, 0),
         ("max TX queue share %", |r| r.max_tx_queue_share * 100.0, 0),
-        ("bw_in", |r| r.allowance_exceeded.bw_in as f64, 0),
-        ("bw_out", |r| r.allowance_exceeded.bw_out as f64, 0),
+        (
+            "bw_in",
+            |r| r.allowance_exceeded.bw_in_allowance_exceeded as f64,
+            0,
+        ),
+        (
+            "bw_out",
+            |r| r.allowance_exceeded.bw_out_allowance_exceeded as f64,
+            0,
+        ),
         ("throttled", |r| r.throttled_periods as f64, 0),
         ("to terminating", |r| r.requests_to_terminating as f64, 0),
         ("spike s outside %", |r| r.outside_spike_share * 100.0, 0),
@@ -410,7 +420,11 @@ pub fn sweep_table(key: &str, rows: &[(String, Vec<StageResult>)]) -> String {
         ("p99 ms", |r| r.p99_ms, 0),
         ("retransmits", |r| r.retransmits as f64, 0),
         ("max TX queue %", |r| r.max_tx_queue_share * 100.0, 0),
-        ("bw_in", |r| r.allowance_exceeded.bw_in as f64, 0),
+        (
+            "bw_in",
+            |r| r.allowance_exceeded.bw_in_allowance_exceeded as f64,
+            0,
+        ),
         ("throttled", |r| r.throttled_periods as f64, 0),
         ("failed", |r| r.failed as f64, 0),
     ];

@@ -30,7 +30,7 @@ pub mod tcp;
 pub mod time;
 pub mod txpath;
 
-pub use result::{AllowanceCounters, SecondPoint, StageResult};
+pub use result::{SecondPoint, StageResult};
 
 use std::collections::VecDeque;
 

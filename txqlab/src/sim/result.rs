@@ -150,21 +150,6 @@ impl Meter {
     }
 }
 
-/// The allowance counters, by short name.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct AllowanceCounters {
-    /// `bw_in_allowance_exceeded`.
-    pub bw_in: u64,
-    /// `bw_out_allowance_exceeded`.
-    pub bw_out: u64,
-    /// `pps_allowance_exceeded`.
-    pub pps: u64,
-    /// `conntrack_allowance_exceeded`.
-    pub conntrack: u64,
-    /// `linklocal_allowance_exceeded`.
-    pub linklocal: u64,
-}
-
 /// Percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Percentiles {
@@ -284,8 +269,8 @@ pub struct StageResult {
     pub qdisc_drops: u64,
     /// Packets the hypervisor dropped.
     pub shaper_drops: u64,
-    /// The ENA allowance counters.
-    pub allowance_exceeded: AllowanceCounters,
+    /// The ENA allowance counters, as nic-model's shaper counts them and `ethtool -S` names them.
+    pub allowance_exceeded: EniStats,
     /// CFS periods in which the proxy was throttled.
     pub throttled_periods: u64,
     /// Requests sent to terminating remote instances.
@@ -343,13 +328,7 @@ pub(super) fn build(s: &Sim<'_>) -> StageResult {
         tx_queue_share: share,
         qdisc_drops: s.qdisc_drops,
         shaper_drops: s.shaper_drops,
-        allowance_exceeded: AllowanceCounters {
-            bw_in: e.bw_in_allowance_exceeded,
-            bw_out: e.bw_out_allowance_exceeded,
-            pps: e.pps_allowance_exceeded,
-            conntrack: e.conntrack_allowance_exceeded,
-            linklocal: e.linklocal_allowance_exceeded,
-        },
+        allowance_exceeded: *e,
         throttled_periods: s.cfs.throttled_periods,
         requests_to_terminating: s.to_terminating,
         packets_simulated: s.packets,
