@@ -118,6 +118,13 @@ pub struct TcpSender {
     timer_event: Option<Ns>,
     timer_gen: u32,
     acked_log: u64,
+    /// Entries of `out` still to be delivered (`Out` or `Lost`): `tcp_write_queue_empty`/`packets_out` kept as a
+    /// count instead of a scan of `out`.
+    unacked: u32,
+    /// RACK has looked at every transmission before this index: none of them is `Out` any more (a state never
+    /// returns to `Out`), so the next walk starts here, as `tcp_rack_detect_loss` walks `tsorted_sent_queue`
+    /// only from the oldest transmission not yet delivered or marked lost.
+    rack_from: u64,
     /// Retransmissions sent.
     pub retransmits: u64,
     /// Retransmission timeouts.
@@ -150,6 +157,8 @@ impl TcpSender {
             timer_event: None,
             timer_gen: 0,
             acked_log: 0,
+            unacked: 0,
+            rack_from: 0,
             retransmits: 0,
             rtos: 0,
             recoveries: 0,
@@ -180,13 +189,16 @@ impl TcpSender {
     /// then dropped, never numbered); retransmissions are always sent, as bytes once sent must be delivered.
     pub fn pump(&mut self, now: Ns, stale: &mut dyn FnMut(Payload) -> bool, a: &mut Actions) {
         let mut sent_new = false;
-        while (self.pipe as f64) < self.cwnd.floor().max(1.0) {
+        // `pipe < max(floor(cwnd), 1)`, without the libm call `floor` is on x86-64 without SSE4.1: for an integer
+        // `pipe`, `pipe < floor(cwnd)` exactly when `pipe + 1 <= cwnd` (also for a NaN or infinite `cwnd`).
+        while self.pipe < 1 || f64::from(self.pipe) + 1.0 <= self.cwnd {
             if let Some(x) = self.lost.pop_front() {
                 let Some(i) = self.index(x) else { continue };
                 if self.out[i].state != State::Lost {
                     continue;
                 }
                 self.out[i].state = State::Resent;
+                self.unacked -= 1;
                 let (seq, data) = (self.out[i].seq, self.out[i].data);
                 self.transmit(now, seq, data, true, a);
                 continue;
@@ -219,6 +231,7 @@ impl TcpSender {
             state: State::Out,
         });
         self.pipe += 1;
+        self.unacked += 1;
         if retrans {
             self.retransmits += 1;
         }
@@ -239,10 +252,9 @@ impl TcpSender {
             .map(|i| (self.out[i].seq, self.out[i].data))
     }
 
+    /// Some segment is sent and neither delivered nor retransmitted (`Out` or `Lost`).
     fn outstanding(&self) -> bool {
-        self.out
-            .iter()
-            .any(|s| matches!(s.state, State::Out | State::Lost))
+        self.unacked > 0
     }
 
     /// (Re)arms the one timer: TLP in the Open state if no probe is out, else RTO (`tcp_set_xmit_timer`).
@@ -303,6 +315,7 @@ impl TcpSender {
                 State::Acked | State::Resent => continue,
             }
             s.state = State::Acked;
+            self.unacked -= 1;
             delivered += 1;
             if !s.retrans {
                 sample = Some(now.saturating_sub(s.at));
@@ -315,8 +328,16 @@ impl TcpSender {
         }
         // RACK: everything sent before the newest delivered transmission and still out is lost.
         let mut newly_lost = false;
-        if let Some(n) = newest {
-            for s in self.out.iter_mut() {
+        if let Some(n) = newest
+            && n > self.rack_from
+        {
+            // Entries before `rack_from` were walked by an earlier ACK and none of them is `Out`.
+            let skip = self
+                .out
+                .front()
+                .map_or(0, |s| self.rack_from.saturating_sub(s.xmit));
+            let skip = usize::try_from(skip).map_or(self.out.len(), |k| k.min(self.out.len()));
+            for s in self.out.range_mut(skip..) {
                 if s.xmit >= n {
                     break;
                 }
@@ -327,6 +348,7 @@ impl TcpSender {
                     newly_lost = true;
                 }
             }
+            self.rack_from = n;
         }
         // Cumulative progress: forget the acknowledged and retransmitted head.
         while self
@@ -423,6 +445,7 @@ impl TcpSender {
                 {
                     self.out[i].state = State::Resent;
                     self.pipe -= 1;
+                    self.unacked -= 1;
                     let (seq, data) = (self.out[i].seq, self.out[i].data);
                     self.transmit(now, seq, data, true, a);
                 }
