@@ -326,30 +326,7 @@ impl TcpSender {
         if let Some(r) = sample {
             self.rtt_sample(r);
         }
-        // RACK: everything sent before the newest delivered transmission and still out is lost.
-        let mut newly_lost = false;
-        if let Some(n) = newest
-            && n > self.rack_from
-        {
-            // Entries before `rack_from` were walked by an earlier ACK and none of them is `Out`.
-            let skip = self
-                .out
-                .front()
-                .map_or(0, |s| self.rack_from.saturating_sub(s.xmit));
-            let skip = usize::try_from(skip).map_or(self.out.len(), |k| k.min(self.out.len()));
-            for s in self.out.range_mut(skip..) {
-                if s.xmit >= n {
-                    break;
-                }
-                if s.state == State::Out {
-                    s.state = State::Lost;
-                    self.pipe -= 1;
-                    self.lost.push_back(s.xmit);
-                    newly_lost = true;
-                }
-            }
-            self.rack_from = n;
-        }
+        let newly_lost = newest.is_some_and(|n| self.rack_detect_loss(n));
         // Cumulative progress: forget the acknowledged and retransmitted head.
         while self
             .out
@@ -387,6 +364,34 @@ impl TcpSender {
         if delivered > 0 {
             self.rearm(now, a);
         }
+    }
+
+    /// RACK (`tcp_rack_detect_loss`): every transmission sent before `newest`, the newest one delivered, and still
+    /// out is lost. Returns whether any was newly marked.
+    fn rack_detect_loss(&mut self, newest: u64) -> bool {
+        if newest <= self.rack_from {
+            return false;
+        }
+        let mut newly_lost = false;
+        // Entries before `rack_from` were walked by an earlier ACK and none of them is `Out`.
+        let skip = self
+            .out
+            .front()
+            .map_or(0, |s| self.rack_from.saturating_sub(s.xmit));
+        let skip = usize::try_from(skip).map_or(self.out.len(), |k| k.min(self.out.len()));
+        for s in self.out.range_mut(skip..) {
+            if s.xmit >= newest {
+                break;
+            }
+            if s.state == State::Out {
+                s.state = State::Lost;
+                self.pipe -= 1;
+                self.lost.push_back(s.xmit);
+                newly_lost = true;
+            }
+        }
+        self.rack_from = newest;
+        newly_lost
     }
 
     fn rtt_sample(&mut self, r: Ns) {
