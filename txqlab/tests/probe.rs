@@ -96,10 +96,11 @@ fn probe_leaves_nothing_behind_when_interrupted_or_done() {
         return;
     }
     // A long probe interrupted with SIGINT mid-run, then a finished one: afterwards the namespace the probe
-    // ran from has only its loopback device, the mounts are unchanged.
+    // ran from has only its loopback device, the mounts are unchanged. SIGINT's default action is restored for the
+    // probe: a background job, or a test run started in the background, inherits it ignored.
     let out = in_unshare(
         r#"before=$(cat /proc/self/mountinfo | wc -l)
-        "$BIN" probe --flows 16384 --packets 64 >/dev/null 2>&1 & p=$!
+        env --default-signal=INT "$BIN" probe --flows 16384 --packets 64 >/dev/null 2>&1 & p=$!
         sleep 0.3; kill -INT $p; wait $p; echo "interrupted=$?"
         "$BIN" probe --flows 8 --packets 1 >/dev/null 2>&1; echo "done=$?"
         echo "links=$(tail -n +3 /proc/net/dev | wc -l)"
