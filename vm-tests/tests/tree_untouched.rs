@@ -223,14 +223,33 @@ fn a_plain_tree_is_identical_after_a_successful_and_a_failed_build() {
     check_build_success_and_failure(false);
 }
 
+/// `cmd` run through `env --default-signal=INT`, with the same arguments, environment and directory.
+fn default_sigint(cmd: Command) -> Command {
+    let mut c = Command::new("env");
+    c.arg("--default-signal=INT")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
+}
+
 #[test]
 fn a_tree_is_identical_after_a_build_interrupted_by_sigint() {
     let root = tmp("sigint");
     let tree = user_tree(&root, true);
     let cache = root.join("cache");
     let before = snapshot(&tree);
-    // In its own process group, as a terminal's Ctrl-C reaches the harness and make together.
-    let mut child = harness(&tree, &cache)
+    // In its own process group, as a terminal's Ctrl-C reaches the harness and make together. SIGINT's default
+    // action is restored first (`env --default-signal`): a test run started in the background inherits it ignored.
+    let mut child = default_sigint(harness(&tree, &cache))
         .env("FAKE_KBUILD_SLEEP", "60")
         .process_group(0)
         .stdout(Stdio::null())
