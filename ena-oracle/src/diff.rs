@@ -268,16 +268,10 @@ fn step(
                 return Err(Difference::DeviceRefused(e));
             }
             let depth = model.config().depth as usize;
-            let src = zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]);
-            let dst = oracle.cq_bytes_mut();
-            if dst.len() != src.len() {
-                return Err(Difference::RingSize {
-                    ring: "completion",
-                    model: src.len(),
-                    driver: dst.len(),
-                });
-            }
-            dst.copy_from_slice(src);
+            copy_completions(
+                zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]),
+                oracle.cq_bytes_mut(),
+            )?;
         }
         TxOp::Completion {
             slot,
@@ -374,6 +368,19 @@ fn clean(
         });
     }
     report.completed += before.saturating_sub(model.in_flight()) as u64;
+    Ok(())
+}
+
+/// The model device's completion ring, as bytes, copied over the driver's: both then read the same completions.
+fn copy_completions(model: &[u8], driver: &mut [u8]) -> Result<(), Difference> {
+    if driver.len() != model.len() {
+        return Err(Difference::RingSize {
+            ring: "completion",
+            model: model.len(),
+            driver: driver.len(),
+        });
+    }
+    driver.copy_from_slice(model);
     Ok(())
 }
 
@@ -837,16 +844,10 @@ fn poll_rx(
     report: &mut RxReport,
 ) -> Result<Flow, Difference> {
     let depth = cfg.depth as usize;
-    let src = zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]);
-    let dst = oracle.cq_bytes_mut();
-    if dst.len() != src.len() {
-        return Err(Difference::RingSize {
-            ring: "completion",
-            model: src.len(),
-            driver: dst.len(),
-        });
-    }
-    dst.copy_from_slice(src);
+    copy_completions(
+        zerocopy::IntoBytes::as_bytes(&model.cq_raw_mut()[..depth]),
+        oracle.cq_bytes_mut(),
+    )?;
     for _ in 0..budget {
         let mut got = None;
         let m = model.poll(1, |d| got = Some(*d));
