@@ -24,7 +24,6 @@ use governor::clock::Clock;
 use governor::nanos::Nanos;
 use governor::{Quota, RateLimiter};
 use nic_model::shaper::TokenBucket;
-use nic_model::{TxPacket, TxQueue, TxQueueConfig};
 use qdisc::sched::{ETH_HLEN, FqCodel, FqCodelConfig, Mq, QPkt, Qdisc, psched_mtu};
 use std::sync::atomic::Ordering;
 use virtio_queue::desc::RawDescriptor;
@@ -358,18 +357,6 @@ fn bench_admission(c: &mut Criterion) -> Result<(), BoxError> {
 
 const RING_BATCH: u16 = 64;
 
-/// nic-model's round as in `ring.rs` (host placement): 64 xmits, one doorbell, the device consumes 64, the
-/// driver cleans 64 completions.
-fn ena_round(q: &mut TxQueue<8192>, pkts: &[TxPacket; 64]) -> u64 {
-    let mut bytes = 0u64;
-    for p in pkts {
-        let _ = q.xmit(black_box(p));
-    }
-    let _ = q.device_process(64, |p| bytes += p.bytes as u64);
-    let _ = q.clean_tx_irq(64);
-    bytes
-}
-
 /// The same round on a virtio split queue of 256 entries, device side by `virtio_queue::Queue`: the driver writes
 /// 64 one-descriptor chains and their avail entries into guest memory and publishes the avail index once
 /// (release); the device pops each chain, walks its descriptor and adds it to the used ring; the driver reads the
@@ -461,39 +448,28 @@ fn bench_ring(c: &mut Criterion) -> Result<(), BoxError> {
     let mut g = c.benchmark_group("peers_ring");
     g.throughput(Throughput::Elements(RING_BATCH as u64));
 
-    let mut pkts = [TxPacket {
-        len: 1448,
-        frags: 1,
-        xmit_more: true,
-        ..TxPacket::default()
-    }; 64];
-    pkts[63].xmit_more = false;
-    let cfg = TxQueueConfig {
-        depth: 1024,
-        ..TxQueueConfig::default()
-    };
-    let mut q = Box::new(TxQueue::<8192>::new(cfg)?);
-    if ena_round(&mut q, &pkts) != 64 * 1448 {
+    // nic-model's round as in `ring.rs`: 64 xmits, one doorbell, the device consumes 64, the driver cleans 64.
+    let pkts = txqlab_benches::ring_packets();
+    let mut q = txqlab_benches::ring_queue(nic_model::llq::Placement::Host);
+    if txqlab_benches::ring_round(&mut q, &pkts) != 64 * 1448 {
         return Err("nic-model round moved the wrong number of bytes".into());
     }
     g.bench_with_input(
         BenchmarkId::new("add_consume_complete_64", "txqlab_ena_host"),
         &pkts,
-        |b, p| b.iter(|| ena_round(&mut q, p)),
+        |b, p| b.iter(|| txqlab_benches::ring_round(&mut q, p)),
     );
     // The same round under LLQ (128-byte lines, 96 bytes pushed inline), the 6.1 driver's default on Nitro.
-    let llq = TxQueueConfig {
-        placement: nic_model::llq::Placement::Llq(nic_model::llq::LlqConfig::default()),
-        ..cfg
-    };
-    let mut q_llq = Box::new(TxQueue::<8192>::new(llq)?);
-    if ena_round(&mut q_llq, &pkts) != 64 * 1448 {
+    let mut q_llq = txqlab_benches::ring_queue(nic_model::llq::Placement::Llq(
+        nic_model::llq::LlqConfig::default(),
+    ));
+    if txqlab_benches::ring_round(&mut q_llq, &pkts) != 64 * 1448 {
         return Err("nic-model LLQ round moved the wrong number of bytes".into());
     }
     g.bench_with_input(
         BenchmarkId::new("add_consume_complete_64", "txqlab_ena_llq128"),
         &pkts,
-        |b, p| b.iter(|| ena_round(&mut q_llq, p)),
+        |b, p| b.iter(|| txqlab_benches::ring_round(&mut q_llq, p)),
     );
 
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)])?;

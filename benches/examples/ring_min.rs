@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use nic_model::llq::{LlqConfig, Placement};
-use nic_model::{TxPacket, TxQueue, TxQueueConfig};
 use std::hint::black_box;
 
 fn now_ns() -> u64 {
@@ -16,43 +15,22 @@ fn now_ns() -> u64 {
         .as_nanos() as u64
 }
 
-fn round(q: &mut TxQueue<8192>, pkts: &[TxPacket; 64]) -> u64 {
-    let mut bytes = 0u64;
-    for p in pkts {
-        let _ = q.xmit(black_box(p));
-    }
-    let _ = q.device_process(64, |p| bytes += p.bytes as u64);
-    let _ = q.clean_tx_irq(64);
-    bytes
-}
-
 fn main() {
-    let mut pkts = [TxPacket {
-        len: 1448,
-        frags: 1,
-        xmit_more: true,
-        ..TxPacket::default()
-    }; 64];
-    pkts[63].xmit_more = false;
+    let pkts = txqlab_benches::ring_packets();
     let mut results = Vec::new();
     for (name, placement) in [
         ("host", Placement::Host),
         ("llq128", Placement::Llq(LlqConfig::default())),
     ] {
-        let cfg = TxQueueConfig {
-            depth: 1024,
-            placement,
-            ..TxQueueConfig::default()
-        };
-        let mut q = Box::new(TxQueue::<8192>::new(cfg).unwrap());
+        let mut q = txqlab_benches::ring_queue(placement);
         let mut v = Vec::new();
         for _ in 0..200 {
-            black_box(round(&mut q, &pkts));
+            black_box(txqlab_benches::ring_round(&mut q, &pkts));
         }
         for _ in 0..4000 {
             let t = now_ns();
             for _ in 0..16 {
-                black_box(round(&mut q, &pkts));
+                black_box(txqlab_benches::ring_round(&mut q, &pkts));
             }
             v.push(now_ns() - t);
         }

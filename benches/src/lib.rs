@@ -76,3 +76,37 @@ pub fn shaper_cfg(over_limit: OverLimit) -> AllowanceConfig {
         over_limit,
     }
 }
+
+/// The TX ring benchmarks' batch: 64 packets of 1448 bytes in one descriptor each, the doorbell on the last.
+pub fn ring_packets() -> [nic_model::TxPacket; 64] {
+    let mut pkts = [nic_model::TxPacket {
+        len: 1448,
+        frags: 1,
+        xmit_more: true,
+        ..nic_model::TxPacket::default()
+    }; 64];
+    pkts[63].xmit_more = false;
+    pkts
+}
+
+/// A 1024-deep TX queue with descriptors in host memory or LLQ (`placement`), on the heap.
+pub fn ring_queue(placement: nic_model::llq::Placement) -> Box<nic_model::TxQueue<8192>> {
+    let cfg = nic_model::TxQueueConfig {
+        depth: 1024,
+        placement,
+        ..nic_model::TxQueueConfig::default()
+    };
+    Box::new(nic_model::TxQueue::new(cfg).expect("the benchmarks' ring configuration"))
+}
+
+/// One round of the TX ring benchmarks: 64 xmits, one doorbell, the device consumes 64, the driver cleans 64
+/// completions. Returns the bytes the device sent.
+pub fn ring_round(q: &mut nic_model::TxQueue<8192>, pkts: &[nic_model::TxPacket; 64]) -> u64 {
+    let mut bytes = 0u64;
+    for p in pkts {
+        let _ = q.xmit(std::hint::black_box(p));
+    }
+    let _ = q.device_process(64, |p| bytes += p.bytes as u64);
+    let _ = q.clean_tx_irq(64);
+    bytes
+}
