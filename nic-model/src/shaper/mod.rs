@@ -109,15 +109,6 @@ pub enum Allowance {
 }
 
 impl Allowance {
-    /// Every allowance, in the order the driver prints their counters (`ena_stats_eni_strings`).
-    pub const ALL: [Self; 5] = [
-        Self::BwIn,
-        Self::BwOut,
-        Self::Pps,
-        Self::Conntrack,
-        Self::LinkLocal,
-    ];
-
     /// The `ethtool -S` counter this allowance increments (a field of [`crate::stats::EniStats`]).
     pub const fn counter_name(self) -> &'static str {
         match self {
