@@ -4,8 +4,8 @@
 use super::*;
 
 impl Sim<'_> {
-    pub(super) fn in_rollout(&self, t: u64) -> bool {
-        let t = t as f64 / SEC as f64;
+    pub(super) fn in_rollout(&self, t: Ns) -> bool {
+        let t = t.as_secs_f64();
         t >= self.p.rollout.start_s && t < self.p.rollout.end_s
     }
 
@@ -22,17 +22,19 @@ impl Sim<'_> {
         let (rate, warming) = self
             .rates
             .get(self.rate_idx)
-            .map_or((0.0, 0), |r| (r.rps, r.warming));
-        let edge = self.rates.get(self.rate_idx + 1).map(|r| r.from as f64);
+            .map_or((0.0, 0), |r| (r.rps(&self.p.clients), r.warming));
+        let edge = self.rates.get(self.rate_idx + 1).map(|r| r.from);
         let gap_ns = if rate > 0.0 {
             -(1.0 - self.rng.random::<f64>()).ln() / rate * SEC as f64
         } else {
             f64::INFINITY
         };
-        let next = self.now as f64 + gap_ns.max(1.0);
+        let next = self.now.0 as f64 + gap_ns.max(1.0);
         match edge {
-            Some(e) if next >= e => self.ev.push(e as u64, Kind::Arrival { issue: false }),
-            _ if next < self.end as f64 => self.ev.push(next as u64, Kind::Arrival { issue: true }),
+            Some(e) if next >= e.0 as f64 => self.ev.push(e, Kind::Arrival { issue: false }),
+            _ if next < self.end.0 as f64 => {
+                self.ev.push(Ns(next as u64), Kind::Arrival { issue: true })
+            }
             _ => {}
         }
         if !issue {
@@ -66,7 +68,7 @@ impl Sim<'_> {
 
     /// Schedules a client timeout (always `now + timeout`, so in time order).
     pub(super) fn push_timeout(&mut self, req: u32, attempt: u8) {
-        let t = self.now + self.p.clients.timeout_ms * MS;
+        let t = self.now + Ns::from_ms(self.p.clients.timeout_ms);
         self.ev.push(t, Kind::Timeout { req, attempt });
     }
 
@@ -106,8 +108,8 @@ impl Sim<'_> {
     }
 
     /// An attempt ended (answered or timed out): its latency, capped by the client's timeout.
-    pub(super) fn record_attempt(&mut self, start: u64) {
-        let us = ((self.now - start) / 1000).max(1);
+    pub(super) fn record_attempt(&mut self, start: Ns) {
+        let us = (self.now - start).as_us().max(1);
         let h = if self.in_rollout(start) {
             &mut self.attempt_rollout
         } else {
@@ -116,15 +118,15 @@ impl Sim<'_> {
         let _ = h.record(us);
     }
 
-    pub(super) fn record(&mut self, issued: u64, lat_ns: u64) {
-        let us = (lat_ns / 1000).max(1);
+    pub(super) fn record(&mut self, issued: Ns, lat: Ns) {
+        let us = lat.as_us().max(1);
         let _ = self.all.record(us);
         if self.in_rollout(issued) {
             let _ = self.rollout.record(us);
         } else {
             let _ = self.outside.record(us);
         }
-        let sec = (self.now / SEC) as usize;
+        let sec = self.now.as_secs() as usize;
         if let Some(b) = self.series.get_mut(sec) {
             let _ = b.record(us);
         }
@@ -140,17 +142,16 @@ pub(super) fn rate_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<Rate> {
     let n = r.pods.max(1);
     let room = (r.end_s - r.start_s - r.warmup_s).max(0.0);
     let interval = if n > 1 { room / (n - 1) as f64 } else { 0.0 };
-    let mut edges: Vec<(u64, i32)> = Vec::new();
+    let mut edges: Vec<(Ns, i32)> = Vec::new();
     for i in 0..n {
         let jitter = (rng.random::<f64>() - 0.5) * interval / 2.0;
         let t0 = (r.start_s + i as f64 * interval + jitter).clamp(r.start_s, r.start_s + room);
-        edges.push(((t0 * SEC as f64) as u64, 1));
-        edges.push((((t0 + r.warmup_s) * SEC as f64) as u64, -1));
+        edges.push((Ns::from_secs_f64(t0), 1));
+        edges.push((Ns::from_secs_f64(t0 + r.warmup_s), -1));
     }
     edges.sort_unstable();
     let mut out = vec![Rate {
-        from: 0,
-        rps: p.clients.steady_rps,
+        from: Ns::ZERO,
         warming: 0,
     }];
     let mut warming = 0i32;
@@ -159,7 +160,6 @@ pub(super) fn rate_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<Rate> {
         let w = warming.max(0) as u32;
         let rate = Rate {
             from: t,
-            rps: p.clients.steady_rps + p.clients.warmup_rps * w as f64,
             warming: w,
         };
         match out.last_mut() {
@@ -173,10 +173,15 @@ pub(super) fn rate_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<Rate> {
 /// The client request rate from one instant on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Rate {
-    /// From this time (ns).
-    pub from: u64,
-    /// Requests per second, steady plus warm-ups.
-    pub rps: f64,
+    /// From this time.
+    pub from: Ns,
     /// Pods warming their cache.
     pub warming: u32,
+}
+
+impl Rate {
+    /// Requests per second: the steady clients plus each warming pod's reads.
+    pub(super) fn rps(&self, c: &crate::scenario::Clients) -> f64 {
+        c.steady_rps + c.warmup_rps * self.warming as f64
+    }
 }

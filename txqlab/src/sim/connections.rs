@@ -14,7 +14,7 @@ impl Sim<'_> {
     /// Lets a connection's sender transmit what its window allows.
     pub(super) fn pump(&mut self, flow: u16, up: bool) {
         let mut a = std::mem::take(&mut self.actions);
-        let now = Ns(self.now);
+        let now = self.now;
         let reqs = &self.reqs;
         let f = &mut self.flows[flow as usize];
         let s = if up { &mut f.up } else { &mut f.down };
@@ -24,7 +24,7 @@ impl Sim<'_> {
 
     pub(super) fn on_ack(&mut self, flow: u16, up: bool, pos: u64) {
         let mut a = std::mem::take(&mut self.actions);
-        let now = Ns(self.now);
+        let now = self.now;
         let reqs = &self.reqs;
         let f = &mut self.flows[flow as usize];
         let (s, rx) = if up {
@@ -39,7 +39,7 @@ impl Sim<'_> {
 
     pub(super) fn on_timer(&mut self, flow: u16, up: bool, generation: u32) {
         let mut a = std::mem::take(&mut self.actions);
-        let now = Ns(self.now);
+        let now = self.now;
         let reqs = &self.reqs;
         let f = &mut self.flows[flow as usize];
         let s = if up { &mut f.up } else { &mut f.down };
@@ -58,7 +58,7 @@ impl Sim<'_> {
     pub(super) fn apply(&mut self, flow: u16, up: bool, mut a: Actions) {
         if let Some((t, generation)) = a.timer.take() {
             self.ev.push(
-                t.0,
+                t,
                 Kind::Timer {
                     flow,
                     up,
@@ -118,7 +118,7 @@ pub(super) fn open(p: &Params, rng: &mut Pcg64Mcg) -> Vec<Flow> {
             up_rx: TcpReceiver::default(),
             down: TcpSender::new(init, max, rto_min, rtt),
             down_rx: TcpReceiver::default(),
-            remote_link_free: 0,
+            remote_link_free: Ns::ZERO,
         })
         .collect()
 }

@@ -11,6 +11,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use super::time::Ns;
+
 /// An event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -310,16 +312,16 @@ pub struct Events {
 impl Events {
     /// Schedules `kind` at `t`.
     #[inline]
-    pub fn push(&mut self, t: u64, kind: Kind) {
+    pub fn push(&mut self, t: Ns, kind: Kind) {
         self.seq += 1;
-        self.cal.insert(Ev::new(t, self.seq, kind));
+        self.cal.insert(Ev::new(t.0, self.seq, kind));
     }
 
     /// The earliest event by (time, sequence).
     #[inline]
-    pub fn pop(&mut self) -> Option<(u64, Kind)> {
+    pub fn pop(&mut self) -> Option<(Ns, Kind)> {
         let ev = self.cal.pop()?;
-        Some((ev.t(), ev.kind))
+        Some((Ns(ev.t()), ev.kind))
     }
 }
 
@@ -330,12 +332,14 @@ mod tests {
     #[test]
     fn events_come_out_in_time_then_scheduling_order() {
         let mut q = Events::default();
-        q.push(5, Kind::QueueServe(1));
-        q.push(3, Kind::Timeout { req: 1, attempt: 0 });
-        q.push(5, Kind::QueueServe(2));
-        q.push(1, Kind::Timeout { req: 2, attempt: 0 }); // out of order for its lane: goes to the heap
-        q.push(3, Kind::QueueServe(3));
-        let order: Vec<(u64, Kind)> = std::iter::from_fn(|| q.pop()).collect();
+        q.push(Ns(5), Kind::QueueServe(1));
+        q.push(Ns(3), Kind::Timeout { req: 1, attempt: 0 });
+        q.push(Ns(5), Kind::QueueServe(2));
+        q.push(Ns(1), Kind::Timeout { req: 2, attempt: 0 }); // out of order for its lane: goes to the heap
+        q.push(Ns(3), Kind::QueueServe(3));
+        let order: Vec<(u64, Kind)> = std::iter::from_fn(|| q.pop())
+            .map(|(t, k)| (t.0, k))
+            .collect();
         assert_eq!(
             order,
             [
@@ -353,15 +357,15 @@ mod tests {
         // Many events in one 4 us bucket, some pushed while it is being popped.
         let mut q = Events::default();
         for i in 0..10u16 {
-            q.push(1000 - i as u64 * 50, Kind::QueueServe(i));
+            q.push(Ns(1000 - i as u64 * 50), Kind::QueueServe(i));
         }
         let mut got = Vec::new();
         for round in 0..3u16 {
-            got.extend(q.pop());
-            q.push(1000, Kind::QueueServe(100 + round));
-            q.push(600, Kind::QueueServe(200 + round));
+            got.extend(q.pop().map(|(t, k)| (t.0, k)));
+            q.push(Ns(1000), Kind::QueueServe(100 + round));
+            q.push(Ns(600), Kind::QueueServe(200 + round));
         }
-        got.extend(std::iter::from_fn(|| q.pop()));
+        got.extend(std::iter::from_fn(|| q.pop()).map(|(t, k)| (t.0, k)));
         let mut want = got.clone();
         want.sort_by_key(|&(t, _)| t); // stable: equal times stay in the order popped
         assert_eq!(got, want);
@@ -398,11 +402,11 @@ mod tests {
                 };
                 seq += 1;
                 let k = Kind::QueueServe(seq as u16);
-                q.push(now + dt, k);
+                q.push(Ns(now + dt), k);
                 reference.push(Ev::new(now + dt, seq, k));
             }
             if round % 2 == 0 {
-                let a = q.pop();
+                let a = q.pop().map(|(t, k)| (t.0, k));
                 let b = reference.pop().map(|e| (e.t(), e.kind));
                 assert_eq!(a, b, "round {round}");
                 if let Some((t, _)) = a {
@@ -411,7 +415,7 @@ mod tests {
             }
         }
         while let Some(b) = reference.pop() {
-            assert_eq!(q.pop(), Some((b.t(), b.kind)));
+            assert_eq!(q.pop(), Some((Ns(b.t()), b.kind)));
         }
         assert_eq!(q.pop(), None);
     }

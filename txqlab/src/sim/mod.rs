@@ -2,7 +2,7 @@
 //! TX-queue selection (kernel profile) -> per-queue qdisc -> ENA TX ring -> device -> hypervisor shaper -> wire
 //! -> remote cache -> responses back through the inbound allowance -> proxy -> client.
 //!
-//! Time is integer nanoseconds; every random draw comes from seeded generators, so a stage run twice gives the
+//! Time is integer nanoseconds in the `Ns` newtype (`time.rs`) from the event queue to every component; every random draw comes from seeded generators, so a stage run twice gives the
 //! same result. The same seed is used for every stage (common random numbers): stages differ only by mechanism.
 //!
 //! Files: `events.rs` (the event type and the ordered queue), `clients.rs` (arrivals, timeouts, retries, latency),
@@ -51,7 +51,6 @@ use tcp::{Actions, Payload, TcpReceiver, TcpSender};
 use time::Ns;
 use txpath::{Selection, TxPath};
 
-const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
 /// Bytes of an ACK on the wire (Ethernet + IP + TCP with timestamps).
 const ACK_BYTES: u32 = 66;
@@ -60,9 +59,9 @@ const HDR_BYTES: u32 = 52 + 14;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Req {
-    issued: u64,
+    issued: Ns,
     /// When the current attempt was handed to the proxy.
-    attempt_start: u64,
+    attempt_start: Ns,
     attempt: u8,
     flow: u16,
     done: bool,
@@ -83,7 +82,7 @@ struct Flow {
     down: TcpSender,
     down_rx: TcpReceiver,
     /// When the remote's NIC is done serialising this connection's previous segment.
-    remote_link_free: u64,
+    remote_link_free: Ns,
 }
 
 /// Egress packet tags: connection, kind (request data or ACK of response data), and a transmission index or an
@@ -111,8 +110,8 @@ pub fn run_stage(name: &str, p: &Params, progress: impl FnMut(f64) + Send) -> Re
 fn run_stage_here(name: &str, p: &Params, mut progress: impl FnMut(f64)) -> Result<StageResult> {
     let mut s = Sim::new(name, p)?;
     let end = s.end;
-    let mut next_tick = SEC;
-    s.ev.push(0, Kind::Arrival { issue: false });
+    let mut next_tick = Ns::SECOND;
+    s.ev.push(Ns::ZERO, Kind::Arrival { issue: false });
     s.next_background_burst();
     while let Some((t, kind)) = s.ev.pop() {
         if t > end {
@@ -121,16 +120,17 @@ fn run_stage_here(name: &str, p: &Params, mut progress: impl FnMut(f64)) -> Resu
         while t >= next_tick {
             s.now = next_tick;
             s.second_tick();
-            progress(next_tick as f64 / end as f64);
-            next_tick += SEC;
+            progress(next_tick.0 as f64 / end.0 as f64);
+            next_tick = next_tick + Ns::SECOND;
         }
         s.now = t;
         s.dispatch(kind);
     }
-    while next_tick <= end.div_ceil(SEC) * SEC {
+    let last_tick = Ns(end.0.div_ceil(SEC) * SEC);
+    while next_tick <= last_tick {
         s.now = next_tick;
         s.second_tick();
-        next_tick += SEC;
+        next_tick = next_tick + Ns::SECOND;
     }
     progress(1.0);
     Ok(s.finish(end))
@@ -139,9 +139,9 @@ fn run_stage_here(name: &str, p: &Params, mut progress: impl FnMut(f64)) -> Resu
 struct Sim<'a> {
     name: String,
     p: &'a Params,
-    now: u64,
+    now: Ns,
     /// End of the stage.
-    end: u64,
+    end: Ns,
     ev: Events,
     /// Reused for the packets a qdisc drops during one call (no allocation per packet).
     drop_buf: Vec<u64>,
@@ -162,7 +162,7 @@ struct Sim<'a> {
     /// Each TX queue's ring and device.
     queues: Vec<TxPath>,
     shaper: Box<Shaper<1024>>,
-    terminating: Vec<(u64, u64, u32)>,
+    terminating: Vec<(Ns, Ns, u32)>,
     /// Other pods' flows: (hash, TX queue).
     bg_flows: Vec<(u32, u16)>,
     bg_rng: Pcg64Mcg,
@@ -234,8 +234,8 @@ impl<'a> Sim<'a> {
         let mut s = Self {
             name: name.to_string(),
             p,
-            now: 0,
-            end: (p.duration_s * SEC as f64) as u64,
+            now: Ns::ZERO,
+            end: Ns::from_secs_f64(p.duration_s),
             ev: Events::default(),
             drop_buf: Vec::new(),
             actions: Actions::default(),
@@ -248,7 +248,7 @@ impl<'a> Sim<'a> {
             })?,
             cfs: Cfs::new(
                 p.proxy.cores,
-                p.proxy.cfs_period_ms * MS,
+                Ns::from_ms(p.proxy.cfs_period_ms),
                 p.proxy.threads as u64,
             ),
             pending: 0,
@@ -290,11 +290,11 @@ impl<'a> Sim<'a> {
             meter: result::Meter::new(p),
         };
         for f in 0..s.flows.len() {
-            s.flows[f].queue = s.sel.queue(s.flows[f].hash, f, 0);
+            s.flows[f].queue = s.sel.queue(s.flows[f].hash, f, Ns::ZERO);
         }
         for i in 0..p.background.flows as usize {
             let h: u32 = s.bg_rng.random();
-            let q = s.sel.queue(h, s.flows.len() + i, 0);
+            let q = s.sel.queue(h, s.flows.len() + i, Ns::ZERO);
             s.bg_flows.push((h, q));
         }
         Ok(s)
@@ -322,16 +322,16 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn finish(mut self, end: u64) -> StageResult {
+    fn finish(mut self, end: Ns) -> StageResult {
         // Requests still open at the end count with the time they have waited so far (they are the tail).
-        let open: Vec<(u64, u64)> = self
+        let open: Vec<(Ns, Ns)> = self
             .reqs
             .iter()
             .filter(|r| !r.done)
             .map(|r| (r.issued, end.saturating_sub(r.issued)))
             .collect();
         for (issued, lat) in open {
-            if lat >= self.p.clients.timeout_ms * MS {
+            if lat >= Ns::from_ms(self.p.clients.timeout_ms) {
                 self.record(issued, lat);
             }
         }

@@ -11,9 +11,9 @@ impl Sim<'_> {
             return;
         }
         let gap = -(1.0 - self.bg_rng.random::<f64>()).ln() / rate * SEC as f64;
-        let t = self.now as f64 + gap;
-        if t < self.end as f64 {
-            self.ev.push(t as u64, Kind::BackgroundBurst);
+        let t = self.now.0 as f64 + gap;
+        if t < self.end.0 as f64 {
+            self.ev.push(Ns(t as u64), Kind::BackgroundBurst);
         }
     }
 
@@ -39,9 +39,9 @@ impl Sim<'_> {
             );
         }
         if left > 0 {
-            let gap = (SEC as f64 / self.p.background.burst_pps) as u64;
+            let gap = Ns((SEC as f64 / self.p.background.burst_pps) as u64);
             self.ev.push(
-                self.now + gap.max(1),
+                self.now + gap.max(Ns(1)),
                 Kind::BackgroundPacket { left: left - 1 },
             );
         }
@@ -86,7 +86,7 @@ impl Sim<'_> {
             return; // Selection never returns a queue beyond the device's.
         };
         let mut dropped = std::mem::take(&mut self.drop_buf);
-        child.enqueue(pkt, now, &mut |d| dropped.push(d.tag));
+        child.enqueue(pkt, now.0, &mut |d| dropped.push(d.tag));
         let next = path.kick(child, now, &mut |d| dropped.push(d.tag));
         // A qdisc drop is silent to TCP here: the sender finds it by RACK, a probe or the RTO.
         self.qdisc_drops += dropped.len() as u64;
@@ -115,10 +115,10 @@ impl Sim<'_> {
         self.packets += 1;
         self.meter.out_pkts += 1;
         self.meter.out_bytes += pkt.len as u64;
-        match self.shaper.shape(now, Direction::Egress, pkt.len, false) {
+        match self.shaper.shape(now.0, Direction::Egress, pkt.len, false) {
             Verdict::Pass { at_ns } => {
                 let (flow, ack, v) = untag(pkt.tag);
-                let at = at_ns + self.p.network.one_way_us * 1000;
+                let at = Ns(at_ns) + Ns::from_us(self.p.network.one_way_us);
                 if flow == BG_FLOW {
                     // Another pod's packet: it leaves; nothing here waits for it.
                 } else if ack {

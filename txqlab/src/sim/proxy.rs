@@ -6,7 +6,7 @@
 //! quota is spent the workers stall until the next period starts: a throttled period. Work is modelled as a
 //! fluid FIFO: each job is a CPU cost, finished when that much CPU has been granted to it.
 
-use super::{Kind, Payload};
+use super::{Kind, Ns, Payload};
 
 /// CFS-limited CPU.
 #[derive(Debug, Clone)]
@@ -23,8 +23,9 @@ pub struct Cfs {
 }
 
 impl Cfs {
-    /// `cores` of quota per `period_ns`, consumed by `threads` parallel workers.
-    pub fn new(cores: f64, period_ns: u64, threads: u64) -> Self {
+    /// `cores` of quota per `period`, consumed by `threads` parallel workers.
+    pub fn new(cores: f64, period: Ns, threads: u64) -> Self {
+        let period_ns = period.0;
         Self {
             // At least 1 ns, so that `run` always progresses (the scenario requires 1 ms, as the kernel does).
             quota_ns: ((cores * period_ns as f64) as u64).max(1),
@@ -38,10 +39,10 @@ impl Cfs {
         }
     }
 
-    /// Runs a job of `cpu_ns` after everything queued before it; returns its completion time.
-    pub fn run(&mut self, now: u64, cpu_ns: u64) -> u64 {
-        let mut t = now.max(self.busy_until);
-        let mut left = cpu_ns;
+    /// Runs a job of `cpu` time after everything queued before it; returns its completion time.
+    pub fn run(&mut self, now: Ns, cpu: Ns) -> Ns {
+        let mut t = now.0.max(self.busy_until);
+        let mut left = cpu.0;
         while left > 0 {
             let idx = t / self.period_ns;
             if idx != self.period_idx {
@@ -66,7 +67,7 @@ impl Cfs {
             t += run.div_ceil(self.threads);
         }
         self.busy_until = t;
-        t
+        Ns(t)
     }
 }
 
@@ -99,7 +100,7 @@ impl super::Sim<'_> {
         }
         if let Some(&(req, inbound)) = self.proxy_queue.front() {
             self.proxy_busy = true;
-            let cost = self.p.proxy.cpu_per_request_us * 1000 / 2;
+            let cost = Ns(self.p.proxy.cpu_per_request_us * 1000 / 2);
             let done = self.cfs.run(self.now, cost);
             self.ev.push(done, Kind::ProxyDone { req, inbound });
         }
@@ -152,28 +153,28 @@ mod tests {
 
     #[test]
     pub(super) fn within_quota_work_runs_at_full_parallel_speed() {
-        let mut c = Cfs::new(2.0, 100_000_000, 8);
+        let mut c = Cfs::new(2.0, Ns::from_ms(100), 8);
         // 80 ms of CPU on 8 threads: 10 ms of wall time, quota 200 ms not reached.
-        assert_eq!(c.run(0, 80_000_000), 10_000_000);
+        assert_eq!(c.run(Ns::ZERO, Ns::from_ms(80)), Ns::from_ms(10));
         assert_eq!(c.throttled_periods, 0);
     }
 
     #[test]
     pub(super) fn over_quota_the_rest_waits_for_the_next_period() {
-        let mut c = Cfs::new(2.0, 100_000_000, 8);
+        let mut c = Cfs::new(2.0, Ns::from_ms(100), 8);
         // 300 ms of CPU: 200 ms of quota burn in 25 ms, then a stall until 100 ms, then 100 ms of CPU in 12.5 ms.
-        assert_eq!(c.run(0, 300_000_000), 112_500_000);
+        assert_eq!(c.run(Ns::ZERO, Ns::from_ms(300)), Ns::from_us(112_500));
         assert_eq!(c.throttled_periods, 1);
         // Jobs queue behind each other.
-        assert_eq!(c.run(0, 8_000_000), 113_500_000);
+        assert_eq!(c.run(Ns::ZERO, Ns::from_ms(8)), Ns::from_us(113_500));
     }
 
     #[test]
     pub(super) fn a_quota_that_rounds_to_zero_still_progresses() {
         // Issue 10: 1e-12 cores used to round the quota to 0 ns and spin for ever (the scenario now refuses
         // quotas below the kernel's 1 ms; the model must not hang regardless).
-        let mut c = Cfs::new(1e-12, 100_000_000, 8);
-        let t = c.run(0, 10);
-        assert!(t > 0);
+        let mut c = Cfs::new(1e-12, Ns::from_ms(100), 8);
+        let t = c.run(Ns::ZERO, Ns(10));
+        assert!(t > Ns::ZERO);
     }
 }

@@ -11,7 +11,7 @@ pub(super) struct Instance {
 }
 
 impl Sim<'_> {
-    pub(super) fn instance_terminating(&self, inst: u32, t: u64) -> bool {
+    pub(super) fn instance_terminating(&self, inst: u32, t: Ns) -> bool {
         self.terminating
             .iter()
             .any(|(a, b, i)| *i == inst && t >= *a && t < *b)
@@ -33,12 +33,12 @@ impl Sim<'_> {
     /// at the remote's line rate; the segment reaches the node's instance one way later.
     pub(super) fn remote_send(&mut self, flow: u16, xmit: u64, data: Payload) {
         let bytes = self.seg_bytes(data.seg) as f64;
-        let seg_ns = (bytes * 8.0 / self.p.remote.line_gbps) as u64;
+        let seg_ns = Ns((bytes * 8.0 / self.p.remote.line_gbps) as u64);
         let f = &mut self.flows[flow as usize];
         let dep = self.now.max(f.remote_link_free);
         f.remote_link_free = dep + seg_ns;
         self.ev.push(
-            dep + self.p.network.one_way_us * 1000,
+            dep + Ns::from_us(self.p.network.one_way_us),
             Kind::DownShape { flow, xmit },
         );
     }
@@ -54,7 +54,7 @@ impl Sim<'_> {
         let pos = f.up_rx.log.end();
         let inst = f.instance;
         self.ev.push(
-            self.now + self.p.network.one_way_us * 1000,
+            self.now + Ns::from_us(self.p.network.one_way_us),
             Kind::UpAck { flow, pos },
         );
         if !arr.new || Self::stale(&self.reqs, d) || self.instance_terminating(inst, self.now) {
@@ -73,7 +73,7 @@ impl Sim<'_> {
     pub(super) fn start_service(&mut self, flow: u16, req: u32, attempt: u8) {
         let svc = self.p.remote.service_base_ms + self.svc_exp.sample(&mut self.rng);
         self.ev.push(
-            self.now + (svc * MS as f64) as u64,
+            self.now + Ns::from_ms_f64(svc),
             Kind::RemoteDone { flow, req, attempt },
         );
     }
@@ -106,10 +106,10 @@ impl Sim<'_> {
         self.meter.in_bytes += bytes as u64;
         match self
             .shaper
-            .shape(self.now, Direction::Ingress, bytes, false)
+            .shape(self.now.0, Direction::Ingress, bytes, false)
         {
-            Verdict::Pass { at_ns } if at_ns == self.now => self.on_down_arrive(flow, xmit),
-            Verdict::Pass { at_ns } => self.ev.push(at_ns, Kind::DownArrive { flow, xmit }),
+            Verdict::Pass { at_ns } if at_ns == self.now.0 => self.on_down_arrive(flow, xmit),
+            Verdict::Pass { at_ns } => self.ev.push(Ns(at_ns), Kind::DownArrive { flow, xmit }),
             Verdict::Drop(_) => self.shaper_drops += 1,
         }
     }
@@ -117,7 +117,7 @@ impl Sim<'_> {
 
 /// Terminations: a Poisson process over the rollout window, each of an instance drawn at random, as (start, end,
 /// instance). `rng` is the terminations' own generator, so the rest of the run does not shift with the count.
-pub(super) fn termination_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<(u64, u64, u32)> {
+pub(super) fn termination_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<(Ns, Ns, u32)> {
     let (rs, re) = (p.rollout.start_s, p.rollout.end_s.min(p.duration_s));
     let mut terminating = Vec::new();
     if p.remote.terminations_per_min > 0.0 && re > rs {
@@ -129,10 +129,10 @@ pub(super) fn termination_schedule(p: &Params, rng: &mut Pcg64Mcg) -> Vec<(u64, 
                 break;
             }
             let inst = rng.random_range(0..p.remote.instances);
-            let start = (t * SEC as f64) as u64;
+            let start = Ns::from_secs_f64(t);
             terminating.push((
                 start,
-                start + (p.remote.terminating_s * SEC as f64) as u64,
+                start + Ns::from_secs_f64(p.remote.terminating_s),
                 inst,
             ));
         }

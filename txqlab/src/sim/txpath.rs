@@ -20,6 +20,7 @@ use qdisc::veth::Path;
 use qdisc::{Driver, KernelProfile, RefSelector, Skb, Sock, XmitCtx};
 use zerocopy::FromZeros;
 
+use super::time::Ns;
 use crate::error::{Error, Result};
 use crate::scenario::{
     Allowance, MAX_FQ_CODEL_LIMIT, MAX_RING, MAX_TXQUEUELEN, Nic, Params, QdiscKind,
@@ -70,14 +71,14 @@ impl Selection {
 
     /// The physical TX queue of connection `flow` with socket hash `hash`: its packet leaves the pod's socket,
     /// crosses the veth, and is selected on the ENA device as the kernel profile says.
-    pub fn queue(&self, hash: u32, flow: usize, now_ns: u64) -> u16 {
+    pub fn queue(&self, hash: u32, flow: usize, now: Ns) -> u16 {
         let mut skb = Skb::new(1500, flow as u64);
         skb.hash = Some(hash);
         skb.sk = Some(Sock::connected());
         skb.sender_cpu = self.cpu + 1;
         let ctx = XmitCtx {
             cpu: self.cpu,
-            now_ns,
+            now_ns: now.0,
         };
         qdisc::veth::egress(
             &self.sel,
@@ -225,11 +226,11 @@ impl TxPath {
     pub fn kick(
         &mut self,
         qdisc: &mut impl Qdisc,
-        now: u64,
+        now: Ns,
         dropped: &mut dyn FnMut(&QPkt),
-    ) -> Option<u64> {
+    ) -> Option<Ns> {
         while self.bql_bytes < self.bql_limit && !self.ring.is_stopped() {
-            let Some(p) = qdisc.dequeue(now, dropped) else {
+            let Some(p) = qdisc.dequeue(now.0, dropped) else {
                 break;
             };
             let pkt = TxPacket {
@@ -265,7 +266,7 @@ impl TxPath {
                 self.posted -= 1;
                 self.busy = true;
                 self.on_wire = Some(req_id);
-                return Some(now + self.ns_per_pkt.max(bytes as u64 * self.ps_per_byte / 1000));
+                return Some(now + Ns(self.ns_per_pkt.max(bytes as u64 * self.ps_per_byte / 1000)));
             }
         }
         None
@@ -276,9 +277,9 @@ impl TxPath {
     pub fn serve(
         &mut self,
         qdisc: &mut impl Qdisc,
-        now: u64,
+        now: Ns,
         dropped: &mut dyn FnMut(&QPkt),
-    ) -> (Option<QPkt>, Option<u64>) {
+    ) -> (Option<QPkt>, Option<Ns>) {
         // The packet on the wire is the one stored under the req_id the device fetched; its completion (posted
         // at fetch) is cleaned now that it has left.
         let p = self
@@ -320,9 +321,9 @@ mod tests {
             };
             child.enqueue(pkt, 0, &mut drops);
         }
-        let mut t = q.kick(child, 0, &mut drops).unwrap();
+        let mut t = q.kick(child, Ns::ZERO, &mut drops).unwrap();
         // 1000 bytes at 5 Gbit/s is 1.6 us, below the 1/queue_pps packet time.
-        assert_eq!(t, (1e9 / p.nic.queue_pps) as u64);
+        assert_eq!(t, Ns((1e9 / p.nic.queue_pps) as u64));
         let mut out = Vec::new();
         loop {
             let (pkt, next) = q.serve(child, t, &mut drops);
