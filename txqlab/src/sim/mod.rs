@@ -2,8 +2,9 @@
 //! TX-queue selection (kernel profile) -> per-queue qdisc -> ENA TX ring -> device -> hypervisor shaper -> wire
 //! -> remote cache -> responses back through the inbound allowance -> proxy -> client.
 //!
-//! Time is integer nanoseconds in the `Ns` newtype (`time.rs`) from the event queue to every component; every random draw comes from seeded generators, so a stage run twice gives the
-//! same result. The same seed is used for every stage (common random numbers): stages differ only by mechanism.
+//! Time is integer nanoseconds in the `Ns` newtype (`time.rs`), from the event queue to every component; every
+//! random draw comes from seeded generators, so a stage run twice gives the same result. The same seed is used for
+//! every stage (common random numbers): stages differ only by mechanism.
 //!
 //! Files: `events.rs` (the event type and the ordered queue), `clients.rs` (arrivals, timeouts, retries, latency),
 //! `proxy.rs` (the sidecar's CFS-limited CPU), `connections.rs` and `tcp.rs` (TCP of both directions), `node.rs`
