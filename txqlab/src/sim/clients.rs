@@ -66,17 +66,52 @@ impl Sim<'_> {
         self.proxy_submit(id, false);
     }
 
-    /// Schedules a client timeout (always `now + timeout`, so in time order).
+    /// Starts a client timeout. Every timeout is `now + timeout_ms`, so they expire in the order they start: they
+    /// wait in a FIFO, and one event stands for the earliest that may still fire (most attempts are answered
+    /// long before, and their entries are skipped without an event of their own).
     pub(super) fn push_timeout(&mut self, req: u32, attempt: u8) {
         let t = self.now + Ns::from_ms(self.p.clients.timeout_ms);
-        self.ev.push(t, Kind::Timeout { req, attempt });
+        self.timeouts_due.push_back((t, req, attempt));
+        if !self.timeout_armed {
+            self.arm_timeout();
+        }
     }
 
-    pub(super) fn on_timeout(&mut self, req: u32, attempt: u8) {
-        let r = &mut self.reqs[req as usize];
-        if r.done || r.attempt != attempt {
-            return;
+    /// Whether the attempt a timeout entry was started for is still waiting.
+    fn timeout_live(&self, req: u32, attempt: u8) -> bool {
+        let r = &self.reqs[req as usize];
+        !r.done && r.attempt == attempt
+    }
+
+    /// Drops answered attempts from the front of the FIFO and schedules the event for the first live one.
+    fn arm_timeout(&mut self) {
+        while let Some(&(t, req, attempt)) = self.timeouts_due.front() {
+            if self.timeout_live(req, attempt) {
+                self.ev.push(t, Kind::Timeout);
+                self.timeout_armed = true;
+                return;
+            }
+            self.timeouts_due.pop_front();
         }
+        self.timeout_armed = false;
+    }
+
+    /// The timeout event: every live attempt whose time has come times out, in the order they started.
+    pub(super) fn on_timeouts(&mut self) {
+        while let Some(&(t, req, attempt)) = self.timeouts_due.front() {
+            if t > self.now {
+                break;
+            }
+            self.timeouts_due.pop_front();
+            if self.timeout_live(req, attempt) {
+                self.on_timeout(req);
+            }
+        }
+        self.arm_timeout();
+    }
+
+    fn on_timeout(&mut self, req: u32) {
+        let r = &mut self.reqs[req as usize];
         self.timeouts += 1;
         let (start, issued) = (r.attempt_start, r.issued);
         if r.attempt as u32 >= self.p.clients.max_retries {

@@ -90,13 +90,8 @@ pub enum Kind {
         /// Packets still to send in this burst.
         left: u32,
     },
-    /// A client's per-attempt timeout.
-    Timeout {
-        /// Request.
-        req: u32,
-        /// Attempt.
-        attempt: u8,
-    },
+    /// The earliest client timeout that may still fire (the clients' FIFO of timeouts holds the rest).
+    Timeout,
 }
 
 /// An event and its place in the order: `key` is the time in the high 64 bits and the scheduling sequence in the
@@ -333,9 +328,21 @@ mod tests {
     fn events_come_out_in_time_then_scheduling_order() {
         let mut q = Events::default();
         q.push(Ns(5), Kind::QueueServe(1));
-        q.push(Ns(3), Kind::Timeout { req: 1, attempt: 0 });
+        q.push(
+            Ns(3),
+            Kind::ProxyDone {
+                req: 1,
+                inbound: false,
+            },
+        );
         q.push(Ns(5), Kind::QueueServe(2));
-        q.push(Ns(1), Kind::Timeout { req: 2, attempt: 0 }); // out of order for its lane: goes to the heap
+        q.push(
+            Ns(1),
+            Kind::ProxyDone {
+                req: 2,
+                inbound: false,
+            },
+        ); // out of order for its lane: goes to the heap
         q.push(Ns(3), Kind::QueueServe(3));
         let order: Vec<(u64, Kind)> = std::iter::from_fn(|| q.pop())
             .map(|(t, k)| (t.0, k))
@@ -343,8 +350,20 @@ mod tests {
         assert_eq!(
             order,
             [
-                (1, Kind::Timeout { req: 2, attempt: 0 }),
-                (3, Kind::Timeout { req: 1, attempt: 0 }),
+                (
+                    1,
+                    Kind::ProxyDone {
+                        req: 2,
+                        inbound: false
+                    }
+                ),
+                (
+                    3,
+                    Kind::ProxyDone {
+                        req: 1,
+                        inbound: false
+                    }
+                ),
                 (3, Kind::QueueServe(3)),
                 (5, Kind::QueueServe(1)),
                 (5, Kind::QueueServe(2)),

@@ -152,6 +152,10 @@ struct Sim<'a> {
     cfs: Cfs,
     pending: usize,
     proxy_queue: VecDeque<(u32, bool)>,
+    /// Client timeouts started and not yet expired, in time order: (when, request, attempt).
+    timeouts_due: VecDeque<(Ns, u32, u8)>,
+    /// Whether a `Timeout` event is queued for the front of `timeouts_due`.
+    timeout_armed: bool,
     proxy_busy: bool,
     reqs: Vec<Req>,
     flows: Vec<Flow>,
@@ -254,6 +258,8 @@ impl<'a> Sim<'a> {
             ),
             pending: 0,
             proxy_queue: VecDeque::new(),
+            timeouts_due: VecDeque::new(),
+            timeout_armed: false,
             proxy_busy: false,
             reqs: Vec::new(),
             flows,
@@ -317,7 +323,7 @@ impl<'a> Sim<'a> {
                 up,
                 generation,
             } => self.on_timer(flow, up, generation),
-            Kind::Timeout { req, attempt } => self.on_timeout(req, attempt),
+            Kind::Timeout => self.on_timeouts(),
             Kind::BackgroundBurst => self.on_background_burst(),
             Kind::BackgroundPacket { left } => self.on_background_packet(left),
         }
