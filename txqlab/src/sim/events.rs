@@ -142,21 +142,38 @@ const W1: u32 = W0 + N0.trailing_zeros();
 /// Spans in the coarse ring, the current one included (1.07 s).
 const N1: u64 = 256;
 
+/// No node: the end of a list.
+const NIL: u32 = u32::MAX;
+
+/// An event in the slab, linked to the next one of its bucket (or of the free list).
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    ev: Ev,
+    next: u32,
+}
+
 /// The calendar: the current span's fine buckets, the next spans' coarse buckets, and a heap beyond.
+///
+/// Bucket contents are singly linked lists of nodes in one slab whose free slots are reused last-freed first, so
+/// scheduling an event writes to memory that was touched a moment ago rather than to one of 1280 separate buffers.
 #[derive(Debug)]
 struct Calendar {
-    /// The current span's events by fine bucket; those before `cur` are empty.
-    near: Vec<Vec<Ev>>,
-    /// Which fine buckets hold events.
+    slab: Vec<Node>,
+    /// Head of the free list in `slab`.
+    free: u32,
+    /// The current span's lists by fine bucket; those before `cur` are empty.
+    near: [u32; N0],
+    /// Which fine buckets' lists hold events.
     bits: [u64; N0 / 64],
-    /// The fine bucket of the earliest event.
+    /// The fine bucket being popped: its events, sorted latest first (the earliest is popped from the end).
     cur: usize,
-    /// `near[cur]` is sorted, latest first (so the earliest is popped from the end).
-    sorted: bool,
+    sorted: Vec<Ev>,
+    /// Whether `sorted` holds bucket `cur` (else the bucket is yet to be found and sorted).
+    current: bool,
     /// The current span (time >> W1).
     span: u64,
-    /// Events of the spans after the current one, by span modulo N1, unsorted.
-    mid: Vec<Vec<Ev>>,
+    /// Lists of the spans after the current one, by span modulo N1, unsorted.
+    mid: [u32; N1 as usize],
     /// Events in `mid`.
     mid_len: usize,
     /// Events N1 spans or more ahead.
@@ -166,12 +183,15 @@ struct Calendar {
 impl Default for Calendar {
     fn default() -> Self {
         Self {
-            near: (0..N0).map(|_| Vec::new()).collect(),
+            slab: Vec::new(),
+            free: NIL,
+            near: [NIL; N0],
             bits: [0; N0 / 64],
             cur: 0,
-            sorted: false,
+            sorted: Vec::new(),
+            current: false,
             span: 0,
-            mid: (0..N1).map(|_| Vec::new()).collect(),
+            mid: [NIL; N1 as usize],
             mid_len: 0,
             far: BinaryHeap::new(),
         }
@@ -179,6 +199,32 @@ impl Default for Calendar {
 }
 
 impl Calendar {
+    /// Puts `ev` at the head of the list starting at `head`.
+    #[inline]
+    fn link(&mut self, head: u32, ev: Ev) -> u32 {
+        let node = Node { ev, next: head };
+        if self.free != NIL {
+            let i = self.free;
+            let slot = &mut self.slab[i as usize];
+            self.free = slot.next;
+            *slot = node;
+            i
+        } else {
+            self.slab.push(node);
+            (self.slab.len() - 1) as u32
+        }
+    }
+
+    /// Takes the node `i` out of the slab: its event and the next node of its list.
+    #[inline]
+    fn unlink(&mut self, i: u32) -> (Ev, u32) {
+        let slot = &mut self.slab[i as usize];
+        let (ev, next) = (slot.ev, slot.next);
+        slot.next = self.free;
+        self.free = i;
+        (ev, next)
+    }
+
     #[inline]
     fn insert(&mut self, ev: Ev) {
         let t = ev.t();
@@ -190,17 +236,17 @@ impl Calendar {
             } else {
                 ((t >> W0) as usize % N0).max(self.cur)
             };
-            self.bits[i / 64] |= 1 << (i % 64);
-            let v = &mut self.near[i];
-            if i == self.cur && self.sorted {
+            if i == self.cur && self.current {
                 // Latest first: the position after every later event.
-                let at = v.partition_point(|e| e.key > ev.key);
-                v.insert(at, ev);
+                let at = self.sorted.partition_point(|e| e.key > ev.key);
+                self.sorted.insert(at, ev);
             } else {
-                v.push(ev);
+                self.bits[i / 64] |= 1 << (i % 64);
+                self.near[i] = self.link(self.near[i], ev);
             }
         } else if span < self.span + N1 {
-            self.mid[(span % N1) as usize].push(ev);
+            let slot = (span % N1) as usize;
+            self.mid[slot] = self.link(self.mid[slot], ev);
             self.mid_len += 1;
         } else {
             self.far.push(ev);
@@ -233,14 +279,15 @@ impl Calendar {
             self.span += 1;
         }
         self.cur = 0;
-        self.sorted = false;
+        self.current = false;
         let slot = (self.span % N1) as usize;
-        let mut v = std::mem::take(&mut self.mid[slot]);
-        self.mid_len -= v.len();
-        for ev in v.drain(..) {
+        let mut i = std::mem::replace(&mut self.mid[slot], NIL);
+        while i != NIL {
+            let (ev, next) = self.unlink(i);
+            self.mid_len -= 1;
             self.insert(ev);
+            i = next;
         }
-        self.mid[slot] = v;
         while self
             .far
             .peek()
@@ -256,34 +303,31 @@ impl Calendar {
     /// Takes the earliest event.
     #[inline]
     fn pop(&mut self) -> Option<Ev> {
-        let i = self.cur;
-        if !self.sorted || self.near[i].is_empty() {
-            self.make_current()?;
+        if let Some(ev) = self.sorted.pop() {
+            return Some(ev);
         }
-        let i = self.cur;
-        let v = &mut self.near[i];
-        let ev = v.pop();
-        if v.is_empty() {
-            self.bits[i / 64] &= !(1 << (i % 64));
-        }
-        ev
+        self.make_current()?;
+        self.sorted.pop()
     }
 
-    /// Makes the bucket of the earliest event current and sorts it; `None` when no event is left.
+    /// Makes the bucket of the earliest event current: its list moves into `sorted`, sorted. `None` when no event
+    /// is left.
     fn make_current(&mut self) -> Option<()> {
         loop {
             match self.next_bucket(self.cur) {
                 Some(i) => {
-                    if i != self.cur {
-                        self.cur = i;
-                        self.sorted = false;
+                    self.cur = i;
+                    self.current = true;
+                    self.bits[i / 64] &= !(1 << (i % 64));
+                    let mut n = std::mem::replace(&mut self.near[i], NIL);
+                    while n != NIL {
+                        let (ev, next) = self.unlink(n);
+                        self.sorted.push(ev);
+                        n = next;
                     }
-                    if !self.sorted {
-                        let v = &mut self.near[i];
-                        if v.len() > 1 {
-                            v.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
-                        }
-                        self.sorted = true;
+                    if self.sorted.len() > 1 {
+                        self.sorted
+                            .sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
                     }
                     return Some(());
                 }
