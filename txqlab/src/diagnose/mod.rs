@@ -249,6 +249,17 @@ macro_rules! named {
     };
 }
 
+/// A per-queue TX counter's name as ENA prints it (`queue_N_tx_<field>`, `ena_queue_strings`) and its sum over
+/// the queues.
+macro_rules! tx_sum {
+    ($stats:expr, $field:ident) => {
+        (
+            concat!("queue_N_tx_", stringify!($field)),
+            sum_queues(&$stats.tx, |t| t.$field),
+        )
+    };
+}
+
 /// ENA-only findings, from the counters as nic-model types them (`ena_ethtool.c` names).
 fn ena(s: &Snapshot, stats: &NicStats, ctx: &Context, f: &mut Vec<finding::Finding>) {
     for (allowance, advice) in ALLOWANCES {
@@ -264,13 +275,13 @@ fn ena(s: &Snapshot, stats: &NicStats, ctx: &Context, f: &mut Vec<finding::Findi
             ));
         }
     }
-    let stops = sum_queues(&stats.tx, |t| t.queue_stop);
+    let (stop_name, stops) = tx_sum!(stats, queue_stop);
     if stops > 0 {
         f.push(finding(
             FindingId::TxQueueStops,
             format!(
-                "TX queues stopped {stops} times{} for lack of ring descriptors (queue_N_tx_queue_stop): the device \
-                 drains slower than the stack sends in bursts; the qdisc absorbs it, watch its drops.",
+                "TX queues stopped {stops} times{} for lack of ring descriptors ({stop_name}): the device drains \
+                 slower than the stack sends in bursts; the qdisc absorbs it, watch its drops.",
                 rate_text(stops, ctx)
             ),
             json!({ "stops": big(stops), "wakeups": big(sum_queues(&stats.tx, |t| t.queue_wakeup)) }),
@@ -307,13 +318,12 @@ fn ena(s: &Snapshot, stats: &NicStats, ctx: &Context, f: &mut Vec<finding::Findi
             json!({ "counter": name, "value": v }),
         ));
     }
-    let missed = sum_queues(&stats.tx, |t| t.missed_tx);
+    let (missed_name, missed) = tx_sum!(stats, missed_tx);
     if missed > 0 {
         f.push(finding(
             FindingId::MissedTx,
             format!(
-                "{missed} TX completions did not arrive in time (queue_N_tx_missed_tx): a starved CPU or a device \
-                 problem."
+                "{missed} TX completions did not arrive in time ({missed_name}): a starved CPU or a device problem."
             ),
             json!({ "count": big(missed) }),
         ));
