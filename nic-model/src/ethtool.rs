@@ -159,70 +159,40 @@ impl Default for NicStats {
     }
 }
 
+/// Which counters a reading has already set, to refuse one printed twice.
+struct Seen {
+    global: u32,
+    eni: u32,
+    tx: [u32; MAX_QUEUES],
+    rx: [u32; MAX_QUEUES],
+    conntrack: bool,
+}
+
+impl Seen {
+    const NONE: Self = Self {
+        global: 0,
+        eni: 0,
+        tx: [0; MAX_QUEUES],
+        rx: [0; MAX_QUEUES],
+        conntrack: false,
+    };
+}
+
+/// Marks counter `i` of a set as seen; `Err(dup)` when it already was.
+fn mark(bits: &mut u32, i: usize, dup: Error) -> Result<()> {
+    if *bits & (1 << i) != 0 {
+        return Err(dup);
+    }
+    *bits |= 1 << i;
+    Ok(())
+}
+
 impl NicStats {
-    /// Reads `ethtool -S` text of an ENA interface.
+    /// Reads `ethtool -S` text of an ENA interface. Text without a single counter is an error
+    /// ([`ParseErrorKind::Empty`]).
     pub fn parse(text: &str) -> Result<Self> {
-        let mut s = Self::default();
-        let mut seen_global = 0u32;
-        let mut seen_eni = 0u32;
-        let mut seen_tx = [0u32; MAX_QUEUES];
-        let mut seen_rx = [0u32; MAX_QUEUES];
-        let mut seen_ct = false;
-        let mut any = false;
-        for e in entries(text) {
-            let e = e?;
-            any = true;
-            let dup = Error::Parse {
-                line: e.line,
-                kind: ParseErrorKind::Duplicate,
-            };
-            let mark = |bits: &mut u32, i: usize| -> Result<()> {
-                if *bits & (1 << i) != 0 {
-                    return Err(dup);
-                }
-                *bits |= 1 << i;
-                Ok(())
-            };
-            match classify(e.name) {
-                Counter::Global(i) => {
-                    mark(&mut seen_global, i)?;
-                    *s.global.get_mut(GlobalStats::NAMES[i]).ok_or(dup)? = e.value;
-                }
-                Counter::Eni(i) => {
-                    mark(&mut seen_eni, i)?;
-                    let eni = s.eni.get_or_insert_with(EniStats::default);
-                    *eni.get_mut(EniStats::NAMES[i]).ok_or(dup)? = e.value;
-                }
-                Counter::ConntrackAvailable => {
-                    if seen_ct {
-                        return Err(dup);
-                    }
-                    seen_ct = true;
-                    s.conntrack_available = Some(e.value);
-                }
-                Counter::Tx { queue, index } | Counter::Rx { queue, index }
-                    if queue >= MAX_QUEUES =>
-                {
-                    let _ = index;
-                    return Err(Error::Parse {
-                        line: e.line,
-                        kind: ParseErrorKind::QueueOutOfRange,
-                    });
-                }
-                Counter::Tx { queue, index } => {
-                    mark(&mut seen_tx[queue], index)?;
-                    *s.tx[queue].get_mut(TxStats::NAMES[index]).ok_or(dup)? = e.value;
-                    s.queues = s.queues.max(queue + 1);
-                }
-                Counter::Rx { queue, index } => {
-                    mark(&mut seen_rx[queue], index)?;
-                    *s.rx[queue].get_mut(RxStats::NAMES[index]).ok_or(dup)? = e.value;
-                    s.queues = s.queues.max(queue + 1);
-                }
-                Counter::Unknown => s.unknown += 1,
-            }
-        }
-        if !any {
+        let s = Self::from_entries(entries(text))?;
+        if entries(text).next().is_none() {
             return Err(Error::Parse {
                 line: text.lines().count().max(1),
                 kind: ParseErrorKind::Empty,
@@ -231,30 +201,108 @@ impl NicStats {
         Ok(s)
     }
 
-    /// What `self` counted since `earlier`, two snapshots of the same interface. The rule, which `txqlab
-    /// diagnose` applies to every driver's counters too: when no counter went down the counts are the
-    /// differences; when some went down and others up the driver's counters were reset in between (the driver
-    /// was reloaded), so the counts are `self`'s own, since the reset; when every counter that changed went down
-    /// the snapshots are in the wrong order.
+    /// Builds the snapshot from `name: value` entries however they were read: [`entries`] of `ethtool -S` text,
+    /// or the counters of another format (node_exporter's, a collected bundle) with the line each came from.
+    /// The first error, or a counter given twice or beyond [`MAX_QUEUES`], stops the reading and names its
+    /// line. No entries give the empty snapshot.
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = Result<Entry<'a>>>) -> Result<Self> {
+        let mut s = Self::default();
+        let mut seen = Seen::NONE;
+        for e in entries {
+            s.take(&mut seen, e?)?;
+        }
+        Ok(s)
+    }
+
+    /// Sets the counter `e` names (`ena_get_strings` order does not matter), or counts it as unknown.
+    fn take(&mut self, seen: &mut Seen, e: Entry<'_>) -> Result<()> {
+        let dup = Error::Parse {
+            line: e.line,
+            kind: ParseErrorKind::Duplicate,
+        };
+        let slot = match classify(e.name) {
+            Counter::Global(i) => {
+                mark(&mut seen.global, i, dup)?;
+                self.global.get_mut(GlobalStats::NAMES[i])
+            }
+            Counter::Eni(i) => {
+                mark(&mut seen.eni, i, dup)?;
+                let eni = self.eni.get_or_insert_with(EniStats::default);
+                eni.get_mut(EniStats::NAMES[i])
+            }
+            Counter::ConntrackAvailable => {
+                if core::mem::replace(&mut seen.conntrack, true) {
+                    return Err(dup);
+                }
+                Some(self.conntrack_available.insert(0))
+            }
+            Counter::Tx { queue, .. } | Counter::Rx { queue, .. } if queue >= MAX_QUEUES => {
+                return Err(Error::Parse {
+                    line: e.line,
+                    kind: ParseErrorKind::QueueOutOfRange,
+                });
+            }
+            Counter::Tx { queue, index } => {
+                mark(&mut seen.tx[queue], index, dup)?;
+                self.queues = self.queues.max(queue + 1);
+                self.tx[queue].get_mut(TxStats::NAMES[index])
+            }
+            Counter::Rx { queue, index } => {
+                mark(&mut seen.rx[queue], index, dup)?;
+                self.queues = self.queues.max(queue + 1);
+                self.rx[queue].get_mut(RxStats::NAMES[index])
+            }
+            Counter::Unknown => {
+                self.unknown += 1;
+                return Ok(());
+            }
+        };
+        *slot.ok_or(dup)? = e.value;
+        Ok(())
+    }
+
+    /// The counter `ethtool -S` prints as `name` (older names too), for updates by name; `None` for a name the
+    /// model does not know, for a queue beyond [`MAX_QUEUES`], and for ENI counters or
+    /// `conntrack_allowance_available` the snapshot does not have.
+    pub fn counter_mut(&mut self, name: &str) -> Option<&mut u64> {
+        match classify(name) {
+            Counter::Global(i) => self.global.get_mut(GlobalStats::NAMES[i]),
+            Counter::Eni(i) => self.eni.as_mut()?.get_mut(EniStats::NAMES[i]),
+            Counter::ConntrackAvailable => self.conntrack_available.as_mut(),
+            Counter::Tx { queue, index } => self.tx.get_mut(queue)?.get_mut(TxStats::NAMES[index]),
+            Counter::Rx { queue, index } => self.rx.get_mut(queue)?.get_mut(RxStats::NAMES[index]),
+            Counter::Unknown => None,
+        }
+    }
+
+    /// What `self` counted since `earlier`, two snapshots of the same interface, by the rule of [`Interval`]
+    /// (which `txqlab diagnose` applies to every driver's counters too): when no counter went down the counts
+    /// are the differences; when some went down and others up the driver's counters were reset in between (the
+    /// driver was reloaded), so the counts are `self`'s own, since the reset; when every counter that changed
+    /// went down the snapshots are in the wrong order.
     pub fn since(&self, earlier: &Self) -> Since {
         let (up, down) = self.moves(earlier);
-        if down == 0 {
-            let mut d = self.clone();
-            d.global = self.global.delta(&earlier.global);
-            d.eni = match (self.eni, earlier.eni) {
-                (Some(a), Some(b)) => Some(a.delta(&b)),
-                (a, _) => a,
-            };
-            for q in 0..MAX_QUEUES {
-                d.tx[q] = self.tx[q].delta(&earlier.tx[q]);
-                d.rx[q] = self.rx[q].delta(&earlier.rx[q]);
-            }
-            Since::Counted(d)
-        } else if up > 0 {
-            Since::Reset(self.clone())
-        } else {
-            Since::Reversed
+        match Interval::of(up, down) {
+            Interval::Counted => Since::Counted(self.delta(earlier)),
+            Interval::Reset => Since::Reset(self.clone()),
+            Interval::Reversed => Since::Reversed,
         }
+    }
+
+    /// Counter by counter `self - earlier` (saturating): what [`since`](Self::since) gives when nothing went
+    /// down.
+    fn delta(&self, earlier: &Self) -> Self {
+        let mut d = self.clone();
+        d.global = self.global.delta(&earlier.global);
+        d.eni = match (self.eni, earlier.eni) {
+            (Some(a), Some(b)) => Some(a.delta(&b)),
+            (a, _) => a,
+        };
+        for q in 0..MAX_QUEUES {
+            d.tx[q] = self.tx[q].delta(&earlier.tx[q]);
+            d.rx[q] = self.rx[q].delta(&earlier.rx[q]);
+        }
+        d
     }
 
     /// Counters that went up and down since `earlier`, over every counter of both snapshots.
@@ -272,13 +320,40 @@ impl NicStats {
     }
 }
 
-/// Two snapshots of one interface compared ([`NicStats::since`]).
+/// What two snapshots of one interface say about the interval between them, from how many counters went up and how
+/// many went down: the one rule [`NicStats::since`] applies to ENA's counters and `txqlab diagnose` to every
+/// driver's. A driver reload zeroes the driver's counters (they live in the adapter `ena_probe` allocates), so some
+/// go down while those that counted since go up; counters never go down otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    /// No counter went down: the later snapshot minus the earlier one is what happened in between.
+    Counted,
+    /// Some went down and others up: the counters were reset in between; the later snapshot's own counts are
+    /// what happened since the reset.
+    Reset,
+    /// Counters went down and none up: the snapshots are in the wrong order.
+    Reversed,
+}
+
+impl Interval {
+    /// The verdict on `up` counters that went up and `down` that went down.
+    pub fn of(up: usize, down: usize) -> Self {
+        match (up, down) {
+            (_, 0) => Self::Counted,
+            (0, _) => Self::Reversed,
+            _ => Self::Reset,
+        }
+    }
+}
+
+/// Two snapshots of one interface compared ([`NicStats::since`], by the rule of [`Interval`]).
+/// Generic so that other drivers' typed counters (`txqlab diagnose`'s virtio_net reading) answer alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Since {
+pub enum Since<T = NicStats> {
     /// No counter went down: what happened in between, counter by counter.
-    Counted(NicStats),
+    Counted(T),
     /// Counters went down and others up: reset in between; the later snapshot's own counts, since the reset.
-    Reset(NicStats),
+    Reset(T),
     /// Every counter that changed went down: the earlier snapshot is the later one.
     Reversed,
 }
@@ -435,6 +510,53 @@ mod tests {
         assert_eq!(c.since(&a), Since::Reset(c.clone()));
         assert_eq!(a.since(&b), Since::Reversed);
         assert!(matches!(a.since(&a), Since::Counted(d) if d.tx[0].cnt == 0));
+    }
+
+    #[test]
+    fn from_entries_reads_counters_of_any_format_and_names_the_line_at_fault() {
+        let entry = |line, name, value| Ok(Entry { line, name, value });
+        let s = NicStats::from_entries([
+            entry(4, "queue_1_tx_cnt", 9),
+            entry(7, "pps_allowance_exceeded", 2),
+            entry(9, "ena_admin_q_aborted_cmd", 0),
+        ])
+        .unwrap();
+        assert_eq!((s.tx[1].cnt, s.queues, s.unknown), (9, 2, 1));
+        assert_eq!(s.eni.map(|e| e.pps_allowance_exceeded), Some(2));
+        // An older driver's name for a counter already read is the same counter twice.
+        let e = NicStats::from_entries([
+            entry(3, "queue_0_rx_csum_bad", 1),
+            entry(8, "queue_0_rx_bad_csum", 1),
+        ]);
+        assert_eq!(
+            e,
+            Err(Error::Parse {
+                line: 8,
+                kind: ParseErrorKind::Duplicate
+            })
+        );
+        assert_eq!(NicStats::from_entries([]), Ok(NicStats::default()));
+        // `parse` still refuses text without a counter.
+        assert!(NicStats::parse("NIC statistics:\n").is_err());
+    }
+
+    #[test]
+    fn counter_mut_finds_counters_by_their_printed_names() {
+        let mut s = NicStats::parse("queue_3_rx_csum_bad: 1\nwd_expired: 2\n").unwrap();
+        *s.counter_mut("queue_3_rx_bad_csum").unwrap() = 7;
+        *s.counter_mut("wd_expired").unwrap() += 1;
+        assert_eq!((s.rx[3].csum_bad, s.global.wd_expired), (7, 3));
+        assert!(s.counter_mut("bw_in_allowance_exceeded").is_none());
+        assert!(s.counter_mut("queue_128_tx_cnt").is_none());
+        assert!(s.counter_mut("ena_admin_q_aborted_cmd").is_none());
+    }
+
+    #[test]
+    fn the_interval_rule_reads_up_and_down_moves() {
+        assert_eq!(Interval::of(0, 0), Interval::Counted);
+        assert_eq!(Interval::of(5, 0), Interval::Counted);
+        assert_eq!(Interval::of(5, 1), Interval::Reset);
+        assert_eq!(Interval::of(0, 1), Interval::Reversed);
     }
 
     #[test]

@@ -482,8 +482,8 @@ fn add_extras(
         if extra.info.driver.is_some() {
             last.info = extra.info;
         }
-        for (n, v) in extra.ethtool.iter() {
-            last.ethtool.insert(&origin, 0, n, v)?;
+        for r in extra.ethtool.reads() {
+            last.ethtool.insert(r.origin, r.line, r.name, r.value)?;
         }
     }
     Ok(())
@@ -545,7 +545,7 @@ fn diagnose(a: DiagnoseArgs) -> Result<ExitCode, txqlab::diagnose::Error> {
         ctx.decreases = decreases;
         snap = d;
     }
-    let report = diagnose(&snap, &ctx);
+    let report = diagnose(&snap, &ctx)?;
     if a.json {
         println!(
             "{}",

@@ -119,6 +119,17 @@ impl Allowance {
             Self::LinkLocal => "linklocal_allowance_exceeded",
         }
     }
+
+    /// The value of this allowance's counter ([`counter_name`](Self::counter_name)) in `stats`.
+    pub const fn count(self, stats: &EniStats) -> u64 {
+        match self {
+            Self::BwIn => stats.bw_in_allowance_exceeded,
+            Self::BwOut => stats.bw_out_allowance_exceeded,
+            Self::Pps => stats.pps_allowance_exceeded,
+            Self::Conntrack => stats.conntrack_allowance_exceeded,
+            Self::LinkLocal => stats.linklocal_allowance_exceeded,
+        }
+    }
 }
 
 /// The shaper's decision for one packet.
@@ -429,6 +440,23 @@ fn blame(w_pps: u64, w_bw: u64, bw_kind: Allowance, w_ll: u64) -> Allowance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_allowance_counts_the_eni_counter_it_names() {
+        let all = [
+            Allowance::BwIn,
+            Allowance::BwOut,
+            Allowance::Pps,
+            Allowance::Conntrack,
+            Allowance::LinkLocal,
+        ];
+        for (i, a) in all.into_iter().enumerate() {
+            let mut stats = EniStats::default();
+            *stats.get_mut(a.counter_name()).unwrap() = 7;
+            assert_eq!(a.count(&stats), 7, "{a:?}");
+            assert_eq!(EniStats::NAMES[i], a.counter_name());
+        }
+    }
 
     fn cfg(over: OverLimit) -> AllowanceConfig {
         AllowanceConfig {

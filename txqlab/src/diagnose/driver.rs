@@ -215,7 +215,13 @@ pub fn infer(
                 .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()))
         }
     };
-    if has("queue_0_tx_cnt") || has("ena_admin_q_aborted_cmd") || has("bw_in_allowance_exceeded") {
+    // ENA's per-queue TX and allowance counters by nic-model's names (`ena_ethtool.c`); the admin queue's
+    // counters (`ena_stats_ena_com_strings`) are not modelled there.
+    let ena_named = |n: &str| {
+        use nic_model::ethtool::{Counter, classify};
+        matches!(classify(n), Counter::Tx { .. } | Counter::Eni(_))
+    };
+    if any(&ena_named) || has("ena_admin_q_aborted_cmd") {
         Some(Driver::Ena)
     } else if has("tx_queue_0_kicks") || any(&txn("_kicks")) {
         Some(Driver::VirtioNet)

@@ -11,10 +11,26 @@ pub const MAX_COUNTERS: usize = 200_000;
 /// A value of 2^64-1: a driver's -1 printed unsigned (an unset or failed read), not a count.
 pub const INVALID: u64 = u64::MAX;
 
-/// Counters by name, each with the line it came from.
+/// Counters by name, each with the input and line it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EthtoolStats {
-    counters: BTreeMap<String, (u64, usize)>,
+    /// Name -> (value, line, index into `origins`).
+    counters: BTreeMap<String, (u64, usize, usize)>,
+    /// The inputs the counters came from (the snapshot's file, and `--driver-info` or `--tc` files).
+    origins: Vec<String>,
+}
+
+/// One counter with where it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read<'a> {
+    /// Counter name.
+    pub name: &'a str,
+    /// Value.
+    pub value: u64,
+    /// The file, `<stdin>` or live device it came from.
+    pub origin: &'a str,
+    /// 1-based line in `origin` (0 when the format has no lines).
+    pub line: usize,
 }
 
 impl EthtoolStats {
@@ -74,7 +90,7 @@ impl EthtoolStats {
                 ));
             }
         }
-        if let Some((_, first)) = self.counters.get(name) {
+        if let Some((_, first, _)) = self.counters.get(name) {
             return Err(Error::at(
                 origin,
                 line,
@@ -92,8 +108,36 @@ impl EthtoolStats {
                 format!("more than {MAX_COUNTERS} counters: not one device's `ethtool -S`"),
             ));
         }
-        self.counters.insert(name.to_string(), (v, line));
+        let o = match self.origins.iter().position(|o| o == origin) {
+            Some(o) => o,
+            None => {
+                self.origins.push(origin.to_string());
+                self.origins.len() - 1
+            }
+        };
+        self.counters.insert(name.to_string(), (v, line, o));
         Ok(())
+    }
+
+    /// Every counter with the input and line it came from, in the order it was read (input by input, line by
+    /// line): what a typed reading such as `nic_model::ethtool::NicStats::from_entries` takes.
+    pub fn reads(&self) -> Vec<Read<'_>> {
+        let mut v: Vec<(usize, Read<'_>)> = self
+            .counters
+            .iter()
+            .map(|(name, (value, line, o))| {
+                let origin = self.origins.get(*o).map_or("", String::as_str);
+                let r = Read {
+                    name,
+                    value: *value,
+                    origin,
+                    line: *line,
+                };
+                (*o, r)
+            })
+            .collect();
+        v.sort_by_key(|(o, r)| (*o, r.line));
+        v.into_iter().map(|(_, r)| r).collect()
     }
 
     /// Number of counters.
@@ -108,12 +152,12 @@ impl EthtoolStats {
 
     /// A counter's value.
     pub fn get(&self, name: &str) -> Option<u64> {
-        self.counters.get(name).map(|(v, _)| *v)
+        self.counters.get(name).map(|(v, _, _)| *v)
     }
 
     /// Every counter, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.counters.iter().map(|(n, (v, _))| (n.as_str(), *v))
+        self.counters.iter().map(|(n, (v, _, _))| (n.as_str(), *v))
     }
 
     /// Per-queue TX counts by `scheme`: queue number -> (sum of the parts, whether a part was invalid).
@@ -133,6 +177,14 @@ impl EthtoolStats {
         out
     }
 
+    /// Counters holding 2^64-1 here or, for the same name, in `before`: no count either way.
+    pub fn invalid_in_either(&self, before: &Self) -> Vec<&str> {
+        self.iter()
+            .filter(|(n, v)| *v == INVALID || before.get(n) == Some(INVALID))
+            .map(|(n, _)| n)
+            .collect()
+    }
+
     /// Counters holding 2^64-1.
     pub fn invalid(&self) -> Vec<&str> {
         self.iter()
@@ -141,12 +193,19 @@ impl EthtoolStats {
             .collect()
     }
 
-    /// Replaces every counter by `self - before`. Returns the counters that went down (name, before,
-    /// after); those keep their value in `self` (the count since they restarted) and the caller decides.
-    pub fn subtract(&mut self, before: &Self) -> Vec<(String, u64, u64)> {
+    /// Replaces every counter by `self - before`, except gauges (`gauge(name)`), which keep their level.
+    /// Returns the counters that went down (name, before, after); those keep their value in `self` (the count
+    /// since they restarted) and the caller decides.
+    pub fn subtract(
+        &mut self,
+        before: &Self,
+        gauge: &dyn Fn(&str) -> bool,
+    ) -> Vec<(String, u64, u64)> {
         let mut down = Vec::new();
-        for (name, (v, _)) in self.counters.iter_mut() {
-            let Some(b) = before.get(name) else { continue };
+        for (name, (v, _, _)) in self.counters.iter_mut() {
+            let Some(b) = before.get(name).filter(|_| !gauge(name)) else {
+                continue;
+            };
             if *v == INVALID || b == INVALID {
                 *v = INVALID;
             } else if *v >= b {
@@ -158,11 +217,13 @@ impl EthtoolStats {
         down
     }
 
-    /// Counters whose value changed between `before` and `self` (for ordering checks): (went up, went down).
-    pub fn changes(&self, before: &Self) -> (usize, usize) {
+    /// Counters whose value changed between `before` and `self` (for `nic_model::ethtool::Interval`): (went up,
+    /// went down). A value of 2^64-1 on either side is no count, so it moved neither way
+    /// ([`subtract`](Self::subtract) keeps it invalid); a gauge (`gauge(name)`) is a level, not a count.
+    pub fn changes(&self, before: &Self, gauge: &dyn Fn(&str) -> bool) -> (usize, usize) {
         let (mut up, mut down) = (0, 0);
-        for (name, v) in self.iter() {
-            match before.get(name) {
+        for (name, v) in self.iter().filter(|(n, v)| *v != INVALID && !gauge(n)) {
+            match before.get(name).filter(|b| *b != INVALID) {
                 Some(b) if b < v => up += 1,
                 Some(b) if b > v => down += 1,
                 _ => {}

@@ -6,6 +6,7 @@
 //! (`lines`); every counter sum is widened to 128 bits; a check that could not run says so.
 
 pub mod collect;
+pub mod counters;
 pub mod driver;
 mod error;
 pub mod ethtool;
@@ -16,7 +17,9 @@ pub mod report;
 pub mod snapshot;
 pub mod spread;
 pub mod tc;
+pub mod virtio_net;
 
+pub use counters::Typed;
 pub use driver::{Driver, DriverInfo, TxScheme};
 pub use error::{EXIT_INPUT, EXIT_OK, EXIT_USAGE, EXIT_WARNING, Error, quote};
 pub use finding::{Finding, FindingId, Severity};
@@ -27,6 +30,7 @@ pub use tc::TcEntry;
 use serde_json::json;
 
 use finding::{big, finding, with_severity};
+use nic_model::ethtool::NicStats;
 use nic_model::shaper::Allowance;
 
 /// What else the diagnosis knows besides the snapshot.
@@ -50,14 +54,23 @@ fn rate_text(v: u128, ctx: &Context) -> String {
         .unwrap_or_default()
 }
 
-/// Builds the findings from a snapshot (a difference when `ctx.interval_s` or `--before` says so).
-pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
+/// Builds the findings from a snapshot (a difference when `ctx.interval_s` or `--before` says so). Fails only
+/// when the driver's typed reading refuses a counter ([`Typed::read`]).
+pub fn diagnose(s: &Snapshot, ctx: &Context) -> Result<Report, Error> {
     let mut f = Vec::new();
     let (driver, driver_source) = s.driver();
-    let spread = spread::check(s, driver, ctx, &mut f);
+    let read;
+    let typed = match &s.typed {
+        Some(t) => t,
+        None => {
+            read = Typed::read(s, driver)?;
+            &read
+        }
+    };
+    let spread = spread::check(s, driver, typed, ctx, &mut f);
     counter_findings(s, ctx, &mut f);
-    if driver == Some(Driver::Ena) {
-        ena(s, ctx, &mut f);
+    if let Typed::Ena(e) = typed {
+        ena(s, &e.stats, ctx, &mut f);
     }
     tc_findings(s, ctx, &mut f);
     if let Some(r) = ctx.tcp_retransmits.filter(|r| *r > 0) {
@@ -81,7 +94,7 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
             x.message = x.message.replace("$(uname -r)", release);
         }
     }
-    Report {
+    Ok(Report {
         schema_version: SCHEMA_VERSION,
         device: s.device.clone().or_else(|| {
             let mut devs = s.tc.iter().filter_map(|e| e.dev.clone());
@@ -98,7 +111,7 @@ pub fn diagnose(s: &Snapshot, ctx: &Context) -> Report {
         tx_queue_share: spread.share,
         tx_queue_per_second: spread.per_second,
         findings: f,
-    }
+    })
 }
 
 /// Findings on the counters themselves: a reset between the snapshots, and counters that hold 2^64-1.
@@ -219,42 +232,42 @@ const ALLOWANCES: [(Allowance, &str); 5] = [
     ),
 ];
 
-/// Sum over ENA's queues of one per-queue counter, named as nic-model names it (`queue_N_tx_<TxStats field>` or
-/// `queue_N_rx_<RxStats field>`, through `nic_model::ethtool::classify`), widened to 128 bits, skipping invalid
-/// values.
-fn sum_ena_queues(s: &Snapshot, dir: Dir, field: &str) -> u128 {
-    use nic_model::ethtool::{Counter, classify};
-    use nic_model::stats::{RxStats, TxStats};
-    s.ethtool
+/// Sum over ENA's queues of one per-queue counter, widened to 128 bits, skipping values of 2^64-1.
+fn sum_queues<T>(queues: &[T], field: impl Fn(&T) -> u64) -> u128 {
+    queues
         .iter()
-        .filter(|(_, v)| *v != ethtool::INVALID)
-        .filter(|(n, _)| match (dir, classify(n)) {
-            (Dir::Tx, Counter::Tx { index, .. }) => TxStats::NAMES[index] == field,
-            (Dir::Rx, Counter::Rx { index, .. }) => RxStats::NAMES[index] == field,
-            _ => false,
-        })
-        .map(|(_, v)| u128::from(v))
+        .map(field)
+        .filter(|v| *v != ethtool::INVALID)
+        .map(u128::from)
         .sum()
 }
 
-/// Which per-queue counters of ENA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    /// `queue_N_tx_*`.
-    Tx,
-    /// `queue_N_rx_*`.
-    Rx,
+/// A counter's value with its field's name, which is the name ENA prints (`nic_model::stats`).
+macro_rules! named {
+    ($stats:expr, $field:ident) => {
+        (stringify!($field), $stats.$field)
+    };
 }
 
-/// ENA-only findings (`ena_ethtool.c` counter names, as `nic_model::stats` names them).
-fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
+/// A per-queue TX counter's name as ENA prints it (`queue_N_tx_<field>`, `ena_queue_strings`) and its sum over
+/// the queues.
+macro_rules! tx_sum {
+    ($stats:expr, $field:ident) => {
+        (
+            concat!("queue_N_tx_", stringify!($field)),
+            sum_queues(&$stats.tx, |t| t.$field),
+        )
+    };
+}
+
+/// ENA-only findings, from the counters as nic-model types them (`ena_ethtool.c` names).
+fn ena(s: &Snapshot, stats: &NicStats, ctx: &Context, f: &mut Vec<finding::Finding>) {
     for (allowance, advice) in ALLOWANCES {
         let name = allowance.counter_name();
-        if let Some(v) = s
-            .ethtool
-            .get(name)
-            .filter(|v| *v > 0 && *v != ethtool::INVALID)
-        {
+        let Some(v) = stats.eni.map(|e| allowance.count(&e)) else {
+            continue;
+        };
+        if v > 0 && v != ethtool::INVALID {
             f.push(finding(
                 FindingId::AllowanceExceeded,
                 format!("{name} = {v}{}: {advice}", rate_text(u128::from(v), ctx)),
@@ -262,54 +275,55 @@ fn ena(s: &Snapshot, ctx: &Context, f: &mut Vec<finding::Finding>) {
             ));
         }
     }
-    let stops = sum_ena_queues(s, Dir::Tx, "queue_stop");
+    let (stop_name, stops) = tx_sum!(stats, queue_stop);
     if stops > 0 {
         f.push(finding(
             FindingId::TxQueueStops,
             format!(
-                "TX queues stopped {stops} times{} for lack of ring descriptors (queue_N_tx_queue_stop): the device \
-                 drains slower than the stack sends in bursts; the qdisc absorbs it, watch its drops.",
+                "TX queues stopped {stops} times{} for lack of ring descriptors ({stop_name}): the device drains \
+                 slower than the stack sends in bursts; the qdisc absorbs it, watch its drops.",
                 rate_text(stops, ctx)
             ),
-            json!({ "stops": big(stops), "wakeups": big(sum_ena_queues(s, Dir::Tx, "queue_wakeup")) }),
+            json!({ "stops": big(stops), "wakeups": big(sum_queues(&stats.tx, |t| t.queue_wakeup)) }),
         ));
     }
-    for (dir, what) in [(Dir::Tx, "TX"), (Dir::Rx, "RX")] {
-        let n = sum_ena_queues(s, dir, "bad_req_id");
-        if n > 0 {
-            f.push(finding(
-                FindingId::BadReqId,
-                format!(
-                    "{n} {what} completions carried an invalid req_id: the driver reset the device each time \
-                     (traffic stalls). Update the ENA driver; report with `ethtool -S` and dmesg."
-                ),
-                json!({ "direction": what, "count": big(n) }),
-            ));
-        }
+    let bad_req_id = [
+        ("TX", sum_queues(&stats.tx, |t| t.bad_req_id)),
+        ("RX", sum_queues(&stats.rx, |r| r.bad_req_id)),
+    ];
+    for (what, n) in bad_req_id.into_iter().filter(|(_, n)| *n > 0) {
+        f.push(finding(
+            FindingId::BadReqId,
+            format!(
+                "{n} {what} completions carried an invalid req_id: the driver reset the device each time \
+                 (traffic stalls). Update the ENA driver; report with `ethtool -S` and dmesg."
+            ),
+            json!({ "direction": what, "count": big(n) }),
+        ));
     }
-    for name in ["tx_timeout", "wd_expired"] {
-        if let Some(v) = s
-            .ethtool
-            .get(name)
-            .filter(|v| *v > 0 && *v != ethtool::INVALID)
-        {
-            f.push(finding(
-                FindingId::DeviceReset,
-                format!(
-                    "{name} = {v}: the driver saw the device stall and reset it; packets queued at that moment \
-                     were lost."
-                ),
-                json!({ "counter": name, "value": v }),
-            ));
-        }
+    let resets = [
+        named!(stats.global, tx_timeout),
+        named!(stats.global, wd_expired),
+    ];
+    for (name, v) in resets
+        .into_iter()
+        .filter(|(_, v)| *v > 0 && *v != ethtool::INVALID)
+    {
+        f.push(finding(
+            FindingId::DeviceReset,
+            format!(
+                "{name} = {v}: the driver saw the device stall and reset it; packets queued at that moment \
+                 were lost."
+            ),
+            json!({ "counter": name, "value": v }),
+        ));
     }
-    let missed = sum_ena_queues(s, Dir::Tx, "missed_tx");
+    let (missed_name, missed) = tx_sum!(stats, missed_tx);
     if missed > 0 {
         f.push(finding(
             FindingId::MissedTx,
             format!(
-                "{missed} TX completions did not arrive in time (queue_N_tx_missed_tx): a starved CPU or a device \
-                 problem."
+                "{missed} TX completions did not arrive in time ({missed_name}): a starved CPU or a device problem."
             ),
             json!({ "count": big(missed) }),
         ));
@@ -452,8 +466,11 @@ mod tests {
                     queue_12_tx_queue_stop: 18446744073709551615\n     queue_1_rx_bad_req_id: 1\n     \
                     queue_2_tx_bad_req_id: 4\n     tx_queue_0_queue_stop: 100\n     queue_x_tx_queue_stop: 100\n";
         let s = read(text.as_bytes(), "t", None).unwrap().pop().unwrap();
-        assert_eq!(sum_ena_queues(&s, Dir::Tx, "queue_stop"), 5);
-        assert_eq!(sum_ena_queues(&s, Dir::Tx, "bad_req_id"), 4);
-        assert_eq!(sum_ena_queues(&s, Dir::Rx, "bad_req_id"), 1);
+        let Typed::Ena(e) = Typed::read(&s, Some(Driver::Ena)).unwrap() else {
+            panic!("not ENA")
+        };
+        assert_eq!(sum_queues(&e.stats.tx, |t| t.queue_stop), 5);
+        assert_eq!(sum_queues(&e.stats.tx, |t| t.bad_req_id), 4);
+        assert_eq!(sum_queues(&e.stats.rx, |r| r.bad_req_id), 1);
     }
 }

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
+use nic_model::ethtool::{Interval, Since};
+
+use super::counters::Typed;
 use super::driver::{Driver, DriverInfo, TxScheme, infer};
 use super::error::{Error, quote};
 use super::ethtool::EthtoolStats;
@@ -35,6 +38,9 @@ pub struct Snapshot {
     pub tc: Vec<TcEntry>,
     /// Raw bundle sections other than the above (`uname -r`, `/proc/net/snmp`, sysfs), by title.
     pub sections: BTreeMap<String, String>,
+    /// The typed counters of a difference ([`delta`]: by the typed reading's own `since`); `None` for a
+    /// snapshot as read, which `diagnose` reads typed itself ([`Typed::read`]).
+    pub typed: Option<Typed>,
 }
 
 impl Snapshot {
@@ -378,8 +384,8 @@ impl Reader<'_> {
             }
             if let Some((_, p)) = self.prom.into_iter().next() {
                 self.cur.device = p.device;
-                for (name, v) in p.ethtool.iter() {
-                    self.cur.ethtool.insert(self.origin, 0, name, v)?;
+                for r in p.ethtool.reads() {
+                    self.cur.ethtool.insert(r.origin, r.line, r.name, r.value)?;
                 }
                 if self.cur.info.driver.is_none() {
                     self.cur.info = p.info;
@@ -485,9 +491,11 @@ fn same_device(after: &Snapshot, before: &Snapshot) -> Result<(), Error> {
     Ok(())
 }
 
-/// `after - before`, refusing snapshots of different devices or in the wrong order. When some counters went
-/// down (a device reset between the snapshots) the result keeps `after`'s own counts, since the reset, and
-/// lists the decreases: the caller reports them, nothing is mixed silently.
+/// `after - before`, refusing snapshots of different devices or in the wrong order, by nic-model's
+/// [`Interval`] rule (the one `NicStats::since` applies) over every counter and tc entry. When some counters
+/// went down (a device reset between the snapshots) the result keeps `after`'s own counts, since the reset, and
+/// lists the decreases: the caller reports them, nothing is mixed silently. ENA's and virtio_net's typed
+/// counters ([`super::Typed`]) are read from the result.
 pub fn delta(after: &Snapshot, before: &Snapshot) -> Result<(Snapshot, Vec<Decrease>), Error> {
     same_device(after, before)?;
     if let (Some(a), Some(b)) = (after.at_ms, before.at_ms)
@@ -501,66 +509,106 @@ pub fn delta(after: &Snapshot, before: &Snapshot) -> Result<(Snapshot, Vec<Decre
             ),
         ));
     }
+    // Both read as the input's driver: `before` may lack the `ethtool -i` the input has.
+    let driver = after.driver().0;
+    let (typed, typed_before) = (Typed::read(after, driver)?, Typed::read(before, driver)?);
+    let gauge = |n: &str| typed.is_gauge(n);
+    let (up, down) = after.ethtool.changes(&before.ethtool, &gauge);
+    let (tc_up, mut decreases) = tc_moves(after, before);
+    let (up, down) = (up + tc_up, down + decreases.len());
     let mut out = after.clone();
-    let (mut up, mut down) = after.ethtool.changes(&before.ethtool);
-    let tc_before: BTreeMap<_, &TcEntry> = before.tc.iter().map(|e| (e.key(), e)).collect();
-    let mut decreases = Vec::new();
-    for e in &after.tc {
-        if let Some(b) = tc_before.get(&e.key()) {
-            for (f, x, y) in [
-                ("packets", b.packets, e.packets),
-                ("dropped", b.dropped, e.dropped),
-                ("requeues", b.requeues, e.requeues),
-            ] {
-                if y < x {
-                    down += 1;
-                    decreases.push(Decrease {
-                        name: format!("{} {} {} {f}", e.what, e.kind, e.handle),
-                        before: x,
-                        after: y,
-                    });
-                } else if y > x {
-                    up += 1;
-                }
-            }
+    match Interval::of(up, down) {
+        Interval::Reversed => return Err(reversed(after, before)),
+        Interval::Counted => {
+            // Nothing went down: `subtract` finds no decrease (it skips invalid values as `changes` does), and
+            // the typed reading, comparing the same values, counted.
+            decreases.extend(subtract(&mut out, before, &gauge));
+            let invalid = after.ethtool.invalid_in_either(&before.ethtool);
+            out.typed = Some(match typed.since(&typed_before, &invalid) {
+                Since::Counted(d) => d,
+                Since::Reset(_) | Since::Reversed => typed,
+            });
+        }
+        Interval::Reset => {
+            let mut eth = after.ethtool.clone();
+            decreases.extend(eth.subtract(&before.ethtool, &gauge).into_iter().map(
+                |(name, before, after)| Decrease {
+                    name,
+                    before,
+                    after,
+                },
+            ));
+            out.typed = Some(typed);
         }
     }
-    if down > 0 && up == 0 {
-        let ex = after
-            .ethtool
-            .iter()
-            .find_map(|(n, v)| before.ethtool.get(n).filter(|b| *b > v).map(|b| (n, b, v)))
-            .map(|(n, b, v)| format!(" (e.g. {n}: {b} -> {v})"))
-            .unwrap_or_default();
-        return Err(Error::input(
-            &after.origin,
-            format!(
-                "every counter that changed went down{ex}: the input is older than --before {} (swap them), or \
-                 the device was reset in between (then diagnose the input alone)",
-                before.origin
-            ),
-        ));
-    }
-    let mut eth = after.ethtool.clone();
-    for (name, b, a) in eth.subtract(&before.ethtool) {
-        decreases.push(Decrease {
-            name,
-            before: b,
-            after: a,
-        });
-    }
-    if decreases.is_empty() {
-        out.ethtool = eth;
-        for e in &mut out.tc {
-            if let Some(b) = tc_before.get(&e.key()) {
-                e.bytes = e.bytes.saturating_sub(b.bytes);
-                e.packets -= b.packets;
-                e.dropped -= b.dropped;
-                e.overlimits = e.overlimits.saturating_sub(b.overlimits);
-                e.requeues -= b.requeues;
-            }
-        }
-    }
-    // With decreases, `out` keeps the input's own counts (since the reset) everywhere.
+    // After a reset, `out` keeps the input's own counts (since the reset) everywhere.
     Ok((out, decreases))
+}
+
+/// tc entries' moves between the snapshots: how many counts went up, and the decreases.
+fn tc_moves(after: &Snapshot, before: &Snapshot) -> (usize, Vec<Decrease>) {
+    let tc_before: BTreeMap<_, &TcEntry> = before.tc.iter().map(|e| (e.key(), e)).collect();
+    let (mut up, mut decreases) = (0, Vec::new());
+    for e in &after.tc {
+        let Some(b) = tc_before.get(&e.key()) else {
+            continue;
+        };
+        for (f, x, y) in [
+            ("packets", b.packets, e.packets),
+            ("dropped", b.dropped, e.dropped),
+            ("requeues", b.requeues, e.requeues),
+        ] {
+            if y < x {
+                decreases.push(Decrease {
+                    name: format!("{} {} {} {f}", e.what, e.kind, e.handle),
+                    before: x,
+                    after: y,
+                });
+            } else if y > x {
+                up += 1;
+            }
+        }
+    }
+    (up, decreases)
+}
+
+/// `out -= before`, counter by counter and tc entry by tc entry, when nothing went down; returns what did go
+/// down all the same (nothing, when the caller checked).
+fn subtract(out: &mut Snapshot, before: &Snapshot, gauge: &dyn Fn(&str) -> bool) -> Vec<Decrease> {
+    let down = out.ethtool.subtract(&before.ethtool, gauge);
+    let tc_before: BTreeMap<_, &TcEntry> = before.tc.iter().map(|e| (e.key(), e)).collect();
+    for e in &mut out.tc {
+        if let Some(b) = tc_before.get(&e.key()) {
+            e.bytes = e.bytes.saturating_sub(b.bytes);
+            e.packets = e.packets.saturating_sub(b.packets);
+            e.dropped = e.dropped.saturating_sub(b.dropped);
+            e.overlimits = e.overlimits.saturating_sub(b.overlimits);
+            e.requeues = e.requeues.saturating_sub(b.requeues);
+        }
+    }
+    down.into_iter()
+        .map(|(name, before, after)| Decrease {
+            name,
+            before,
+            after,
+        })
+        .collect()
+}
+
+/// The error for snapshots in the wrong order, with a counter that shows it.
+fn reversed(after: &Snapshot, before: &Snapshot) -> Error {
+    let ex = after
+        .ethtool
+        .iter()
+        .find_map(|(n, v)| before.ethtool.get(n).filter(|b| *b > v).map(|b| (n, b, v)))
+        .map(|(n, b, v)| format!(" (e.g. {n}: {b} -> {v})"))
+        .unwrap_or_default();
+    Error::input(
+        &after.origin,
+        format!(
+            "every counter that changed went down{ex}: the input is older than --before {} (swap them), or \
+             the device was reset in between (then diagnose the input alone)",
+            before.origin
+        ),
+    )
 }

@@ -1,10 +1,11 @@
 //! The spread check: how TX packets spread over the queues, from the driver's per-queue counters or, for any
 //! driver, from the `mq` qdisc's per-queue classes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::json;
 
+use super::counters::{PerQueue, Typed};
 use super::driver::Driver;
 use super::finding::{Finding, FindingId, big, finding};
 use super::snapshot::Snapshot;
@@ -59,9 +60,6 @@ fn cause(driver: Option<Driver>) -> String {
     };
     format!("{}{specific}", veth_bug())
 }
-
-/// Per-queue counts: queue -> (packets, whether a counter was invalid).
-type PerQueue = BTreeMap<u32, (u128, bool)>;
 
 /// Why the spread check has no per-queue counts.
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +134,14 @@ fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, NoPerQueue> {
 }
 
 /// Runs the spread check, pushing its findings.
-pub fn check(s: &Snapshot, driver: Option<Driver>, ctx: &Context, f: &mut Vec<Finding>) -> Spread {
-    let (source, counts) = match per_queue(s, driver) {
+pub fn check(
+    s: &Snapshot,
+    driver: Option<Driver>,
+    typed: &Typed,
+    ctx: &Context,
+    f: &mut Vec<Finding>,
+) -> Spread {
+    let (source, counts) = match per_queue(s, driver, typed) {
         Ok(x) => x,
         Err(why) => {
             f.push(finding(
@@ -269,10 +273,18 @@ fn unjudgeable(counts: &PerQueue, invalid: &[u32], total: u128, queues: usize) -
     })
 }
 
-/// The per-queue counts and where they came from: the driver's own counters, else the mq classes; `Err` says
-/// why neither exists.
-fn per_queue(s: &Snapshot, driver: Option<Driver>) -> Result<(String, PerQueue), NoPerQueue> {
-    if let Some(sc) = s.tx_scheme() {
+/// The per-queue counts and where they came from: the driver's own counters (typed for ENA and virtio_net,
+/// else by the driver's name scheme), else the mq classes; `Err` says why neither exists.
+fn per_queue(
+    s: &Snapshot,
+    driver: Option<Driver>,
+    typed: &Typed,
+) -> Result<(String, PerQueue), NoPerQueue> {
+    if let Some((pattern, m)) = typed.tx_packets() {
+        if !m.is_empty() {
+            return Ok((format!("ethtool -S {pattern}"), m));
+        }
+    } else if let Some(sc) = s.tx_scheme() {
         let m = s.ethtool.tx_per_queue(sc);
         if !m.is_empty() {
             return Ok((format!("ethtool -S {}", sc.pattern()), m));
