@@ -68,10 +68,13 @@ impl Sim<'_> {
 
     /// Starts a client timeout. Every timeout is `now + timeout_ms`, so they expire in the order they start: they
     /// wait in a FIFO, and one event stands for the earliest that may still fire (most attempts are answered
-    /// long before, and their entries are skipped without an event of their own).
+    /// long before, and their entries are skipped without an event of their own). Each entry keeps the place in
+    /// the event order it would have had as an event of its own, so events at the same nanosecond run in the
+    /// order they were scheduled, as before.
     pub(super) fn push_timeout(&mut self, req: u32, attempt: u8) {
         let t = self.now + Ns::from_ms(self.p.clients.timeout_ms);
-        self.timeouts_due.push_back((t, req, attempt));
+        let seq = self.ev.reserve();
+        self.timeouts_due.push_back((t, seq, req, attempt));
         if !self.timeout_armed {
             self.arm_timeout();
         }
@@ -85,9 +88,9 @@ impl Sim<'_> {
 
     /// Drops answered attempts from the front of the FIFO and schedules the event for the first live one.
     fn arm_timeout(&mut self) {
-        while let Some(&(t, req, attempt)) = self.timeouts_due.front() {
+        while let Some(&(t, seq, req, attempt)) = self.timeouts_due.front() {
             if self.timeout_live(req, attempt) {
-                self.ev.push(t, Kind::Timeout);
+                self.ev.push_reserved(t, seq, Kind::Timeout);
                 self.timeout_armed = true;
                 return;
             }
@@ -96,18 +99,18 @@ impl Sim<'_> {
         self.timeout_armed = false;
     }
 
-    /// The timeout event: every live attempt whose time has come times out, in the order they started.
+    /// The timeout event of the FIFO's front entry: its attempt times out unless it was answered since the event
+    /// was scheduled; then the event for the next live entry.
     pub(super) fn on_timeouts(&mut self) {
-        while let Some(&(t, req, attempt)) = self.timeouts_due.front() {
-            if t > self.now {
-                break;
-            }
-            self.timeouts_due.pop_front();
-            if self.timeout_live(req, attempt) {
-                self.on_timeout(req);
-            }
+        self.timeout_armed = false;
+        if let Some((_, _, req, attempt)) = self.timeouts_due.pop_front()
+            && self.timeout_live(req, attempt)
+        {
+            self.on_timeout(req);
         }
-        self.arm_timeout();
+        if !self.timeout_armed {
+            self.arm_timeout();
+        }
     }
 
     fn on_timeout(&mut self, req: u32) {

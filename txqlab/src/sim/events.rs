@@ -352,8 +352,20 @@ impl Events {
     /// Schedules `kind` at `t`.
     #[inline]
     pub fn push(&mut self, t: Ns, kind: Kind) {
+        let seq = self.reserve();
+        self.cal.insert(Ev::new(t.0, seq, kind));
+    }
+
+    /// Takes the next place in the scheduling order for an event that will be pushed later with
+    /// [`Events::push_reserved`]: it goes among events at the same time as if it had been pushed now.
+    pub fn reserve(&mut self) -> u64 {
         self.seq += 1;
-        self.cal.insert(Ev::new(t.0, self.seq, kind));
+        self.seq
+    }
+
+    /// Schedules `kind` at `t` in the place `seq` reserved.
+    pub fn push_reserved(&mut self, t: Ns, seq: u64, kind: Kind) {
+        self.cal.insert(Ev::new(t.0, seq, kind));
     }
 
     /// The earliest event by (time, sequence).

@@ -152,8 +152,9 @@ struct Sim<'a> {
     cfs: Cfs,
     pending: usize,
     proxy_queue: VecDeque<(u32, bool)>,
-    /// Client timeouts started and not yet expired, in time order: (when, request, attempt).
-    timeouts_due: VecDeque<(Ns, u32, u8)>,
+    /// Client timeouts started and not yet expired, in time order: (when, place in the event order, request,
+    /// attempt).
+    timeouts_due: VecDeque<(Ns, u64, u32, u8)>,
     /// Whether a `Timeout` event is queued for the front of `timeouts_due`.
     timeout_armed: bool,
     proxy_busy: bool,
