@@ -41,8 +41,11 @@ pub struct ScenarioFile {
     pub remote: Remote,
     /// TCP loss recovery.
     pub tcp: Tcp,
-    /// Other pods' egress on the node.
+    /// Other pods' egress on the node: batch uploads.
     pub background: Background,
+    /// Other pods' egress on the node: fan-outs over many short flows (none when the section is absent).
+    #[serde(default)]
+    pub fanout: Background,
     /// Stages, applied cumulatively.
     #[serde(default)]
     pub stages: Vec<StageDef>,
@@ -241,6 +244,19 @@ pub struct Background {
     pub flows: u32,
 }
 
+/// No bursts.
+impl Default for Background {
+    fn default() -> Self {
+        Self {
+            bursts_per_min: 0.0,
+            burst_ms: 0.0,
+            burst_pps: 0.0,
+            packet_bytes: 1500,
+            flows: 1,
+        }
+    }
+}
+
 /// The parameters of one stage (the file without its stage list).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -271,6 +287,9 @@ pub struct Params {
     pub tcp: Tcp,
     /// See [`ScenarioFile`].
     pub background: Background,
+    /// See [`ScenarioFile`].
+    #[serde(default)]
+    pub fanout: Background,
 }
 
 impl Allowance {
@@ -614,7 +633,9 @@ pub fn validate(p: &Params) -> Result<(), Invalid> {
     validate_device(p)?;
     validate_allowance(p)?;
     validate_remote(p)?;
-    validate_tcp_background(p)?;
+    validate_tcp(p)?;
+    validate_other_pods(p, &p.background, OtherPods::BACKGROUND)?;
+    validate_other_pods(p, &p.fanout, OtherPods::FANOUT)?;
     range_u(
         "remote.workers",
         p.remote.workers as u64,
@@ -984,59 +1005,56 @@ fn validate_remote(p: &Params) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// TCP and the background traffic.
-fn validate_tcp_background(p: &Params) -> Result<(), Invalid> {
+/// The dotted names of one `[background]`-shaped section's fields, for its errors.
+struct OtherPods {
+    bursts_per_min: &'static str,
+    burst_ms: &'static str,
+    burst_pps: &'static str,
+    packet_bytes: &'static str,
+    flows: &'static str,
+}
+
+impl OtherPods {
+    const BACKGROUND: Self = Self {
+        bursts_per_min: "background.bursts_per_min",
+        burst_ms: "background.burst_ms",
+        burst_pps: "background.burst_pps",
+        packet_bytes: "background.packet_bytes",
+        flows: "background.flows",
+    };
+    const FANOUT: Self = Self {
+        bursts_per_min: "fanout.bursts_per_min",
+        burst_ms: "fanout.burst_ms",
+        burst_pps: "fanout.burst_pps",
+        packet_bytes: "fanout.packet_bytes",
+        flows: "fanout.flows",
+    };
+}
+
+/// Other pods' bursts (`[background]` or `[fanout]`).
+fn validate_other_pods(p: &Params, b: &Background, k: OtherPods) -> Result<(), Invalid> {
     let bad = |key, msg: String| Err(Invalid { key, msg });
+    range_f(k.bursts_per_min, b.bursts_per_min, 0.0, 600.0, "per minute")?;
+    range_f(k.burst_ms, b.burst_ms, 0.0, 10_000.0, "ms")?;
+    range_f(k.burst_pps, b.burst_pps, 0.0, 10e6, "packets/s")?;
+    if b.bursts_per_min / 60.0 * p.duration_s * b.burst_ms / 1000.0 * b.burst_pps > 200e6 {
+        return bad(
+            k.burst_pps,
+            "the stage would send more than 200 M packets of other pods".into(),
+        );
+    }
+    range_u(k.packet_bytes, b.packet_bytes as u64, 60, 65_536, "bytes")?;
+    range_u(k.flows, b.flows as u64, 1, 65_535, "flows")
+}
+
+/// TCP.
+fn validate_tcp(p: &Params) -> Result<(), Invalid> {
     range_u(
         "tcp.rto_min_ms",
         p.tcp.rto_min_ms,
         1,
         60_000,
         "ms (Linux: TCP_RTO_MIN 200 ms, TCP_RTO_MAX 120 s)",
-    )?;
-    range_f(
-        "background.bursts_per_min",
-        p.background.bursts_per_min,
-        0.0,
-        600.0,
-        "per minute",
-    )?;
-    range_f(
-        "background.burst_ms",
-        p.background.burst_ms,
-        0.0,
-        10_000.0,
-        "ms",
-    )?;
-    range_f(
-        "background.burst_pps",
-        p.background.burst_pps,
-        0.0,
-        10e6,
-        "packets/s",
-    )?;
-    if p.background.bursts_per_min / 60.0 * p.duration_s * p.background.burst_ms / 1000.0
-        * p.background.burst_pps
-        > 200e6
-    {
-        return bad(
-            "background.burst_pps",
-            "the stage would send more than 200 M background packets".into(),
-        );
-    }
-    range_u(
-        "background.packet_bytes",
-        p.background.packet_bytes as u64,
-        60,
-        65_536,
-        "bytes",
-    )?;
-    range_u(
-        "background.flows",
-        p.background.flows as u64,
-        1,
-        65_535,
-        "flows",
     )?;
     range_u("tcp.init_cwnd", p.tcp.init_cwnd as u64, 1, 1000, "segments")?;
     range_u(

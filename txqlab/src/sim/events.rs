@@ -84,9 +84,14 @@ pub enum Kind {
         generation: u32,
     },
     /// A burst of other pods' egress starts.
-    BackgroundBurst,
+    BackgroundBurst {
+        /// Which source (`others.rs`).
+        source: u8,
+    },
     /// The next packet of a burst of other pods' egress; `left` more follow it.
     BackgroundPacket {
+        /// Which source.
+        source: u8,
         /// Packets still to send in this burst.
         left: u32,
     },

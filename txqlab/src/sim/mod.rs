@@ -24,6 +24,7 @@ mod clients;
 mod connections;
 mod events;
 mod node;
+mod others;
 mod proxy;
 mod remote;
 mod result;
@@ -113,7 +114,9 @@ fn run_stage_here(name: &str, p: &Params, mut progress: impl FnMut(f64)) -> Resu
     let end = s.end;
     let mut next_tick = Ns::SECOND;
     s.ev.push(Ns::ZERO, Kind::Arrival { issue: false });
-    s.next_background_burst();
+    for source in 0..others::SOURCES as u8 {
+        s.next_burst(source);
+    }
     while let Some((t, kind)) = s.ev.pop() {
         if t > end {
             break;
@@ -169,9 +172,8 @@ struct Sim<'a> {
     queues: Vec<TxPath>,
     shaper: Box<Shaper<1024>>,
     terminating: Vec<(Ns, Ns, u32)>,
-    /// Other pods' flows: (hash, TX queue).
-    bg_flows: Vec<(u32, u16)>,
-    bg_rng: Pcg64Mcg,
+    /// Other pods' traffic sources.
+    others: [others::Source; others::SOURCES],
     /// The client request rate: (from this time, requests/s), in time order.
     rates: Vec<clients::Rate>,
     rate_idx: usize,
@@ -236,6 +238,7 @@ impl<'a> Sim<'a> {
         let mut trng = Pcg64Mcg::seed_from_u64(p.seed ^ 0x7465_726d_696e_6174);
         let rates = rate_schedule(p, &mut trng);
         let terminating = remote::termination_schedule(p, &mut trng);
+        let others = others::open(p, &sel, flows.len());
         let duration_s = p.duration_s.ceil() as usize;
         let mut s = Self {
             name: name.to_string(),
@@ -277,8 +280,7 @@ impl<'a> Sim<'a> {
             rate_idx: 0,
             warm_inflight: 0,
             warm_held_back: 0,
-            bg_flows: Vec::new(),
-            bg_rng: Pcg64Mcg::seed_from_u64(p.seed ^ 0x6267_5f65_6772_6573),
+            others,
             resp_segs: p.remote.response_bytes.div_ceil(p.network.mss).max(1) as u16,
             all: hist(),
             rollout: hist(),
@@ -300,11 +302,6 @@ impl<'a> Sim<'a> {
         for f in 0..s.flows.len() {
             s.flows[f].queue = s.sel.queue(s.flows[f].hash, f, Ns::ZERO);
         }
-        for i in 0..p.background.flows as usize {
-            let h: u32 = s.bg_rng.random();
-            let q = s.sel.queue(h, s.flows.len() + i, Ns::ZERO);
-            s.bg_flows.push((h, q));
-        }
         Ok(s)
     }
 
@@ -325,8 +322,8 @@ impl<'a> Sim<'a> {
                 generation,
             } => self.on_timer(flow, up, generation),
             Kind::Timeout => self.on_timeouts(),
-            Kind::BackgroundBurst => self.on_background_burst(),
-            Kind::BackgroundPacket { left } => self.on_background_packet(left),
+            Kind::BackgroundBurst { source } => self.on_burst(source),
+            Kind::BackgroundPacket { source, left } => self.on_other_packet(source, left),
         }
     }
 

@@ -1,52 +1,9 @@
 //! The node's egress: packets into the per-queue qdisc, the ring and device (`txpath.rs`), then the hypervisor's
-//! outbound allowance and the wire; other pods' bursts on the same path; the once-a-second counters.
+//! outbound allowance and the wire; the once-a-second counters.
 
 use super::*;
 
 impl Sim<'_> {
-    /// Schedules the next burst of other pods' egress (a Poisson process over the stage).
-    pub(super) fn next_background_burst(&mut self) {
-        let rate = self.p.background.bursts_per_min / 60.0;
-        if rate <= 0.0 || self.p.background.burst_pps <= 0.0 {
-            return;
-        }
-        let gap = -(1.0 - self.bg_rng.random::<f64>()).ln() / rate * SEC as f64;
-        let t = self.now.0 as f64 + gap;
-        if t < self.end.0 as f64 {
-            self.ev.push(Ns(t as u64), Kind::BackgroundBurst);
-        }
-    }
-
-    pub(super) fn on_background_burst(&mut self) {
-        let b = &self.p.background;
-        let n = (b.burst_pps * b.burst_ms / 1000.0) as u32;
-        if n > 0 {
-            self.on_background_packet(n - 1);
-        }
-        self.next_background_burst();
-    }
-
-    /// One packet of another pod, on a random one of their flows, into the TX path; the next follows at the
-    /// burst's packet rate.
-    pub(super) fn on_background_packet(&mut self, left: u32) {
-        let i = self.bg_rng.random_range(0..self.bg_flows.len().max(1));
-        if let Some(&(hash, q)) = self.bg_flows.get(i) {
-            self.enqueue_on(
-                q as usize,
-                hash,
-                self.p.background.packet_bytes,
-                tag(BG_FLOW, false, 0),
-            );
-        }
-        if left > 0 {
-            let gap = Ns((SEC as f64 / self.p.background.burst_pps) as u64);
-            self.ev.push(
-                self.now + gap.max(Ns(1)),
-                Kind::BackgroundPacket { left: left - 1 },
-            );
-        }
-    }
-
     /// Closes one simulated second of the per-second series.
     pub(super) fn second_tick(&mut self) {
         let retransmits = self
