@@ -8,8 +8,9 @@
 //!
 //! Files: `events.rs` (the event type and the ordered queue), `clients.rs` (arrivals, timeouts, retries, latency),
 //! `proxy.rs` (the sidecar's CFS-limited CPU), `connections.rs` and `tcp.rs` (TCP of both directions), `node.rs`
-//! and `txpath.rs` (the node's egress: qdisc, ring, device, shaper), `remote.rs` (the remote cache and its NIC),
-//! `result.rs` (measurements), `time.rs` (the time newtype). This file holds the state and the dispatch.
+//! and `txpath.rs` (the node's egress: qdisc, ring, device, shaper), `others.rs` (other pods' egress on the same
+//! path), `remote.rs` (the remote cache and its NIC), `result.rs` (measurements), `time.rs` (the time newtype).
+//! This file holds the state and the dispatch.
 //!
 //! Both directions of every connection run Linux's loss recovery (`tcp.rs`: one retransmission timer, RACK, tail
 //! loss probes, fast recovery). The client's ACKs of response data cross the node's TX path like any packet
