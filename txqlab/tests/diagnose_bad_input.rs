@@ -2,28 +2,12 @@
 //! `TXQLAB_BIN=/path/to/old/txqlab cargo test --test diagnose_bad_input` runs them against another build.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{bin, run, stderr};
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
-
-fn bin() -> String {
-    std::env::var("TXQLAB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_txqlab").to_string())
-}
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    // The child may stop reading early (an error): a broken pipe is fine.
-    let _ = input.write_all(stdin);
-    drop(input);
-    child.wait_with_output().unwrap()
-}
 
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
@@ -51,18 +35,6 @@ fn regression(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
-}
-
-fn tmp(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("txqlab-bad-input-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -160,7 +132,7 @@ const BEFORE: &str = "queue_0_tx_cnt: 5000\nqueue_1_tx_cnt: 5000\nbw_in_allowanc
 
 #[test]
 fn before_with_a_counter_reset_says_so_instead_of_mixing() {
-    let before = tmp("reset-before.txt", BEFORE);
+    let before = tmp_file("reset-before.txt", BEFORE);
     let o = run(
         &["diagnose", "-", "--before", &before, "--json"],
         b"queue_0_tx_cnt: 100\nqueue_1_tx_cnt: 9000\nbw_in_allowance_exceeded: 3\n",
@@ -173,7 +145,7 @@ fn before_with_a_counter_reset_says_so_instead_of_mixing() {
 
 #[test]
 fn before_of_another_device_or_in_the_wrong_order_is_an_error() {
-    let before = tmp("other-before.txt", BEFORE);
+    let before = tmp_file("other-before.txt", BEFORE);
     let o = run(
         &["diagnose", "-", "--before", &before],
         b"tx_queue_0_packets: 9000\ntx_queue_1_packets: 9000\ntx_queue_0_kicks: 1\n",
@@ -186,7 +158,7 @@ fn before_of_another_device_or_in_the_wrong_order_is_an_error() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("another device"), "{}", stderr(&o));
-    let later = tmp(
+    let later = tmp_file(
         "later.txt",
         "queue_0_tx_cnt: 6000\nqueue_1_tx_cnt: 6000\nbw_in_allowance_exceeded: 10\n",
     );
@@ -310,7 +282,7 @@ fn diagnose_and_nic_model_agree_on_what_two_ena_snapshots_counted() {
         ),
     ];
     for (i, (before, after)) in cases.into_iter().enumerate() {
-        let path = tmp(&format!("agree-{i}.txt"), before);
+        let path = tmp_file(&format!("agree-{i}.txt"), before);
         let o = run(
             &["diagnose", "-", "--before", &path, "--json"],
             after.as_bytes(),
@@ -335,4 +307,8 @@ fn diagnose_and_nic_model_agree_on_what_two_ena_snapshots_counted() {
             }
         }
     }
+}
+
+fn tmp_file(name: &str, text: &str) -> String {
+    common::tmp("bad-input", name, text)
 }

@@ -4,8 +4,10 @@
 //! the change gave (tests/golden/diagnose, written by that code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::{run, stderr};
+
+use std::process::Command;
 
 use nic_model::ethtool::{NicStats, Since};
 use txqlab::diagnose::counters::EnaCounters;
@@ -39,32 +41,6 @@ fn virtio(s: &Snapshot) -> VirtioNetStats {
         Typed::VirtioNet(v) => *v,
         other => panic!("not read as virtio_net: {other:?}"),
     }
-}
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_txqlab"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin);
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tmp(name: &str, text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("txqlab-typed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
 }
 
 #[test]
@@ -166,7 +142,7 @@ fn a_counter_reset_between_snapshots_leaves_the_inputs_own_counts_for_ena_and_vi
 fn a_gauge_going_down_is_no_reset() {
     // conntrack_allowance_available is the connections still available: before, its fall read as a driver
     // reset and the findings used the input's own counts (7000, 5600) instead of the differences.
-    let before = tmp(
+    let before = tmp_file(
         "gauge-before.txt",
         "queue_0_tx_cnt: 5000\nqueue_1_tx_cnt: 5000\nconntrack_allowance_available: 900\n",
     );
@@ -193,7 +169,7 @@ fn a_counter_the_typed_reading_refuses_names_its_file_and_line_in_every_format()
         "{}",
         stderr(&o)
     );
-    let before = tmp(
+    let before = tmp_file(
         "bad-before.txt",
         "queue_0_tx_cnt: 1\n\nqueue_0_rx_csum_bad: 1\nqueue_0_rx_bad_csum: 1\n",
     );
@@ -209,7 +185,7 @@ fn a_counter_the_typed_reading_refuses_names_its_file_and_line_in_every_format()
         "{}",
         stderr(&o)
     );
-    let prom = tmp(
+    let prom = tmp_file(
         "bad.prom",
         "node_ethtool_info{device=\"eth0\",driver=\"ena\",version=\"2.8.0\"} 1\n\
          node_ethtool_queue_0_transmitted_cnt{device=\"eth0\"} 7\n\
@@ -328,4 +304,8 @@ fn ena_and_virtio_net_findings_are_those_of_the_code_before_the_typed_reading() 
             stderr(&o)
         );
     }
+}
+
+fn tmp_file(name: &str, text: &str) -> String {
+    common::tmp("typed", name, text)
 }

@@ -18,6 +18,19 @@ fn run_incident() -> Vec<StageResult> {
         .collect()
 }
 
+/// `json` must equal `tests/golden/NAME`; `UPDATE_GOLDEN=1` writes it instead.
+fn assert_golden(name: &str, json: &str) {
+    let golden = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var("UPDATE_GOLDEN").is_ok() {
+        std::fs::write(&golden, json).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    assert!(
+        json == want,
+        "output differs from {golden}; if the change is intended, rerun with UPDATE_GOLDEN=1"
+    );
+}
+
 const STAGES: [&str; 6] = [
     "baseline",
     "scale-out",
@@ -70,15 +83,7 @@ fn the_incident_pattern_emerges_and_matches_the_golden_output() {
     })
     .unwrap()
         + "\n";
-    let golden = format!("{}/tests/golden/incident.json", env!("CARGO_MANIFEST_DIR"));
-    if std::env::var("UPDATE_GOLDEN").is_ok() {
-        std::fs::write(&golden, &json).unwrap();
-    }
-    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
-    assert!(
-        json == want,
-        "output differs from {golden}; if the change is intended, rerun with UPDATE_GOLDEN=1"
-    );
+    assert_golden("incident.json", &json);
 }
 
 /// Seed 2 of the baseline has events at the same nanosecond (the sidecar's CFS periods start on whole 100 ms, client
@@ -92,18 +97,7 @@ fn the_baseline_at_seed_2_where_events_tie_matches_its_golden_output() {
     p.seed = 2;
     let r = run_stage("baseline", &p, |_| {}).unwrap();
     let json = serde_json::to_string_pretty(&r).unwrap() + "\n";
-    let golden = format!(
-        "{}/tests/golden/baseline_seed2.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    if std::env::var("UPDATE_GOLDEN").is_ok() {
-        std::fs::write(&golden, &json).unwrap();
-    }
-    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
-    assert!(
-        json == want,
-        "output differs from {golden}; if the change is intended, rerun with UPDATE_GOLDEN=1"
-    );
+    assert_golden("baseline_seed2.json", &json);
 }
 
 #[test]
