@@ -16,23 +16,29 @@
 //! ```
 #![allow(clippy::panic)]
 
+mod desc_validate;
+mod diagnose_input;
 mod ena_com_diff;
+mod ethtool_parse;
 mod qdisc_ops;
+mod release_parse;
+mod ring_ops;
 mod scenario_parse;
+mod select_diff;
+mod shaper_bound;
 mod tc_parse;
 
+pub use desc_validate::desc_validate;
+pub use diagnose_input::diagnose_input;
 pub use ena_com_diff::ena_com_diff;
+pub use ethtool_parse::ethtool_parse;
 pub use qdisc_ops::qdisc_ops;
+pub use release_parse::release_parse;
+pub use ring_ops::ring_ops;
 pub use scenario_parse::scenario_parse;
+pub use select_diff::select_diff;
+pub use shaper_bound::shaper_bound;
 pub use tc_parse::tc_parse;
-
-use arbitrary::{Arbitrary, Result, Unstructured};
-use nic_model::mock::{RingOp, run_ring_ops};
-use nic_model::shaper::TokenBucket;
-use nic_model::{TxQueue, TxQueueConfig};
-use qdisc::{
-    DriverHook, FastSelector, NetDev, PickRules, RefSelector, Skb, TcTxq, XmitCtx, XpsMaps,
-};
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
@@ -50,279 +56,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("diagnose_input", diagnose_input),
     ("scenario_parse", scenario_parse),
 ];
-
-fn device(u: &mut Unstructured<'_>) -> Result<NetDev> {
-    let queues = u.int_in_range(1..=64u16)?;
-    let mut dev = NetDev::new(queues).map_err(|_| arbitrary::Error::IncorrectFormat)?;
-    dev.driver = DriverHook::arbitrary(u)?;
-    dev.nr_cpus = u.int_in_range(1..=64)?;
-    if u.arbitrary()? {
-        dev.num_tc = u.int_in_range(1..=16)?;
-        for tc in 0..dev.num_tc as usize {
-            let offset = u.int_in_range(0..=queues - 1)?;
-            let count = u.int_in_range(0..=queues - offset)?;
-            dev.tc_to_txq[tc] = TcTxq { offset, count };
-        }
-        for p in 0..16 {
-            dev.prio_tc_map[p] = u.int_in_range(0..=dev.num_tc - 1)?;
-        }
-    }
-    for slot in [&mut dev.xps_cpus, &mut dev.xps_rxqs] {
-        if u.arbitrary()? {
-            let ids = u.int_in_range(1..=32u16)?;
-            let mut maps = XpsMaps::per_id(ids, |_| heapless::Vec::new())
-                .map_err(|_| arbitrary::Error::IncorrectFormat)?;
-            maps.num_tc = u.int_in_range(1..=2)?;
-            for m in maps.maps.iter_mut() {
-                for _ in 0..u.int_in_range(0..=4u8)? {
-                    let _ = m.push(u.int_in_range(0..=queues + 3)?);
-                }
-            }
-            *slot = Some(maps);
-        }
-    }
-    Ok(dev)
-}
-
-/// Fast selector == reference selector on an arbitrary configuration and packet batch, single and batch APIs,
-/// including every side effect; the result is always below the real queue count.
-pub fn select_diff(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let Ok(dev) = device(&mut u) else { return };
-    let Ok(rules) = PickRules::arbitrary(&mut u) else {
-        return;
-    };
-    let seed = u.arbitrary::<u64>().unwrap_or(0);
-    let Ok(r) = RefSelector::new(dev.clone(), rules, seed) else {
-        return;
-    };
-    let Ok(f) = FastSelector::from_ref(&r) else {
-        panic!("fast selector refused a configuration the reference accepted")
-    };
-    let ctx = XmitCtx::arbitrary(&mut u).unwrap_or_default();
-    let mut pkts: heapless::Vec<Skb, 64> = heapless::Vec::new();
-    while !u.is_empty()
-        && let Ok(skb) = Skb::arbitrary(&mut u)
-    {
-        if pkts.push(skb).is_err() {
-            break;
-        }
-    }
-    let mut batch = pkts.clone();
-    let mut out = [0u16; 64];
-    f.select_batch(&mut batch, ctx, &mut out);
-    for (i, skb) in pkts.iter().enumerate() {
-        let (mut a, mut b) = (*skb, *skb);
-        let d = r.select(&mut a, ctx);
-        let q = f.select(&mut b, ctx);
-        assert_eq!(d.queue, q, "single: {skb:?} on {dev:?}");
-        assert_eq!(a, b, "side effects differ for {skb:?}");
-        assert_eq!(out[i], q, "batch differs for {skb:?}");
-        assert_eq!(batch[i], a, "batch side effects differ");
-        assert!(q < dev.real_num_tx_queues);
-    }
-}
-
-/// nic-model ring operation sequences (honest and hostile) against the model in `nic_model::mock`.
-pub fn ring_ops(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let Ok(mut cfg) = TxQueueConfig::arbitrary(&mut u) else {
-        return;
-    };
-    cfg.depth = 1 << u.int_in_range(1..=6u32).unwrap_or(4);
-    let mut ops: heapless::Vec<RingOp, 256> = heapless::Vec::new();
-    while !u.is_empty()
-        && let Ok(op) = RingOp::arbitrary(&mut u)
-    {
-        if ops.push(op).is_err() {
-            break;
-        }
-    }
-    if let Err(v) = run_ring_ops::<1024>(cfg, &ops) {
-        panic!("ring invariant broken: {v:?} with {cfg:?}");
-    }
-}
-
-/// Token-bucket conservation: whatever leaves in any window stays within `rate x window + burst`, exactly.
-pub fn shaper_bound(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let (Ok(rate), Ok(burst)) = (
-        u.int_in_range(1..=2_000_000_000u64),
-        u.int_in_range(1..=1_000_000u64),
-    ) else {
-        return;
-    };
-    let Ok(mut b) = TokenBucket::new("fuzz", rate, burst) else {
-        return;
-    };
-    let max_wait = u.arbitrary::<u32>().unwrap_or(0) as u64;
-    let mut now = 0u64;
-    let mut out: heapless::Vec<(u64, u64), 128> = heapless::Vec::new();
-    // `Unstructured` yields zeros once the data runs out: stop there, and never take more than 256 steps.
-    for _ in 0..256 {
-        if u.is_empty() {
-            break;
-        }
-        let (Ok(gap), Ok(cost)) = (u.arbitrary::<u32>(), u.int_in_range(1..=burst + 2)) else {
-            break;
-        };
-        now += gap as u64;
-        match b.wait_ns(now, cost) {
-            None => assert!(
-                cost > burst,
-                "a request within the burst was called impossible"
-            ),
-            Some(w) if w <= max_wait => {
-                b.take(now + w, cost);
-                if out.push((now + w, cost)).is_err() {
-                    break;
-                }
-            }
-            Some(_) => {}
-        }
-    }
-    for i in 0..out.len() {
-        let mut sum = 0u128;
-        for j in i..out.len() {
-            assert!(out[j].0 >= out[i].0, "departures out of order");
-            sum += out[j].1 as u128;
-            let window = (out[j].0 - out[i].0) as u128;
-            assert!(
-                sum * 1_000_000_000 <= window * rate as u128 + burst as u128 * 1_000_000_000,
-                "{sum} tokens left in {window} ns at rate {rate} with burst {burst}"
-            );
-        }
-    }
-}
-
-/// Arbitrary bytes as the submission ring and doorbell: the device never panics, and every refusal is counted and
-/// requests a reset.
-pub fn desc_validate(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let Ok(mut cfg) = TxQueueConfig::arbitrary(&mut u) else {
-        return;
-    };
-    cfg.depth = 1 << u.int_in_range(1..=5u32).unwrap_or(3);
-    let Ok(mut q) = TxQueue::<512>::new(cfg) else {
-        return;
-    };
-    let tail = u.arbitrary::<u16>().unwrap_or(0);
-    let bytes = u.take_rest();
-    let sq = zerocopy::IntoBytes::as_mut_bytes(q.sq_raw_mut().as_mut_slice());
-    let n = bytes.len().min(sq.len());
-    sq[..n].copy_from_slice(&bytes[..n]);
-    q.doorbell_raw(tail);
-    let before = q.device_stats().malformed;
-    match q.device_process(u16::MAX, |_| {}) {
-        Ok(_) => assert_eq!(q.device_stats().malformed, before),
-        Err(_) => {
-            assert_eq!(
-                q.device_stats().malformed,
-                before + 1,
-                "refusal not counted"
-            );
-            assert!(q.reset_pending(), "refusal without a reset request");
-        }
-    }
-}
-
-/// `ethtool -S` text: never panics; what parses renders back to text that parses to the same counters.
-pub fn ethtool_parse(data: &[u8]) {
-    let Ok(text) = core::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(s) = nic_model::ethtool::NicStats::parse(text) {
-        let again = nic_model::ethtool::NicStats::parse(&s.to_string());
-        let mut expect = s.clone();
-        expect.unknown = 0;
-        if s.queues == 0
-            && s.eni.is_none()
-            && s.conntrack_available.is_none()
-            && s.global == Default::default()
-        {
-            // Only unknown counters: the rendering has only zeroed globals.
-            return;
-        }
-        assert_eq!(
-            again.as_ref().map(|a| (&a.tx, &a.rx, a.global, a.eni)),
-            Ok((&expect.tx, &expect.rx, expect.global, expect.eni))
-        );
-    }
-}
-
-/// `ethtool -S` text through `diagnose`: parsing and every finding never panic or overflow (counter sums are
-/// widened), shares stay in 0..=1 and add up to 1, and a parse error names its input.
-pub fn diagnose_input(data: &[u8]) {
-    use txqlab::diagnose::{Context, delta, diagnose, read, render};
-    match read(data, "fuzz", None) {
-        Ok(snaps) => {
-            for s in &snaps {
-                let r = match diagnose(s, &Context::default()) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // The typed reading refused a counter: the error names the input.
-                        assert!(e.to_string().contains("fuzz: "), "{e}");
-                        continue;
-                    }
-                };
-                let shares: Vec<f64> = r.tx_queue_share.iter().filter_map(|s| *s).collect();
-                assert!(shares.iter().all(|x| (0.0..=1.0).contains(x)));
-                let total: u128 = r.tx_queue_packets.iter().filter_map(|p| *p).sum();
-                assert!(
-                    total == 0
-                        || shares.is_empty()
-                        || (shares.iter().sum::<f64>() - 1.0).abs() < 1e-9
-                );
-                let _ = render(&r);
-                let _ = delta(s, s);
-            }
-        }
-        Err(e) => assert!(e.to_string().contains("fuzz: "), "{e}"),
-    }
-}
-
-/// Kernel release strings: never panic; a parsed release gives a profile.
-pub fn release_parse(data: &[u8]) {
-    let Ok(text) = core::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(release) = qdisc::Release::parse(text) else {
-        return;
-    };
-    let profile = qdisc::KernelProfile::of(release);
-    let version = release.version();
-    // The profile agrees with the facts table...
-    let ubuntu_report = matches!(profile.reason, qdisc::profile::Reason::Report(_));
-    match qdisc::facts::has(qdisc::facts::Behaviour::VethRecordsRxQueue, version) {
-        qdisc::facts::Carries::Known(present, _) if !ubuntu_report => {
-            assert_eq!(profile.veth_records_rx_queue, present, "{text:?}");
-            assert_ne!(profile.confidence, qdisc::Confidence::Ambiguous, "{text:?}");
-        }
-        qdisc::facts::Carries::Unknown(_) if !ubuntu_report => {
-            assert_eq!(profile.confidence, qdisc::Confidence::Ambiguous, "{text:?}");
-        }
-        _ => {}
-    }
-    // ...and with a second reading of the raw table: affected from the bug's first release in the line until the
-    // fix's, for every release whose upstream sublevel is known.
-    if let (Some(sub), false) = (version.sublevel, ubuntu_report) {
-        let has = |f: &qdisc::facts::Fact| {
-            version.line >= f.mainline
-                || f.stable
-                    .iter()
-                    .any(|b| b.line == version.line && sub >= b.sublevel)
-        };
-        let expected = has(&qdisc::facts::VETH_RECORD) && !has(&qdisc::facts::VETH_FIX);
-        assert_eq!(profile.veth_records_rx_queue, expected, "{text:?}");
-        let ena = has(&qdisc::facts::ENA_HOOK) && !has(&qdisc::facts::ENA_HOOK_REMOVAL);
-        assert_eq!(profile.ena_select_queue.present, ena, "{text:?}");
-        // A kernel.org release printed back parses to the same version.
-        match qdisc::Release::parse(&format!("{}.{}.{sub}", release.major, release.minor)) {
-            Ok(again) => assert_eq!(again.version(), version, "{text:?}"),
-            Err(e) => panic!("{text:?} printed back does not parse: {e}"),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
