@@ -464,16 +464,19 @@ fn tx_state_agrees(model: &ModelTxQueue, oracle: &OracleTxQueue) -> Result<(), D
             s.reset_pending,
         ),
     ];
-    for (name, x, y) in pairs {
-        if x != y {
-            return Err(Difference::Counter {
-                name,
-                model: x,
-                driver: y,
-            });
-        }
+    counters_agree(&pairs)
+}
+
+/// The first of `(name, model, driver)` whose two values differ, as a [`Difference::Counter`].
+fn counters_agree(pairs: &[(&'static str, u64, u64)]) -> Result<(), Difference> {
+    match pairs.iter().find(|(_, x, y)| x != y) {
+        Some(&(name, model, driver)) => Err(Difference::Counter {
+            name,
+            model,
+            driver,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Reproducible random cases for the differential test (a xorshift generator, no dependency).
@@ -909,14 +912,5 @@ fn rx_counters_agree(
         ("bad_desc_num", ms.bad_desc_num, os.bad_desc_num),
         ("bad_req_id", ms.bad_req_id, os.bad_req_id),
     ];
-    for (name, x, y) in pairs {
-        if x != y {
-            return Err(Difference::Counter {
-                name,
-                model: x,
-                driver: y,
-            });
-        }
-    }
-    Ok(())
+    counters_agree(&pairs)
 }
