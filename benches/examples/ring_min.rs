@@ -7,14 +7,6 @@
 use nic_model::llq::{LlqConfig, Placement};
 use std::hint::black_box;
 
-fn now_ns() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_nanos() as u64
-}
-
 fn main() {
     let pkts = txqlab_benches::ring_packets();
     let mut results = Vec::new();
@@ -23,18 +15,12 @@ fn main() {
         ("llq128", Placement::Llq(LlqConfig::default())),
     ] {
         let mut q = txqlab_benches::ring_queue(placement);
-        let mut v = Vec::new();
-        for _ in 0..200 {
-            black_box(txqlab_benches::ring_round(&mut q, &pkts));
-        }
-        for _ in 0..4000 {
-            let t = now_ns();
+        // 13 samples (208 rounds) of warm-up.
+        let v = txqlab_benches::sorted_samples(13, 4000, || {
             for _ in 0..16 {
                 black_box(txqlab_benches::ring_round(&mut q, &pkts));
             }
-            v.push(now_ns() - t);
-        }
-        v.sort();
+        });
         let per = |x: u64| x as f64 / (16.0 * 64.0);
         let (p5, med) = (per(v[v.len() / 20]), per(v[v.len() / 2]));
         println!("{name}: {p5:.2} ns/pkt (5th pct), {med:.2} median");

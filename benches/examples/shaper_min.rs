@@ -6,15 +6,6 @@ use std::hint::black_box;
 
 use txqlab_benches::shaper_cfg as cfg;
 
-/// Nanoseconds since the first call (monotonic).
-fn tsc() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_nanos() as u64
-}
-
 fn main() {
     const N: u64 = 1024;
     for (name, over, gap) in [
@@ -29,9 +20,7 @@ fn main() {
     ] {
         let mut s = Box::new(Shaper::<1024>::new(cfg(over)).unwrap());
         let mut now = 0u64;
-        let mut v = Vec::new();
-        for _ in 0..3000 {
-            let t = tsc();
+        let v = txqlab_benches::sorted_samples(0, 3000, || {
             let mut passed = 0u32;
             for _ in 0..N {
                 now += gap;
@@ -42,9 +31,7 @@ fn main() {
                 }
             }
             black_box(passed);
-            v.push(tsc() - t);
-        }
-        v.sort();
+        });
         println!(
             "{name}: {:.2} ns/pkt (5th pct), {:.2} median",
             v[v.len() / 20] as f64 / N as f64,
