@@ -914,3 +914,21 @@ fn rx_counters_agree(
     ];
     counters_agree(&pairs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_counter_that_differs_is_the_one_reported() {
+        assert!(counters_agree(&[("a", 1, 1), ("b", 2, 2)]).is_ok());
+        match counters_agree(&[("a", 1, 1), ("b", 2, 3), ("c", 4, 5)]) {
+            Err(Difference::Counter {
+                name: "b",
+                model: 2,
+                driver: 3,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
