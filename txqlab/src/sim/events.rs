@@ -315,6 +315,15 @@ impl Calendar {
         self.sorted.pop()
     }
 
+    /// The key of the earliest event, without taking it.
+    #[inline]
+    fn peek_key(&mut self) -> Option<u128> {
+        if self.sorted.is_empty() {
+            self.make_current()?;
+        }
+        self.sorted.last().map(|e| e.key)
+    }
+
     /// Makes the bucket of the earliest event current: its list moves into `sorted`, sorted. `None` when no event
     /// is left.
     fn make_current(&mut self) -> Option<()> {
@@ -346,11 +355,29 @@ impl Calendar {
     }
 }
 
+/// Lanes for events whose times mostly come in the order they are scheduled (a fixed delay after the present, or
+/// the release time of a FIFO shaper): such an event waits in its lane's FIFO instead of the calendar, and the
+/// queue hands out whichever is first by (time, sequence) among the calendar and the lanes' fronts. The order is
+/// the one the calendar alone gives; an event earlier than its lane's last one goes to the calendar.
+#[derive(Clone, Copy, Debug)]
+pub enum Lane {
+    /// Packets leaving the node's device for the wire (one way to the remote).
+    WireOut = 0,
+    /// The remote's ACKs of request data (one way to the node).
+    WireIn = 1,
+    /// Response segments released by the inbound shaper.
+    Shaped = 2,
+}
+const LANES: usize = 3;
+
 /// The ordered event queue.
 #[derive(Debug, Default)]
 pub struct Events {
     seq: u64,
     cal: Calendar,
+    lanes: [std::collections::VecDeque<Ev>; LANES],
+    /// Events in the lanes.
+    in_lanes: usize,
 }
 
 impl Events {
@@ -359,6 +386,20 @@ impl Events {
     pub fn push(&mut self, t: Ns, kind: Kind) {
         let seq = self.reserve();
         self.cal.insert(Ev::new(t.0, seq, kind));
+    }
+
+    /// Schedules `kind` at `t` through `lane` (see [`Lane`]).
+    #[inline]
+    pub fn push_lane(&mut self, lane: Lane, t: Ns, kind: Kind) {
+        let seq = self.reserve();
+        let ev = Ev::new(t.0, seq, kind);
+        let fifo = &mut self.lanes[lane as usize];
+        if fifo.back().is_none_or(|b| b.key < ev.key) {
+            fifo.push_back(ev);
+            self.in_lanes += 1;
+        } else {
+            self.cal.insert(ev);
+        }
     }
 
     /// Takes the next place in the scheduling order for an event that will be pushed later with
@@ -376,7 +417,26 @@ impl Events {
     /// The earliest event by (time, sequence).
     #[inline]
     pub fn pop(&mut self) -> Option<(Ns, Kind)> {
-        let ev = self.cal.pop()?;
+        let ev = if self.in_lanes == 0 {
+            self.cal.pop()?
+        } else {
+            let mut best = usize::MAX;
+            let mut key = self.cal.peek_key().unwrap_or(u128::MAX);
+            for (i, l) in self.lanes.iter().enumerate() {
+                if let Some(f) = l.front()
+                    && f.key < key
+                {
+                    (best, key) = (i, f.key);
+                }
+            }
+            match self.lanes.get_mut(best).and_then(|l| l.pop_front()) {
+                Some(ev) => {
+                    self.in_lanes -= 1;
+                    ev
+                }
+                None => self.cal.pop()?,
+            }
+        };
         Some((Ns(ev.t()), ev.kind))
     }
 }
@@ -464,7 +524,7 @@ mod tests {
     }
 
     #[test]
-    fn the_calendar_gives_the_order_of_a_heap() {
+    fn the_calendar_and_lanes_give_the_order_of_a_heap() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
         let mut q = Events::default();
@@ -482,8 +542,16 @@ mod tests {
                 };
                 seq += 1;
                 let k = Kind::QueueServe(seq as u16);
-                q.push(Ns(now + dt), k);
-                reference.push(Ev::new(now + dt, seq, k));
+                // A third go through a lane: a fixed delay (in order), or a random one (mostly out of order: the
+                // lane hands those to the calendar).
+                let how = rng.random_range(0..6);
+                let t = if how == 0 { now + 250_000 } else { now + dt };
+                match how {
+                    0 => q.push_lane(Lane::WireOut, Ns(t), k),
+                    1 => q.push_lane(Lane::Shaped, Ns(t), k),
+                    _ => q.push(Ns(t), k),
+                }
+                reference.push(Ev::new(t, seq, k));
             }
             if round % 2 == 0 {
                 let a = q.pop().map(|(t, k)| (t.0, k));

@@ -47,7 +47,7 @@ use rand_pcg::Pcg64Mcg;
 use crate::error::{Error, Result};
 use crate::scenario::Params;
 use clients::rate_schedule;
-use events::{Events, Kind};
+use events::{Events, Kind, Lane};
 use proxy::Cfs;
 use remote::Instance;
 use tcp::{Actions, Payload, TcpReceiver, TcpSender};

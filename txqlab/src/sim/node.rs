@@ -79,9 +79,11 @@ impl Sim<'_> {
                 if flow == BG_FLOW {
                     // Another pod's packet: it leaves; nothing here waits for it.
                 } else if ack {
-                    self.ev.push(at, Kind::DownAck { flow, pos: v });
+                    self.ev
+                        .push_lane(Lane::WireOut, at, Kind::DownAck { flow, pos: v });
                 } else {
-                    self.ev.push(at, Kind::UpArrive { flow, xmit: v });
+                    self.ev
+                        .push_lane(Lane::WireOut, at, Kind::UpArrive { flow, xmit: v });
                 }
             }
             Verdict::Drop(_) => self.shaper_drops += 1,

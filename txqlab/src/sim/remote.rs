@@ -53,7 +53,8 @@ impl Sim<'_> {
         let arr = f.up_rx.arrive(xmit, seq);
         let pos = f.up_rx.log.end();
         let inst = f.instance;
-        self.ev.push(
+        self.ev.push_lane(
+            Lane::WireIn,
             self.now + Ns::from_us(self.p.network.one_way_us),
             Kind::UpAck { flow, pos },
         );
@@ -109,7 +110,10 @@ impl Sim<'_> {
             .shape(self.now.0, Direction::Ingress, bytes, false)
         {
             Verdict::Pass { at_ns } if at_ns == self.now.0 => self.on_down_arrive(flow, xmit),
-            Verdict::Pass { at_ns } => self.ev.push(Ns(at_ns), Kind::DownArrive { flow, xmit }),
+            Verdict::Pass { at_ns } => {
+                self.ev
+                    .push_lane(Lane::Shaped, Ns(at_ns), Kind::DownArrive { flow, xmit })
+            }
             Verdict::Drop(_) => self.shaper_drops += 1,
         }
     }
