@@ -94,11 +94,23 @@ impl Sim<'_> {
             r.segs_got += 1;
             complete = r.segs_got == n;
         }
-        if let Some(pos) = f.down_rx.ack_policy(arr.ack_now, complete) {
-            self.egress(flow, ACK_BYTES, tag(flow, true, pos));
+        let now = self.now;
+        match f.down_rx.ack_policy(now, arr.ack_now, complete) {
+            AckNow::Ack(pos) => self.egress(flow, ACK_BYTES, tag(flow, true, pos)),
+            AckNow::Timer(t) => self.ev.push(t, Kind::DelayedAck { flow }),
+            AckNow::Wait => {}
         }
         if complete {
             self.proxy_submit(d.req, true);
+        }
+    }
+
+    /// The client's delayed-ACK timer of a connection fired.
+    pub(super) fn on_delayed_ack(&mut self, flow: u16) {
+        match self.flows[flow as usize].down_rx.on_delack(self.now) {
+            AckNow::Ack(pos) => self.egress(flow, ACK_BYTES, tag(flow, true, pos)),
+            AckNow::Timer(t) => self.ev.push(t, Kind::DelayedAck { flow }),
+            AckNow::Wait => {}
         }
     }
 }

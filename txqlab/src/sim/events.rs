@@ -83,6 +83,11 @@ pub enum Kind {
         /// Timer generation.
         generation: u32,
     },
+    /// The client's delayed-ACK timer for a connection's response data.
+    DelayedAck {
+        /// Connection.
+        flow: u16,
+    },
     /// A burst of other pods' egress starts.
     BackgroundBurst {
         /// Which source (`others.rs`).

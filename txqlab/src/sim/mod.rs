@@ -50,7 +50,7 @@ use clients::rate_schedule;
 use events::{Events, Kind, Lane};
 use proxy::Cfs;
 use remote::Instance;
-use tcp::{Actions, Payload, TcpReceiver, TcpSender};
+use tcp::{AckNow, Actions, Payload, TcpReceiver, TcpSender};
 use time::Ns;
 use txpath::{Selection, TxPath};
 
@@ -322,6 +322,7 @@ impl<'a> Sim<'a> {
                 up,
                 generation,
             } => self.on_timer(flow, up, generation),
+            Kind::DelayedAck { flow } => self.on_delayed_ack(flow),
             Kind::Timeout => self.on_timeouts(),
             Kind::BackgroundBurst { source } => self.on_burst(source),
             Kind::BackgroundPacket { source, left } => self.on_other_packet(source, left),

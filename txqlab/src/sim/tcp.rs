@@ -18,7 +18,16 @@
 //!   losses found during the episode are retransmitted without further cuts; the episode ends when everything sent
 //!   before it is acknowledged (`tcp_try_undo_recovery`/`tcp_end_cwnd_reduction` at `high_seq`);
 //! - **RTO** (`tcp_enter_loss`): every unacknowledged segment is marked lost, ssthresh = cwnd x beta, cwnd = 1,
-//!   retransmission restarts from the head in slow start.
+//!   retransmission restarts from the head, in sequence order (`tcp_xmit_retransmit_queue`), and the window grows
+//!   in slow start while the lost data is resent (`tcp_cong_avoid` runs in the Loss state).
+//! - **delayed ACK** at the receiver: every second full segment, at once for data out of order, at the end of a
+//!   message, and otherwise by the delayed-ACK timer `TCP_DELACK_MIN` (40 ms) after the first segment left
+//!   unacknowledged (`__tcp_ack_snd_check`, `tcp_send_delayed_ack`).
+//!
+//! `tests/tcp_oracle.rs` runs the live kernel's TCP over loopback with the same drops and checks these against it:
+//! RACK's fast retransmit, a lost retransmission found by the RTO, and a black hole's probe and backed-off RTOs.
+//! It found the last three points above (the model resent the second segment before the head after a second RTO,
+//! held the window at 1 through the Loss state, and never ACKed a lone segment).
 //!
 //! Window growth is Reno's (slow start below ssthresh, +1/cwnd per ACKed segment above); CUBIC's cubic growth is
 //! not modelled (connections here are short of the point where they differ much: windows of tens of segments).
@@ -35,6 +44,9 @@ use super::time::Ns;
 pub const BETA: f64 = 717.0 / 1024.0;
 /// `TCP_TIMEOUT_MIN`: 2 jiffies (HZ = 250 in Debian's and Ubuntu's configs: 8 ms).
 pub const TIMEOUT_MIN: Ns = Ns::from_ms(8);
+/// `TCP_DELACK_MIN` (`HZ / 25`, 40 ms at any HZ): the delayed-ACK timer for data left unacknowledged
+/// (`tcp_send_delayed_ack`; the first timeout of a connection is `TCP_ATO_MIN`, the same 40 ms).
+pub const DELACK_MIN: Ns = Ns::from_ms(40);
 /// `TCP_RTO_MAX`: 120 s.
 pub const RTO_MAX: Ns = Ns::from_ms(120_000);
 
@@ -112,6 +124,9 @@ pub struct TcpSender {
     backoff: u32,
     /// Recovery (or loss) episode in progress until every transmission before this index is acknowledged.
     recovery_until: Option<u64>,
+    /// The episode is an RTO's (`TCP_CA_Loss`): the window grows in slow start from 1 (`tcp_cong_avoid` runs in
+    /// the Loss state; only fast recovery holds it, `tcp_in_cwnd_reduction`).
+    in_loss: bool,
     tlp_out: bool,
     timer_kind: TimerKind,
     deadline: Option<Ns>,
@@ -151,6 +166,7 @@ impl TcpSender {
             rto_min,
             backoff: 0,
             recovery_until: None,
+            in_loss: false,
             tlp_out: false,
             timer_kind: TimerKind::Rto,
             deadline: None,
@@ -343,6 +359,7 @@ impl TcpSender {
             && self.out.front().is_none_or(|s| s.xmit >= until)
         {
             self.recovery_until = None;
+            self.in_loss = false;
         }
         if newly_lost && self.recovery_until.is_none() {
             // tcp_enter_recovery: one cut per episode.
@@ -350,7 +367,7 @@ impl TcpSender {
             self.ssthresh = (self.cwnd * BETA).max(2.0);
             self.cwnd = self.ssthresh;
             self.recovery_until = Some(self.next_xmit);
-        } else if self.recovery_until.is_none() {
+        } else if self.recovery_until.is_none() || self.in_loss {
             for _ in 0..delivered {
                 if self.cwnd < self.ssthresh {
                     self.cwnd += 1.0;
@@ -468,12 +485,19 @@ impl TcpSender {
                         self.lost.push_back(s.xmit);
                     }
                 }
+                // Retransmitted from the head in sequence order (`tcp_xmit_retransmit_queue` walks the
+                // retransmission queue by sequence), not in the order the segments were last sent: after a second
+                // RTO the head's retransmission is the newest transmission, and it goes first. (Found by
+                // `tests/tcp_oracle.rs`: the live kernel resends the head; this resent the second segment.)
                 let mut lost: Vec<u64> = self.lost.drain(..).collect();
-                lost.sort_unstable();
+                lost.sort_unstable_by_key(|&x| {
+                    (self.index(x).map_or(u64::MAX, |i| self.out[i].seq), x)
+                });
                 lost.dedup();
                 self.lost = lost.into();
                 self.pipe = 0;
                 self.recovery_until = Some(self.next_xmit);
+                self.in_loss = true;
                 self.tlp_out = false;
                 self.pump(now, stale, a);
                 self.backoff = self.backoff.saturating_add(1);
@@ -522,6 +546,22 @@ pub struct TcpReceiver {
     /// Arrivals, for the ACKs.
     pub log: ReceiverLog,
     unacked: u32,
+    /// When the delayed ACK is due (data unacknowledged since then minus `DELACK_MIN`).
+    delack_due: Option<Ns>,
+    /// When the one queued delayed-ACK event fires.
+    delack_event: Option<Ns>,
+}
+
+/// What the receiver does after a segment: ACK now (up to this log position), or leave it to the delayed-ACK
+/// timer, queuing an event for it at the given time when none is queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckNow {
+    /// Send an ACK covering the log up to here.
+    Ack(u64),
+    /// Queue the delayed-ACK event at this time.
+    Timer(Ns),
+    /// The delayed-ACK event already queued will do.
+    Wait,
 }
 
 /// What the receiver makes of an arriving segment.
@@ -557,13 +597,38 @@ impl TcpReceiver {
     }
 
     /// Delayed ACK (`__tcp_ack_snd_check`): ACK every second full segment, at once when told to, and at the end of
-    /// a message (the application reads it and the window update goes out). Returns the log position to ACK.
-    pub fn ack_policy(&mut self, ack_now: bool, end_of_message: bool) -> Option<u64> {
+    /// a message (the application reads it and the window update goes out); otherwise the delayed-ACK timer
+    /// (`tcp_send_delayed_ack`) ACKs `DELACK_MIN` after the first unacknowledged segment.
+    pub fn ack_policy(&mut self, now: Ns, ack_now: bool, end_of_message: bool) -> AckNow {
         if ack_now || end_of_message || self.unacked >= 2 {
             self.unacked = 0;
-            Some(self.log.end())
+            self.delack_due = None;
+            return AckNow::Ack(self.log.end());
+        }
+        let due = *self.delack_due.get_or_insert(now + DELACK_MIN);
+        if self.delack_event.is_some() {
+            AckNow::Wait
         } else {
-            None
+            self.delack_event = Some(due);
+            AckNow::Timer(due)
+        }
+    }
+
+    /// The queued delayed-ACK event fired: ACK what is unacknowledged if it is due, or queue the event again for
+    /// when it is (an ACK sent meanwhile restarted it: `tcp_event_ack_sent` clears the timer).
+    pub fn on_delack(&mut self, now: Ns) -> AckNow {
+        self.delack_event = None;
+        match self.delack_due {
+            Some(due) if due > now => {
+                self.delack_event = Some(due);
+                AckNow::Timer(due)
+            }
+            Some(_) if self.unacked > 0 => {
+                self.unacked = 0;
+                self.delack_due = None;
+                AckNow::Ack(self.log.end())
+            }
+            _ => AckNow::Wait,
         }
     }
 }
@@ -623,6 +688,26 @@ mod tests {
         assert_eq!(s.rto(), Ns(2 * rto.0), "backed off once");
         // The 8 lost segments do not each get a timer: one expiry, one doubling.
         assert_eq!(s.rtos, 1);
+        // The head's retransmission is lost too: the second RTO resends the head again, not the next segment.
+        let mut a = Actions {
+            timer: a.timer,
+            ..Actions::default()
+        };
+        let mut t3 = t2;
+        while !a.rto_fired {
+            // A timer event queued before the deadline moved re-queues itself for it.
+            let (t, g) = a.timer.unwrap();
+            t3 = t;
+            a = Actions::default();
+            s.on_timer(t, g, &mut |_| false, &mut a);
+        }
+        assert_eq!(
+            t3,
+            t2 + Ns(2 * rto.0),
+            "the second RTO, after the doubled timeout"
+        );
+        assert_eq!(a.send.iter().map(|x| x.1.seg).collect::<Vec<_>>(), [0]);
+        assert_eq!(s.rto(), Ns(4 * rto.0), "backed off twice");
     }
 
     #[test]
