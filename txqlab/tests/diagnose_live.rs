@@ -2,6 +2,8 @@
 //! of its own (`unshare -n -m`), so nothing of the host is touched. Needs root; skipped with a message otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::process::Command;
 
 const SETUP: &str = r#"
@@ -17,15 +19,7 @@ send() { for i in $(seq 1 "$1"); do echo x > /dev/udp/10.9.0.2/$((20000 + i)); d
 "#;
 
 fn in_namespace(script: &str) -> Option<std::process::Output> {
-    let root = Command::new("id").arg("-u").output().ok()?;
-    let tools = ["unshare", "ip", "tc", "ethtool", "bash"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if String::from_utf8_lossy(&root.stdout).trim() != "0" || !tools {
-        eprintln!("skipped: needs root and unshare, ip, tc, ethtool, bash");
+    if !common::root_with(&["unshare", "ip", "tc", "ethtool", "bash"]) {
         return None;
     }
     let o = Command::new("unshare")

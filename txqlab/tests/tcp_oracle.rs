@@ -26,6 +26,8 @@
 //! runs as root).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -75,15 +77,7 @@ struct Xmit {
 /// The live kernel's transmissions of the message with data packets `drops` (0-based, in sending order, counted
 /// from the message's first packet) dropped. `None` when the test cannot run here.
 fn live(drops: &[u32], hold: Duration) -> Option<Vec<Xmit>> {
-    let root = Command::new("id").arg("-u").output().ok()?;
-    let tools = ["unshare", "ip", "ethtool", "nft"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if String::from_utf8_lossy(&root.stdout).trim() != "0" || !tools {
-        eprintln!("skipped: needs root and unshare, ip, ethtool, nft");
+    if !common::root_with(&["unshare", "ip", "ethtool", "nft"]) {
         return None;
     }
     let script = format!(

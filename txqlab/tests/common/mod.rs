@@ -39,3 +39,21 @@ pub fn tmp(tag: &str, name: &str, text: &str) -> String {
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }
+
+/// Whether this process is root and has every one of `tools`; prints why a test is skipped when not.
+pub fn root_with(tools: &[&str]) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let found = tools.iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !(root && found) {
+        eprintln!("skipped: needs root and {}", tools.join(", "));
+    }
+    root && found
+}
