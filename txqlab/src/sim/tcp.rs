@@ -546,7 +546,7 @@ pub struct TcpReceiver {
     /// Arrivals, for the ACKs.
     pub log: ReceiverLog,
     unacked: u32,
-    /// When the delayed ACK is due (data unacknowledged since then minus `DELACK_MIN`).
+    /// When the delayed ACK is due: `DELACK_MIN` after the first segment left unacknowledged.
     delack_due: Option<Ns>,
     /// When the one queued delayed-ACK event fires.
     delack_event: Option<Ns>,
