@@ -1199,7 +1199,7 @@ mod tests {
                 "3600000",
             ),
             (
-                "queue_pps = 42000",
+                "queue_pps = 43000",
                 "queue_pps = 1e-12",
                 "nic.queue_pps",
                 "1000",
