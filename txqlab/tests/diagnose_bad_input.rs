@@ -3,10 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{bin, run, stderr};
+use common::{bin, run, run_command, stderr};
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Instant;
 
 fn json(o: &Output) -> serde_json::Value {
@@ -205,19 +204,13 @@ fn queue_numbers_beyond_what_linux_allows_are_refused() {
 /// Runs the binary on `input` under an address-space limit, as `prlimit` sets it.
 fn run_limited(limit_bytes: u64, input: &[u8]) -> (Output, f64) {
     let t = Instant::now();
-    let mut child = Command::new("prlimit")
-        .arg(format!("--as={limit_bytes}"))
-        .arg(bin())
-        .args(["diagnose", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    let o = child.wait_with_output().unwrap();
+    let o = run_command(
+        Command::new("prlimit")
+            .arg(format!("--as={limit_bytes}"))
+            .arg(bin())
+            .args(["diagnose", "-"]),
+        input,
+    );
     (o, t.elapsed().as_secs_f64())
 }
 

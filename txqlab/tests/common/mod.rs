@@ -11,8 +11,12 @@ pub fn bin() -> String {
 
 /// Runs the binary with `args`, `stdin` as its input; waits for it.
 pub fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
+    run_command(Command::new(bin()).args(args), stdin)
+}
+
+/// Runs `cmd` with `stdin` as its input and its output captured; waits for it.
+pub fn run_command(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
