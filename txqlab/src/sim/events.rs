@@ -381,7 +381,8 @@ pub struct Events {
     seq: u64,
     cal: Calendar,
     lanes: [std::collections::VecDeque<Ev>; LANES],
-    /// Events in the lanes.
+    /// Events in the lanes (the sum of their lengths, kept because `pop` asks on every event: deriving it from the
+    /// three FIFOs there cost 10% of a stage's CPU).
     in_lanes: usize,
 }
 
