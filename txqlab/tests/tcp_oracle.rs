@@ -290,36 +290,56 @@ fn data_seq(p: &[u8]) -> Option<(u32, bool)> {
     (tcp.len() > doff || syn).then(|| (u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]), syn))
 }
 
-/// The model's transmissions of the same message with the same data packets dropped: the sender of `sim/tcp.rs`
-/// with a one-way delay of `one_way`, stepped event by event until `hold` has passed.
-/// The receiver is `sim/tcp.rs`'s too, with its delayed-ACK timer.
-fn model(drops: &[u32], hold: Duration, one_way: Ns) -> Vec<Xmit> {
-    #[derive(Clone, Copy, Debug)]
-    enum Ev {
-        Data(u64),
-        Ack(u64),
-        Timer(u32),
-        DelAck,
+/// What happens next on the model's side of the wire.
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    /// A data transmission reaches the receiver.
+    Data(u64),
+    /// An ACK up to this receiver log position reaches the sender.
+    Ack(u64),
+    /// The sender's retransmission timer, of this generation.
+    Timer(u32),
+    /// The receiver's delayed-ACK timer.
+    DelAck,
+}
+
+/// The model's events in (time, scheduling order).
+#[derive(Default)]
+struct Queue {
+    ev: BTreeMap<(Ns, u64), Ev>,
+    order: u64,
+}
+
+impl Queue {
+    fn push(&mut self, t: Ns, e: Ev) {
+        self.order += 1;
+        self.ev.insert((t, self.order), e);
     }
-    type Queue = BTreeMap<(Ns, u64), Ev>;
+
+    /// What the receiver decided: an ACK on the wire, or its delayed-ACK timer.
+    fn receiver(&mut self, now: Ns, one_way: Ns, ack: AckNow) {
+        match ack {
+            AckNow::Ack(pos) => self.push(now + one_way, Ev::Ack(pos)),
+            AckNow::Timer(t) => self.push(t, Ev::DelAck),
+            AckNow::Wait => {}
+        }
+    }
+}
+
+/// The model's transmissions of the same message with the same data packets dropped: the sender and receiver of
+/// `sim/tcp.rs` (with its delayed-ACK timer) and a one-way delay of `one_way`, stepped event by event until `hold`
+/// has passed.
+fn model(drops: &[u32], hold: Duration, one_way: Ns) -> Vec<Xmit> {
     let segs = MESSAGE.div_ceil(MSS) as u16;
     let mut s = TcpSender::new(10.0, 700.0, Ns::from_ms(200), Ns(2 * one_way.0));
     let mut r = TcpReceiver::default();
-    let mut ev = Queue::new();
-    let mut order = 0u64;
-    let mut push = |ev: &mut Queue, t: Ns, e: Ev| {
-        order += 1;
-        ev.insert((t, order), e);
-    };
+    let mut q = Queue::default();
     let mut xmits = Vec::new();
     let mut sent = 0u32;
-    let mut apply = |ev: &mut Queue,
-                     now: Ns,
-                     a: &mut Actions,
-                     xmits: &mut Vec<Xmit>,
-                     push: &mut dyn FnMut(&mut Queue, Ns, Ev)| {
+    // Carries out what the sender asked for: its timer, and its transmissions, lost or on their way.
+    let mut apply = |q: &mut Queue, now: Ns, a: &mut Actions| {
         if let Some((t, g)) = a.timer.take() {
-            push(ev, t, Ev::Timer(g));
+            q.push(t, Ev::Timer(g));
         }
         for &(x, d, retrans) in &a.send {
             xmits.push(Xmit {
@@ -328,7 +348,7 @@ fn model(drops: &[u32], hold: Duration, one_way: Ns) -> Vec<Xmit> {
                 retrans,
             });
             if !drops.contains(&sent) {
-                push(ev, now + one_way, Ev::Data(x));
+                q.push(now + one_way, Ev::Data(x));
             }
             sent += 1;
         }
@@ -343,18 +363,10 @@ fn model(drops: &[u32], hold: Duration, one_way: Ns) -> Vec<Xmit> {
     }
     let mut a = Actions::default();
     s.pump(Ns::ZERO, &mut |_| false, &mut a);
-    apply(&mut ev, Ns::ZERO, &mut a, &mut xmits, &mut push);
+    apply(&mut q, Ns::ZERO, &mut a);
     let mut got = std::collections::BTreeSet::new();
     let end = Ns::from_ms(hold.as_millis() as u64);
-    let receiver = |ev: &mut Queue,
-                    now: Ns,
-                    ack: AckNow,
-                    push: &mut dyn FnMut(&mut Queue, Ns, Ev)| match ack {
-        AckNow::Ack(pos) => push(ev, now + one_way, Ev::Ack(pos)),
-        AckNow::Timer(t) => push(ev, t, Ev::DelAck),
-        AckNow::Wait => {}
-    };
-    while let Some(((now, _), e)) = ev.pop_first() {
+    while let Some(((now, _), e)) = q.ev.pop_first() {
         if now > end {
             break;
         }
@@ -366,20 +378,16 @@ fn model(drops: &[u32], hold: Duration, one_way: Ns) -> Vec<Xmit> {
                 let ack_now = r.arrive(x, seq).ack_now;
                 got.insert(d.seg);
                 let complete = got.len() == usize::from(segs);
-                let ack = r.ack_policy(now, ack_now, complete);
-                receiver(&mut ev, now, ack, &mut push);
+                q.receiver(now, one_way, r.ack_policy(now, ack_now, complete));
             }
-            Ev::DelAck => {
-                let ack = r.on_delack(now);
-                receiver(&mut ev, now, ack, &mut push);
-            }
+            Ev::DelAck => q.receiver(now, one_way, r.on_delack(now)),
             Ev::Ack(pos) => {
                 s.on_ack(now, &r.log, pos, &mut |_| false, &mut a);
                 r.log.trim(s.acked_log());
             }
             Ev::Timer(g) => s.on_timer(now, g, &mut |_| false, &mut a),
         }
-        apply(&mut ev, now, &mut a, &mut xmits, &mut push);
+        apply(&mut q, now, &mut a);
     }
     xmits
 }
