@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::counters::{PerQueue, Typed};
-use super::driver::Driver;
+use super::driver::{Driver, MAX_TX_QUEUES};
 use super::finding::{Finding, FindingId, big, finding};
 use super::snapshot::Snapshot;
 use super::{Context, rate};
@@ -85,6 +85,19 @@ enum NoPerQueue {
         /// The driver's name as the input gives it.
         driver: String,
     },
+    /// An mq class or child qdisc whose number stands for a queue no Linux device has.
+    #[error(
+        "{entry} (line {line}) stands for TX queue {queue}, beyond the {MAX_TX_QUEUES} queues a Linux device can \
+         have (rtnl_create_link): not one device's tc output"
+    )]
+    QueueBeyondDevice {
+        /// How the entry is named.
+        entry: String,
+        /// Its line.
+        line: usize,
+        /// The queue its number stands for.
+        queue: u32,
+    },
     /// Neither `ethtool -S` nor an mq qdisc.
     #[error("the input has no ethtool -S counters and no mq qdisc")]
     NoInput,
@@ -127,6 +140,13 @@ fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, NoPerQueue> {
             continue;
         }
         if let Some(q) = e.mq_queue(&mq_handles) {
+            if q >= MAX_TX_QUEUES {
+                return Err(NoPerQueue::QueueBeyondDevice {
+                    entry: e.describe(dev),
+                    line: e.line,
+                    queue: q,
+                });
+            }
             out.entry(q).or_default().0 += u128::from(e.packets);
         }
     }
@@ -144,13 +164,16 @@ pub fn check(
     let (source, counts) = match per_queue(s, driver, typed) {
         Ok(x) => x,
         Err(why) => {
+            let advice = if matches!(why, NoPerQueue::QueueBeyondDevice { .. }) {
+                ""
+            } else {
+                " Per-queue counts for any driver come from the mq qdisc: add `tc -s class show dev DEV` (with `tc \
+                 qdisc replace dev DEV root handle 1: mq` if the root qdisc is not mq), or run `txqlab diagnose \
+                 --live DEV`."
+            };
             f.push(finding(
                 FindingId::PerQueueUnavailable,
-                format!(
-                    "the TX spread check did not run: {why}. Per-queue counts for any driver come from the mq \
-                     qdisc: add `tc -s class show dev DEV` (with `tc qdisc replace dev DEV root handle 1: mq` if \
-                     the root qdisc is not mq), or run `txqlab diagnose --live DEV`."
-                ),
+                format!("the TX spread check did not run: {why}.{advice}"),
                 json!({ "reason": why.to_string() }),
             ));
             return Spread::default();

@@ -92,6 +92,29 @@ impl TcEntry {
     }
 }
 
+/// Why `s` is not a handle as iproute2's `print_tc_handle` prints one (`MAJ:MIN`, each part empty or hex that
+/// fits the 16 bits of `TC_H_MAJ`/`TC_H_MIN`; `root` or `none` otherwise), or `None` when it is one. A word
+/// without a colon is left to the caller (iproute2 prints a few names, such as `ingress`, in some versions).
+fn bad_handle(s: &str) -> Option<String> {
+    let (major, minor) = s.split_once(':')?;
+    for (part, name) in [(major, "major"), (minor, "minor")] {
+        if part.is_empty() {
+            continue;
+        }
+        match u32::from_str_radix(part, 16) {
+            Ok(v) if v <= 0xffff => {}
+            Ok(_) => {
+                return Some(format!(
+                    "the {name} number {part} does not fit the 16 bits a tc handle has (TC_H_{})",
+                    name[..3].to_uppercase()
+                ));
+            }
+            Err(_) => return Some(format!("the {name} number {part} is not hexadecimal")),
+        }
+    }
+    None
+}
+
 fn num(s: &str, origin: &str, line: usize, what: &str) -> Result<u64, Error> {
     let t = s.trim_end_matches([',', ')', 'b', 'p']);
     // Sizes such as 12Kb or 3Mb in backlog lines.
@@ -185,6 +208,11 @@ impl TcText {
             None if words.contains(&"root") => "root".into(),
             None => String::new(),
         };
+        for (field, value) in [("handle", words[2]), ("parent", parent.as_str())] {
+            if let Some(why) = bad_handle(value) {
+                return Err(at.bad(&format!("{field} {}: {why}", quote(value))));
+            }
+        }
         self.entries.push(TcEntry {
             what: first.into(),
             kind: words[1].into(),
@@ -325,10 +353,20 @@ fn json_entry(it: &Value, origin: &str, first_line: usize) -> Result<TcEntry, Er
         None if it.get("root").and_then(Value::as_bool) == Some(true) => "root".into(),
         None => String::new(),
     };
+    let handle = s("handle").unwrap_or_default();
+    for (field, value) in [("handle", &handle), ("parent", &parent)] {
+        if let Some(why) = bad_handle(value) {
+            return Err(Error::at(
+                origin,
+                first_line,
+                format!("tc JSON: `{field}` is {}: {why}", quote(value)),
+            ));
+        }
+    }
     Ok(TcEntry {
         what: what.into(),
         kind,
-        handle: s("handle").unwrap_or_default(),
+        handle,
         parent,
         dev: s("dev"),
         line: first_line,
@@ -365,5 +403,24 @@ mod tests {
             ..TcEntry::default()
         };
         assert_eq!(c.mq_queue(&[]), Some(9));
+    }
+
+    #[test]
+    fn handles_are_two_16_bit_hex_numbers_or_a_word() {
+        for ok in ["1:", ":1", "ffff:fff1", "1:ffff", "root", "", "8001:"] {
+            assert_eq!(bad_handle(ok), None, "{ok}");
+        }
+        let bad = |h: &str| bad_handle(h).unwrap_or_default();
+        assert!(bad(":10000").contains("minor number 10000 does not fit"));
+        assert!(bad("10000:").contains("(TC_H_MAJ)"));
+        assert!(bad("1:x").contains("not hexadecimal"));
+        let mut t = TcText::default();
+        let e = t
+            .take_line("in", 3, "qdisc pfifo_fast 0: parent 1:fffff")
+            .unwrap_err();
+        assert!(e.to_string().contains("in: line 3: "), "{e}");
+        let j = r#"[{"kind":"pfifo","handle":"0:","parent":":123456","bytes":0,"packets":0,"drops":0,"overlimits":0,"requeues":0,"backlog":0,"qlen":0}]"#;
+        let e = parse_json(j, "in", 7).unwrap_err().to_string();
+        assert!(e.contains("line 7") && e.contains("`parent`"), "{e}");
     }
 }
