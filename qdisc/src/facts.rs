@@ -5,7 +5,8 @@
 
 use core::fmt;
 
-/// A selection-relevant behaviour that some kernels have and others do not.
+/// A behaviour the model depends on that some kernels have and others do not (selection, and the TCP timers the
+/// simulator runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
     /// `veth_xmit` calls `skb_record_rx_queue` on every packet it forwards (the incident's bug).
@@ -16,6 +17,10 @@ pub enum Behaviour {
     TxqReselection,
     /// `skb_tx_hash` falls back to the whole device when a traffic class has no queues (older kernels spin).
     TcEmptyClassFallback,
+    /// `tcp_schedule_loss_probe` adds its floor as `TCP_TIMEOUT_MIN_US` (2 ms) before rounding up to jiffies; older
+    /// kernels round first and add `TCP_TIMEOUT_MIN` (2 jiffies: 8 ms at HZ = 250). The RACK reordering timer
+    /// (`tcp_rack_mark_lost`) changed the same way.
+    TlpFloorInMicroseconds,
 }
 
 /// Whether a commit brings a behaviour or takes it away.
@@ -205,6 +210,30 @@ pub const TXQ_RESELECTION: Fact = Fact {
     stable: &[],
 };
 
+/// `tcp: fix excessive TLP and RACK timeouts from HZ rounding`: the tail loss probe's 2 ms floor is added before
+/// the timeout is rounded to jiffies (`Fixes: bb4d991a28cc`, "tcp: adjust tail loss probe timeout"). At HZ = 250 a
+/// probe on a sub-millisecond path went from 3 jiffies to 1.
+pub const TLP_FLOOR_US: Fact = Fact {
+    commit: "1c2709cfff1d",
+    subject: "tcp: fix excessive TLP and RACK timeouts from HZ rounding",
+    behaviour: Behaviour::TlpFloorInMicroseconds,
+    effect: Effect::Introduces,
+    mainline: (6, 6),
+    mainline_evidence: Evidence::Exact("listed in the v6.6-rc7 release announcement"),
+    stable: &[
+        exact((4, 19), 297, "4.19.297-rc1 stable series"),
+        exact((5, 4), 259, "5.4.259-rc1 stable series"),
+        exact((5, 10), 199, "5.10.199 stable series"),
+        exact((5, 15), 137, "5.15.137-rc1 stable series"),
+        exact(
+            (6, 1),
+            60,
+            "6.1.60-rc1 review series; Debian changelog, ChangeLog-6.1.60",
+        ),
+        exact((6, 5), 9, "6.5.9 stable release announcement"),
+    ],
+};
+
 /// Every fact, oldest behaviour first.
 pub const FACTS: &[Fact] = &[
     VETH_RECORD,
@@ -213,6 +242,7 @@ pub const FACTS: &[Fact] = &[
     ENA_HOOK_REMOVAL,
     TC_EMPTY_FALLBACK,
     TXQ_RESELECTION,
+    TLP_FLOOR_US,
 ];
 
 /// A kernel version as far as it is known: the sublevel may be hidden (distribution releases such as

@@ -280,7 +280,7 @@ pub struct Inference {
     pub reason: Reason,
 }
 
-/// The behaviours selection depends on.
+/// The behaviours selection depends on, and the TCP timer floor the simulator runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelProfile {
     /// The release it was computed for.
@@ -295,6 +295,8 @@ pub struct KernelProfile {
     pub ena_select_queue: Inference,
     /// Selection rules that changed between versions.
     pub rules: PickRules,
+    /// `tcp_schedule_loss_probe` adds its 2 ms floor before rounding to jiffies (see [`facts::TLP_FLOOR_US`]).
+    pub tlp_floor_us: Inference,
 }
 
 impl KernelProfile {
@@ -319,6 +321,7 @@ impl KernelProfile {
                 txq_reselection_ms: known(Behaviour::TxqReselection).then_some(1000),
                 tc_empty_class_spins: !known(Behaviour::TcEmptyClassFallback),
             },
+            tlp_floor_us: infer(&r, facts::has(Behaviour::TlpFloorInMicroseconds, v)),
         }
     }
 

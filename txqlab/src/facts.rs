@@ -47,6 +47,9 @@ pub const fn behaviour_name(b: Behaviour) -> &'static str {
         Behaviour::TcEmptyClassFallback => {
             "skb_tx_hash falls back to the whole device for an empty traffic class"
         }
+        Behaviour::TlpFloorInMicroseconds => {
+            "tcp_schedule_loss_probe adds its 2 ms floor before rounding to jiffies"
+        }
     }
 }
 

@@ -117,7 +117,10 @@ impl Sim<'_> {
 
 /// The sidecar's upstream connections, spread round-robin over the remote's instances; each flow's hash is a draw
 /// of `rng` (the socket's `sk_txhash`).
-pub(super) fn open(p: &Params, rng: &mut Pcg64Mcg) -> Vec<Flow> {
+///
+/// Both ends run the stage's kernel: the remote cache's pods are on the same cluster's nodes (assumption), so its
+/// responses are probed with the same floor ([`TlpFloor`]).
+pub(super) fn open(p: &Params, tlp_floor: TlpFloor, rng: &mut Pcg64Mcg) -> Vec<Flow> {
     let rtt = Ns::from_us(2 * p.network.one_way_us);
     let rto_min = Ns::from_ms(p.tcp.rto_min_ms);
     let (init, max) = (p.tcp.init_cwnd as f64, p.tcp.max_cwnd as f64);
@@ -126,9 +129,9 @@ pub(super) fn open(p: &Params, rng: &mut Pcg64Mcg) -> Vec<Flow> {
             hash: rng.random(),
             queue: 0,
             instance: c % p.remote.instances,
-            up: TcpSender::new(init, max, rto_min, rtt),
+            up: TcpSender::new(init, max, rto_min, rtt, tlp_floor),
             up_rx: TcpReceiver::default(),
-            down: TcpSender::new(init, max, rto_min, rtt),
+            down: TcpSender::new(init, max, rto_min, rtt, tlp_floor),
             down_rx: TcpReceiver::default(),
             remote_link_free: Ns::ZERO,
         })

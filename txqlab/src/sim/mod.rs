@@ -24,6 +24,7 @@
 mod clients;
 mod connections;
 mod events;
+pub mod jiffies;
 mod node;
 mod others;
 mod proxy;
@@ -50,7 +51,7 @@ use clients::rate_schedule;
 use events::{Events, Kind, Lane};
 use proxy::Cfs;
 use remote::Instance;
-use tcp::{AckNow, Actions, Payload, TcpReceiver, TcpSender};
+use tcp::{AckNow, Actions, Payload, TcpReceiver, TcpSender, TlpFloor};
 use time::Ns;
 use txpath::{Selection, TxPath};
 
@@ -227,7 +228,7 @@ impl<'a> Sim<'a> {
     fn new(name: &str, p: &'a Params) -> Result<Self> {
         let sel = Selection::new(p)?;
         let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
-        let flows = connections::open(p, &mut rng);
+        let flows = connections::open(p, TlpFloor::of(sel.kernel()), &mut rng);
         // The device MTU is the MSS plus 52 bytes of IP and TCP headers (9001 for the incident's 8949).
         let qdiscs = txpath::qdiscs(&p.nic, p.network.mss.saturating_add(52))?;
         let queues = (0..p.nic.queues)

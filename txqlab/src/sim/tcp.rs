@@ -10,9 +10,14 @@
 //!   delivered. The reordering window is 0 because nothing on this path reorders a connection's packets (Linux
 //!   uses 0 in recovery and once `sacked_out >= dupthresh`; otherwise min_rtt/4, a fraction of a millisecond here);
 //! - **tail loss probe** (`tcp_schedule_loss_probe`, `tcp_send_loss_probe`): in the Open state, PTO = 2 x SRTT plus
-//!   `TCP_RTO_MIN` when one packet is out, else plus `TCP_TIMEOUT_MIN` (2 jiffies), never later than the RTO; the
-//!   probe sends new data if there is any, else retransmits the last segment, so a loss at the tail is found by
-//!   RACK instead of waiting for the RTO;
+//!   `TCP_RTO_MIN` when one packet is out, else plus a floor, never later than the RTO. The floor depends on the
+//!   kernel ([`TlpFloor`], `qdisc::facts::TLP_FLOOR_US`): older kernels round 2 x SRTT up to jiffies and add
+//!   `TCP_TIMEOUT_MIN` (2 jiffies), newer ones add `TCP_TIMEOUT_MIN_US` (2 ms) and then round. The probe sends new
+//!   data if there is any, else retransmits the last segment, so a loss at the tail is found by RACK instead of
+//!   waiting for the RTO;
+//! - **timers on jiffies** (`jiffies.rs`): the RTO, the probe and the delayed ACK are whole jiffies at HZ = 250,
+//!   armed as `jiffies + when` on the timer wheel, so each fires on a tick, up to one jiffy (more for the wheel's
+//!   outer levels) after its nominal time;
 //! - **fast recovery** entered once per episode: ssthresh = cwnd x beta and cwnd = ssthresh (CUBIC's beta 717/1024,
 //!   `tcp_cubic.c`; the proportional rate reduction that spreads the cut over one RTT is collapsed into one step);
 //!   losses found during the episode are retransmitted without further cuts; the episode ends when everything sent
@@ -38,17 +43,53 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
+use super::jiffies::{JIFFY, fires_at, to_jiffies};
 use super::time::Ns;
 
 /// CUBIC's multiplicative decrease (`beta = 717` out of 1024 in `tcp_cubic.c`).
 pub const BETA: f64 = 717.0 / 1024.0;
-/// `TCP_TIMEOUT_MIN`: 2 jiffies (HZ = 250 in Debian's and Ubuntu's configs: 8 ms).
-pub const TIMEOUT_MIN: Ns = Ns::from_ms(8);
+/// `TCP_TIMEOUT_MIN`: 2 jiffies.
+pub const TIMEOUT_MIN_JIFFIES: u64 = 2;
+/// `TCP_TIMEOUT_MIN_US`: 2 ms.
+pub const TIMEOUT_MIN_US: Ns = Ns::from_ms(2);
 /// `TCP_DELACK_MIN` (`HZ / 25`, 40 ms at any HZ): the delayed-ACK timer for data left unacknowledged
 /// (`tcp_send_delayed_ack`; the first timeout of a connection is `TCP_ATO_MIN`, the same 40 ms).
 pub const DELACK_MIN: Ns = Ns::from_ms(40);
 /// `TCP_RTO_MAX`: 120 s.
 pub const RTO_MAX: Ns = Ns::from_ms(120_000);
+
+/// How `tcp_schedule_loss_probe` adds the probe timeout's floor when more than one packet is out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlpFloor {
+    /// Before `1c2709cfff1d` ("tcp: fix excessive TLP and RACK timeouts from HZ rounding"): 2 x SRTT rounded up to
+    /// jiffies, plus `TCP_TIMEOUT_MIN` (3 jiffies, 12 ms, on a sub-millisecond path at HZ = 250).
+    Jiffies,
+    /// Since: 2 x SRTT plus `TCP_TIMEOUT_MIN_US`, rounded up to jiffies (1 jiffy on such a path).
+    Micros,
+}
+
+impl TlpFloor {
+    /// The floor of a kernel whose profile says whether it carries the change.
+    pub fn of(profile: &qdisc::KernelProfile) -> Self {
+        if profile.tlp_floor_us.present {
+            Self::Micros
+        } else {
+            Self::Jiffies
+        }
+    }
+
+    /// The probe timeout in jiffies for an SRTT of `srtt` with `packets_out` packets out and the RTO's floor
+    /// `rto_min` (`tcp_schedule_loss_probe`: `tp->srtt_us >> 2` is 2 x SRTT).
+    pub fn pto_jiffies(self, srtt: Ns, packets_out: u32, rto_min: Ns) -> u64 {
+        let two_srtt = Ns(srtt.0.saturating_mul(2));
+        match (self, packets_out) {
+            (Self::Jiffies, 1) => to_jiffies(two_srtt) + to_jiffies(rto_min),
+            (Self::Jiffies, _) => to_jiffies(two_srtt) + TIMEOUT_MIN_JIFFIES,
+            (Self::Micros, 1) => to_jiffies(two_srtt + rto_min),
+            (Self::Micros, _) => to_jiffies(two_srtt + TIMEOUT_MIN_US),
+        }
+    }
+}
 
 /// What a transmitted segment carries: the request it belongs to, the request's attempt, and its index in the
 /// message.
@@ -121,6 +162,7 @@ pub struct TcpSender {
     srtt: Option<Ns>,
     rttvar: Ns,
     rto_min: Ns,
+    tlp_floor: TlpFloor,
     backoff: u32,
     /// Recovery (or loss) episode in progress until every transmission before this index is acknowledged.
     recovery_until: Option<u64>,
@@ -149,8 +191,8 @@ pub struct TcpSender {
 }
 
 impl TcpSender {
-    /// A connection whose handshake measured `rtt`.
-    pub fn new(init_cwnd: f64, max_cwnd: f64, rto_min: Ns, rtt: Ns) -> Self {
+    /// A connection whose handshake measured `rtt`, on a kernel whose probe timeout has the floor `tlp_floor`.
+    pub fn new(init_cwnd: f64, max_cwnd: f64, rto_min: Ns, rtt: Ns, tlp_floor: TlpFloor) -> Self {
         Self {
             out: VecDeque::new(),
             lost: VecDeque::new(),
@@ -164,6 +206,7 @@ impl TcpSender {
             srtt: Some(rtt),
             rttvar: Ns(rtt.0 / 2),
             rto_min,
+            tlp_floor,
             backoff: 0,
             recovery_until: None,
             in_loss: false,
@@ -181,13 +224,19 @@ impl TcpSender {
         }
     }
 
-    /// The current RTO, backoff applied (`inet_csk_rto_backoff`).
-    pub fn rto(&self) -> Ns {
+    /// The current RTO in jiffies, backoff applied: `icsk_rto` (`__tcp_set_rto`: SRTT plus the variance term, at
+    /// least `TCP_RTO_MIN`, rounded up to jiffies) shifted by the backoff (`inet_csk_rto_backoff`), at most
+    /// `TCP_RTO_MAX`.
+    pub fn rto_jiffies(&self) -> u64 {
         let srtt = self.srtt.unwrap_or(Ns::from_ms(1000));
-        let base = srtt.0 + (4 * self.rttvar.0).max(self.rto_min.0);
-        Ns(base
-            .saturating_mul(1u64 << self.backoff.min(20))
-            .min(RTO_MAX.0))
+        let base = to_jiffies(Ns(srtt.0 + (4 * self.rttvar.0).max(self.rto_min.0)));
+        base.saturating_mul(1u64 << self.backoff.min(20))
+            .min(to_jiffies(RTO_MAX))
+    }
+
+    /// The current RTO, backoff applied.
+    pub fn rto(&self) -> Ns {
+        Ns(self.rto_jiffies() * JIFFY.0)
     }
 
     /// Receiver log position the sender has read up to.
@@ -279,23 +328,19 @@ impl TcpSender {
             self.deadline = None;
             return;
         }
-        let rto_at = now + self.rto();
-        let (kind, at) = if self.recovery_until.is_none() && !self.tlp_out {
+        let rto = self.rto_jiffies();
+        let (kind, when) = if self.recovery_until.is_none() && !self.tlp_out {
             let srtt = self.srtt.unwrap_or(Ns::from_ms(1000));
-            let extra = if self.pipe == 1 {
-                self.rto_min
-            } else {
-                TIMEOUT_MIN
-            };
-            let pto = now + Ns(2 * srtt.0) + extra;
-            if pto < rto_at {
+            let pto = self.tlp_floor.pto_jiffies(srtt, self.pipe, self.rto_min);
+            if pto < rto {
                 (TimerKind::Tlp, pto)
             } else {
-                (TimerKind::Rto, rto_at)
+                (TimerKind::Rto, rto)
             }
         } else {
-            (TimerKind::Rto, rto_at)
+            (TimerKind::Rto, rto)
         };
+        let at = fires_at(now, when);
         self.timer_kind = kind;
         self.deadline = Some(at);
         // One event in the queue at a time; a later deadline is picked up when the earlier event fires.
@@ -605,7 +650,9 @@ impl TcpReceiver {
             self.delack_due = None;
             return AckNow::Ack(self.log.end());
         }
-        let due = *self.delack_due.get_or_insert(now + DELACK_MIN);
+        let due = *self
+            .delack_due
+            .get_or_insert_with(|| fires_at(now, to_jiffies(DELACK_MIN)));
         if self.delack_event.is_some() {
             AckNow::Wait
         } else {
@@ -647,7 +694,29 @@ mod tests {
     }
 
     fn sender() -> TcpSender {
-        TcpSender::new(10.0, 700.0, Ns::from_ms(200), Ns::from_ms(1))
+        TcpSender::new(
+            10.0,
+            700.0,
+            Ns::from_ms(200),
+            Ns::from_ms(1),
+            TlpFloor::Jiffies,
+        )
+    }
+
+    #[test]
+    fn the_probe_floor_as_each_kernel_rounds_it() {
+        // A loopback-like path (SRTT 40 us): 3 jiffies before 1c2709cfff1d, 1 since; with one packet out both add
+        // TCP_RTO_MIN (51 jiffies).
+        let srtt = Ns::from_us(40);
+        let rto_min = Ns::from_ms(200);
+        assert_eq!(TlpFloor::Jiffies.pto_jiffies(srtt, 8, rto_min), 3);
+        assert_eq!(TlpFloor::Micros.pto_jiffies(srtt, 8, rto_min), 1);
+        assert_eq!(TlpFloor::Jiffies.pto_jiffies(srtt, 1, rto_min), 51);
+        assert_eq!(TlpFloor::Micros.pto_jiffies(srtt, 1, rto_min), 51);
+        // A 5 ms SRTT: 3 + 2 = 5 jiffies against ceil(12 ms) = 3.
+        let srtt = Ns::from_ms(5);
+        assert_eq!(TlpFloor::Jiffies.pto_jiffies(srtt, 8, rto_min), 5);
+        assert_eq!(TlpFloor::Micros.pto_jiffies(srtt, 8, rto_min), 3);
     }
 
     /// Deliver transmissions `xs` and ACK them all at `now`.
@@ -671,16 +740,19 @@ mod tests {
         }
         s.pump(Ns(0), &mut |_| false, &mut a);
         assert_eq!(a.send.len(), 8);
-        // Nothing arrives. First the tail loss probe (2 x SRTT + 8 ms), then one RTO, then a doubled one.
+        // Nothing arrives. First the tail loss probe (2 x SRTT rounded up to 1 jiffy, plus 2: armed at jiffy 0 for
+        // 3 jiffies, it fires on tick 4), then one RTO, then a doubled one.
         let (t, g) = a.timer.unwrap();
-        assert_eq!(t, Ns::from_ms(10));
+        assert_eq!(t, Ns::from_ms(16));
         let mut a = Actions::default();
         s.on_timer(t, g, &mut |_| false, &mut a);
         assert_eq!(a.send.len(), 1, "the probe retransmits the last segment");
         assert!(a.send[0].2);
         let (t2, g2) = a.timer.unwrap();
         let rto = s.rto();
-        assert_eq!(t2, t + rto);
+        // 1 ms + 200 ms is 51 jiffies; armed on tick 4 it fires on tick 56.
+        assert_eq!(rto, Ns::from_ms(204));
+        assert_eq!(t2, Ns::from_ms(224));
         let mut a = Actions::default();
         s.on_timer(t2, g2, &mut |_| false, &mut a);
         assert!(a.rto_fired);
@@ -701,9 +773,10 @@ mod tests {
             a = Actions::default();
             s.on_timer(t, g, &mut |_| false, &mut a);
         }
+        // 102 jiffies from tick 56 is on the wheel's second level (8-jiffy buckets): expiry 158, bucket 160.
         assert_eq!(
             t3,
-            t2 + Ns(2 * rto.0),
+            Ns::from_ms(640),
             "the second RTO, after the doubled timeout"
         );
         assert_eq!(a.send.iter().map(|x| x.1.seg).collect::<Vec<_>>(), [0]);

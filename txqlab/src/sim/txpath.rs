@@ -32,6 +32,7 @@ pub struct Selection {
     sel: RefSelector,
     veth_records: bool,
     cpu: u16,
+    profile: KernelProfile,
 }
 
 /// The NIC section's settings refused by `qdisc`'s device model.
@@ -66,7 +67,13 @@ impl Selection {
             sel,
             veth_records: profile.veth_records_rx_queue,
             cpu: p.kernel.cpu,
+            profile,
         })
+    }
+
+    /// The node kernel's profile (with the scenario's veth override applied).
+    pub fn kernel(&self) -> &KernelProfile {
+        &self.profile
     }
 
     /// The physical TX queue of connection `flow` with socket hash `hash`: its packet leaves the pod's socket,
