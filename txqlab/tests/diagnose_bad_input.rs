@@ -250,7 +250,7 @@ fn run_limited(limit_bytes: u64, input: &[u8]) -> (Output, f64) {
 #[test]
 fn a_200_mb_input_streams_in_bounded_memory() {
     if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("skipped: prlimit (util-linux) not installed");
+        common::skip("prlimit (util-linux) not installed");
         return;
     }
     // 8 real queues, then 200 MB of indented blank lines (what a runaway paste looks like), under a 512 MB

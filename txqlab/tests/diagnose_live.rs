@@ -28,10 +28,10 @@ fn in_namespace(script: &str) -> Option<std::process::Output> {
         .output()
         .unwrap();
     if String::from_utf8_lossy(&o.stderr).contains("Operation not permitted") {
-        eprintln!(
-            "skipped: namespaces not permitted here: {}",
+        common::skip(&format!(
+            "namespaces not permitted here: {}",
             String::from_utf8_lossy(&o.stderr)
-        );
+        ));
         return None;
     }
     Some(o)

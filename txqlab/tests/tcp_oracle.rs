@@ -103,7 +103,7 @@ fn live(drops: &[u32], hold: Duration) -> Option<Vec<Xmit>> {
         String::from_utf8_lossy(&o.stderr),
     );
     if err.contains("Operation not permitted") {
-        eprintln!("skipped: namespaces not permitted here: {err}");
+        common::skip(&format!("namespaces not permitted here: {err}"));
         return None;
     }
     assert!(o.status.success(), "live side failed: {out}{err}");
