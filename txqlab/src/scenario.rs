@@ -212,6 +212,9 @@ pub struct Remote {
     pub workers: u32,
     /// The remote's line rate: back-to-back segments of a connection leave this fast.
     pub line_gbps: f64,
+    /// The remote cache's kernel (`uname -r`), for its TCP timers; the node's (`kernel.release`) when absent.
+    #[serde(default)]
+    pub kernel_release: Option<String>,
 }
 
 /// TCP loss recovery.
@@ -518,7 +521,10 @@ pub fn assumption_keys(text: &str) -> Vec<String> {
 }
 
 /// Parameters that may be left out of a scenario, with their TOML type.
-const OPTIONAL: [(&str, &str); 1] = [("kernel.veth_records_rx_queue", "boolean")];
+const OPTIONAL: [(&str, &str); 2] = [
+    ("kernel.veth_records_rx_queue", "boolean"),
+    ("remote.kernel_release", "string"),
+];
 
 fn set_dotted(t: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
     let unknown = || Error::UnknownParameter {
@@ -806,6 +812,11 @@ fn validate_device(p: &Params) -> Result<(), Invalid> {
     let bad = |key, msg: String| Err(Invalid { key, msg });
     if let Err(e) = qdisc::KernelProfile::from_release(&p.kernel.release) {
         return bad("kernel.release", format!("`{}`: {e}", p.kernel.release));
+    }
+    if let Some(r) = &p.remote.kernel_release
+        && let Err(e) = qdisc::KernelProfile::from_release(r)
+    {
+        return bad("remote.kernel_release", format!("`{r}`: {e}"));
     }
     range_u(
         "kernel.cpu",
@@ -1320,6 +1331,33 @@ mod tests {
         let e = Scenario::parse(&text, "bad.toml").unwrap_err().to_string();
         assert!(
             e.starts_with(&format!("bad.toml:{line}: stage `drain`: kernel.release")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_remote_kernel_is_optional_and_checked_like_the_nodes() {
+        let p = Scenario::incident().unwrap().stage(3).unwrap().params;
+        assert_eq!(p.remote.kernel_release, None);
+        let q = override_param(
+            &p,
+            "remote.kernel_release",
+            parse_value("\"5.11.0-1022-aws\""),
+        )
+        .unwrap();
+        assert_eq!(q.remote.kernel_release.as_deref(), Some("5.11.0-1022-aws"));
+        let e = override_param(&p, "remote.kernel_release", parse_value("5")).unwrap_err();
+        assert!(e.to_string().contains("string"), "{e}");
+        let text = INCIDENT.replace(
+            "set = { \"remote.drain\" = true }",
+            "set = { \"remote.drain\" = true, \"remote.kernel_release\" = \"banana\" }",
+        );
+        let line = 1 + text.lines().position(|l| l.contains("banana")).unwrap();
+        let e = Scenario::parse(&text, "bad.toml").unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "bad.toml:{line}: stage `drain`: remote.kernel_release"
+            )),
             "{e}"
         );
     }

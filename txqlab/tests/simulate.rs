@@ -568,6 +568,29 @@ fn bands_hold_with_each_assumption_moved_10_percent() {
 }
 
 #[test]
+fn the_remote_kernel_sets_the_responses_probe_floor() {
+    // The kernel-fix stage's node runs 6.1 (the probe's floor added before rounding: 4-8 ms on this path). Naming
+    // the same kernel for the remote changes nothing; naming 5.11 (rounded first: 12-16 ms) probes the responses
+    // later, which shows in the run.
+    let mut p = Scenario::incident().unwrap().stage(3).unwrap().params;
+    p.duration_s = 30.0;
+    let same_as_node = run_stage("x", &p, |_| {}).unwrap();
+    p.remote.kernel_release = Some(p.kernel.release.clone());
+    let named = run_stage("x", &p, |_| {}).unwrap();
+    assert_eq!(
+        serde_json::to_string(&same_as_node).unwrap(),
+        serde_json::to_string(&named).unwrap()
+    );
+    p.remote.kernel_release = Some("5.11.0-1022-aws".into());
+    let older = run_stage("x", &p, |_| {}).unwrap();
+    assert_ne!(
+        serde_json::to_string(&same_as_node).unwrap(),
+        serde_json::to_string(&older).unwrap()
+    );
+    assert!(older.retransmits > 0 && same_as_node.retransmits > 0);
+}
+
+#[test]
 fn other_pods_bursts_share_the_pinned_queue() {
     let s = Scenario::incident().unwrap();
     let mut p = s.stage(0).unwrap().params;

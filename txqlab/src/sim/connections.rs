@@ -118,9 +118,9 @@ impl Sim<'_> {
 /// The sidecar's upstream connections, spread round-robin over the remote's instances; each flow's hash is a draw
 /// of `rng` (the socket's `sk_txhash`).
 ///
-/// Both ends run the stage's kernel: the remote cache's pods are on the same cluster's nodes (assumption), so its
-/// responses are probed with the same floor ([`TlpFloor`]).
-pub(super) fn open(p: &Params, tlp_floor: TlpFloor, rng: &mut Pcg64Mcg) -> Vec<Flow> {
+/// The requests are probed with the node kernel's floor ([`TlpFloor`]) and the responses with the remote kernel's
+/// (`floors`: node, remote).
+pub(super) fn open(p: &Params, floors: (TlpFloor, TlpFloor), rng: &mut Pcg64Mcg) -> Vec<Flow> {
     let rtt = Ns::from_us(2 * p.network.one_way_us);
     let rto_min = Ns::from_ms(p.tcp.rto_min_ms);
     let (init, max) = (p.tcp.init_cwnd as f64, p.tcp.max_cwnd as f64);
@@ -129,9 +129,9 @@ pub(super) fn open(p: &Params, tlp_floor: TlpFloor, rng: &mut Pcg64Mcg) -> Vec<F
             hash: rng.random(),
             queue: 0,
             instance: c % p.remote.instances,
-            up: TcpSender::new(init, max, rto_min, rtt, tlp_floor),
+            up: TcpSender::new(init, max, rto_min, rtt, floors.0),
             up_rx: TcpReceiver::default(),
-            down: TcpSender::new(init, max, rto_min, rtt, tlp_floor),
+            down: TcpSender::new(init, max, rto_min, rtt, floors.1),
             down_rx: TcpReceiver::default(),
             remote_link_free: Ns::ZERO,
         })

@@ -228,7 +228,17 @@ impl<'a> Sim<'a> {
     fn new(name: &str, p: &'a Params) -> Result<Self> {
         let sel = Selection::new(p)?;
         let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
-        let flows = connections::open(p, TlpFloor::of(sel.kernel()), &mut rng);
+        let node_floor = TlpFloor::of(sel.kernel());
+        let remote_floor = match &p.remote.kernel_release {
+            Some(r) => TlpFloor::of(&qdisc::KernelProfile::from_release(r).map_err(|source| {
+                Error::Qdisc {
+                    field: "remote.kernel_release",
+                    source,
+                }
+            })?),
+            None => node_floor,
+        };
+        let flows = connections::open(p, (node_floor, remote_floor), &mut rng);
         // The device MTU is the MSS plus 52 bytes of IP and TCP headers (9001 for the incident's 8949).
         let qdiscs = txpath::qdiscs(&p.nic, p.network.mss.saturating_add(52))?;
         let queues = (0..p.nic.queues)
