@@ -10,11 +10,12 @@
 //!   delivered. The reordering window is 0 because nothing on this path reorders a connection's packets (Linux
 //!   uses 0 in recovery and once `sacked_out >= dupthresh`; otherwise min_rtt/4, a fraction of a millisecond here);
 //! - **tail loss probe** (`tcp_schedule_loss_probe`, `tcp_send_loss_probe`): in the Open state, PTO = 2 x SRTT plus
-//!   `TCP_RTO_MIN` when one packet is out, else plus a floor, never later than the RTO. The floor depends on the
-//!   kernel ([`TlpFloor`], `qdisc::facts::TLP_FLOOR_US`): older kernels round 2 x SRTT up to jiffies and add
-//!   `TCP_TIMEOUT_MIN` (2 jiffies), newer ones add `TCP_TIMEOUT_MIN_US` (2 ms) and then round. The probe sends new
-//!   data if there is any, else retransmits the last segment, so a loss at the tail is found by RACK instead of
-//!   waiting for the RTO;
+//!   `TCP_RTO_MIN` when one packet is out, else plus a floor, never later than the RTO (capped, it is still a
+//!   probe: a lone lost segment is probed at about the RTO's time, and only the RTO after it backs off). The
+//!   floor depends on the kernel ([`TlpFloor`], `qdisc::facts::TLP_FLOOR_US`): older kernels round 2 x SRTT up to
+//!   jiffies and add `TCP_TIMEOUT_MIN` (2 jiffies), newer ones add `TCP_TIMEOUT_MIN_US` (2 ms) and then round. The
+//!   probe sends new data if there is any, else retransmits the last segment, so a loss at the tail is found by
+//!   RACK instead of waiting for the RTO;
 //! - **timers on jiffies** (`jiffies.rs`): the RTO, the probe and the delayed ACK are whole jiffies at HZ = 250,
 //!   armed as `jiffies + when` on the timer wheel, so each fires on a tick, up to one jiffy (more for the wheel's
 //!   outer levels) after its nominal time;
@@ -30,7 +31,8 @@
 //!   unacknowledged (`__tcp_ack_snd_check`, `tcp_send_delayed_ack`).
 //!
 //! `tests/tcp_oracle.rs` runs the live kernel's TCP over loopback with the same drops and checks these against it:
-//! RACK's fast retransmit, a lost retransmission found by the RTO, and a black hole's probe and backed-off RTOs.
+//! RACK's fast retransmit, a lost retransmission found by the RTO, a black hole's probe and backed-off RTOs, and a
+//! lone segment's probe capped at the RTO.
 //! It found the last three points above (the model resent the second segment before the head after a second RTO,
 //! held the window at 1 through the Loss state, and never ACKed a lone segment).
 //!
@@ -280,7 +282,7 @@ impl TcpSender {
             sent_new = true;
         }
         if sent_new || self.deadline.is_none() {
-            self.rearm(now, a);
+            self.rearm(now, false, a);
         }
     }
 
@@ -323,7 +325,14 @@ impl TcpSender {
     }
 
     /// (Re)arms the one timer: TLP in the Open state if no probe is out, else RTO (`tcp_set_xmit_timer`).
-    fn rearm(&mut self, now: Ns, a: &mut Actions) {
+    ///
+    /// The probe is never later than the RTO would be (`tcp_schedule_loss_probe`): on an ACK that advances the RTO
+    /// (`advancing_rto`) the whole RTO from now, after sending the RTO still left from the head's transmission
+    /// (`tcp_rto_delta_us`). It stays a probe when capped: with one packet out (probe timeout 2 x SRTT +
+    /// `TCP_RTO_MIN`) Linux probes at about the RTO's time, with no loss state and no backoff, and the RTO follows
+    /// from the probe. (Found by `tests/tcp_oracle.rs`: a lone segment lost twice is resent at about 208 and 416 ms
+    /// by the kernel; an RTO at 208 ms with its backoff put the second at 640 ms.)
+    fn rearm(&mut self, now: Ns, advancing_rto: bool, a: &mut Actions) {
         if !self.outstanding() {
             self.deadline = None;
             return;
@@ -332,11 +341,18 @@ impl TcpSender {
         let (kind, when) = if self.recovery_until.is_none() && !self.tlp_out {
             let srtt = self.srtt.unwrap_or(Ns::from_ms(1000));
             let pto = self.tlp_floor.pto_jiffies(srtt, self.pipe, self.rto_min);
-            if pto < rto {
-                (TimerKind::Tlp, pto)
+            let cap = if advancing_rto {
+                Some(rto)
             } else {
-                (TimerKind::Rto, rto)
-            }
+                // The head: the oldest transmission still out (in the Open state nothing is lost or resent).
+                self.out
+                    .iter()
+                    .find(|s| matches!(s.state, State::Out | State::Lost))
+                    .map(|h| Ns(h.at.0 + rto * JIFFY.0))
+                    .filter(|&due| due > now)
+                    .map(|due| to_jiffies(due - now))
+            };
+            (TimerKind::Tlp, cap.map_or(pto, |c| pto.min(c)))
         } else {
             (TimerKind::Rto, rto)
         };
@@ -424,7 +440,7 @@ impl TcpSender {
         }
         self.pump(now, stale, a);
         if delivered > 0 {
-            self.rearm(now, a);
+            self.rearm(now, true, a);
         }
     }
 
@@ -516,7 +532,7 @@ impl TcpSender {
                     let (seq, data) = (self.out[i].seq, self.out[i].data);
                     self.transmit(now, seq, data, true, a);
                 }
-                self.rearm(now, a);
+                self.rearm(now, false, a);
             }
             TimerKind::Rto => {
                 // tcp_retransmit_timer -> tcp_enter_loss: all unacknowledged data is lost; back off.
@@ -546,7 +562,7 @@ impl TcpSender {
                 self.tlp_out = false;
                 self.pump(now, stale, a);
                 self.backoff = self.backoff.saturating_add(1);
-                self.rearm(now, a);
+                self.rearm(now, false, a);
             }
         }
     }
