@@ -1321,18 +1321,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_bad_value_in_the_last_stage_names_that_stage_and_its_line() {
+    /// Sets `key` to the bad release `banana` in the last stage (`drain`) and asserts that parsing fails naming
+    /// the file, the line, the stage and the key.
+    fn assert_bad_release_in_the_drain_stage_is_named(key: &str) {
         let text = INCIDENT.replace(
             "set = { \"remote.drain\" = true }",
-            "set = { \"remote.drain\" = true, \"kernel.release\" = \"banana\" }",
+            &format!("set = {{ \"remote.drain\" = true, \"{key}\" = \"banana\" }}"),
         );
         let line = 1 + text.lines().position(|l| l.contains("banana")).unwrap();
         let e = Scenario::parse(&text, "bad.toml").unwrap_err().to_string();
         assert!(
-            e.starts_with(&format!("bad.toml:{line}: stage `drain`: kernel.release")),
+            e.starts_with(&format!("bad.toml:{line}: stage `drain`: {key}")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_bad_value_in_the_last_stage_names_that_stage_and_its_line() {
+        assert_bad_release_in_the_drain_stage_is_named("kernel.release");
     }
 
     #[test]
@@ -1348,18 +1354,7 @@ mod tests {
         assert_eq!(q.remote.kernel_release.as_deref(), Some("5.11.0-1022-aws"));
         let e = override_param(&p, "remote.kernel_release", parse_value("5")).unwrap_err();
         assert!(e.to_string().contains("string"), "{e}");
-        let text = INCIDENT.replace(
-            "set = { \"remote.drain\" = true }",
-            "set = { \"remote.drain\" = true, \"remote.kernel_release\" = \"banana\" }",
-        );
-        let line = 1 + text.lines().position(|l| l.contains("banana")).unwrap();
-        let e = Scenario::parse(&text, "bad.toml").unwrap_err().to_string();
-        assert!(
-            e.starts_with(&format!(
-                "bad.toml:{line}: stage `drain`: remote.kernel_release"
-            )),
-            "{e}"
-        );
+        assert_bad_release_in_the_drain_stage_is_named("remote.kernel_release");
     }
 
     #[test]
