@@ -30,8 +30,8 @@ use crate::scenario::{
 /// Every use of the `qdisc` crate's selection API is here, so that a change there is adapted in one place.
 pub struct Selection {
     sel: RefSelector,
-    veth_records: bool,
     cpu: u16,
+    /// The node's kernel, with the scenario's veth override applied.
     profile: KernelProfile,
 }
 
@@ -65,7 +65,6 @@ impl Selection {
         let sel = RefSelector::new(dev, profile.rules, p.seed).map_err(nic_field)?;
         Ok(Self {
             sel,
-            veth_records: profile.veth_records_rx_queue,
             cpu: p.kernel.cpu,
             profile,
         })
@@ -91,7 +90,7 @@ impl Selection {
             &self.sel,
             &mut skb,
             Path::PodViaVeth,
-            self.veth_records,
+            self.profile.veth_records_rx_queue,
             ctx,
         )
         .queue
