@@ -103,6 +103,20 @@ enum NoPerQueue {
     NoInput,
 }
 
+impl NoPerQueue {
+    /// How to get per-queue counts, after the reason: none when the input itself is not a device's.
+    fn advice(&self) -> &'static str {
+        match self {
+            Self::QueueBeyondDevice { .. } => "",
+            _ => {
+                " Per-queue counts for any driver come from the mq qdisc: add `tc -s class show dev DEV` (with `tc \
+                 qdisc replace dev DEV root handle 1: mq` if the root qdisc is not mq), or run `txqlab diagnose \
+                 --live DEV`."
+            }
+        }
+    }
+}
+
 /// Per-queue counts from the `mq` classes (or the mq root's child qdiscs) of one device.
 fn from_tc(s: &Snapshot) -> Result<Option<PerQueue>, NoPerQueue> {
     let mq_devs: BTreeSet<Option<&str>> =
@@ -164,16 +178,9 @@ pub fn check(
     let (source, counts) = match per_queue(s, driver, typed) {
         Ok(x) => x,
         Err(why) => {
-            let advice = if matches!(why, NoPerQueue::QueueBeyondDevice { .. }) {
-                ""
-            } else {
-                " Per-queue counts for any driver come from the mq qdisc: add `tc -s class show dev DEV` (with `tc \
-                 qdisc replace dev DEV root handle 1: mq` if the root qdisc is not mq), or run `txqlab diagnose \
-                 --live DEV`."
-            };
             f.push(finding(
                 FindingId::PerQueueUnavailable,
-                format!("the TX spread check did not run: {why}.{advice}"),
+                format!("the TX spread check did not run: {why}.{}", why.advice()),
                 json!({ "reason": why.to_string() }),
             ));
             return Spread::default();
