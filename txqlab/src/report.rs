@@ -206,6 +206,16 @@ pub fn spread(runs: &[StageResult], f: impl Fn(&StageResult) -> f64, prec: usize
     format!("{:.prec$} [{lo:.prec$}-{hi:.prec$}]", median(&mut xs))
 }
 
+/// How far the sweep of issue 10 moves each assumption: 10% either way.
+pub const SWEEP_MOVE: f64 = 0.10;
+
+/// Whether a margin (demand / limit) is within [`SWEEP_MOVE`] of its cliff: demand 10% lower or higher lands on the
+/// other side of 1.00 (margins from 0.91 to 1.11). A stage whose largest margin is such is on a cliff that the
+/// sweep can cross.
+pub fn within_reach_of_cliff(margin: f64) -> bool {
+    margin * (1.0 - SWEEP_MOVE) < 1.0 && margin * (1.0 + SWEEP_MOVE) > 1.0
+}
+
 /// The readable table: every cell is `median [min-max]` over the seeds; then the margin table.
 pub fn table(stages: &[StageRuns]) -> String {
     let mut out = String::new();
@@ -250,7 +260,8 @@ pub fn table(stages: &[StageRuns]) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Margins: largest one-second demand / limit (median over seeds; > 1.00 is past the cliff, marked !)"
+        "Margins: largest one-second demand / limit (median over seeds): ! past the cliff (above 1.00), ~ within a \
+         10% change of demand of it (0.91-1.11)"
     );
     let names: Vec<String> = stages
         .first()
@@ -271,8 +282,9 @@ pub fn table(stages: &[StageRuns]) -> String {
                 .filter_map(|r| r.margins.get(n).copied())
                 .collect();
             let m = median(&mut xs);
-            let mark = if m > 1.0 { "!" } else { " " };
-            let _ = write!(out, " {:>13.2}{mark}", m);
+            let past = if m > 1.0 { "!" } else { " " };
+            let near = if within_reach_of_cliff(m) { "~" } else { " " };
+            let _ = write!(out, " {:>12.2}{past}{near}", m);
         }
         let _ = writeln!(out);
     }

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use txqlab::report::Run;
+use txqlab::report::{Run, SWEEP_MOVE, within_reach_of_cliff};
 use txqlab::scenario::Scenario;
 use txqlab::sim::{StageResult, run_stage};
 
@@ -407,71 +407,106 @@ fn median_of(rs: &[StageResult], f: &dyn Fn(&StageResult) -> f64) -> f64 {
     txqlab::report::median(&mut v)
 }
 
+/// A row of issue 10's "Done when" table that failed: its stage, whether it is the stage's latency band (the
+/// p99 range, or scale-out's +-15% of the baseline), and what was found.
+#[derive(Debug)]
+struct Failure {
+    stage: usize,
+    latency: bool,
+    what: String,
+}
+
 /// Issue 10's "Done when" rows, checked on the medians over the seeds of each stage; returns the rows that fail.
-fn done_when_failures(by_stage: &[&[StageResult]]) -> Vec<String> {
+fn done_when_failures(by_stage: &[&[StageResult]]) -> Vec<Failure> {
     let p99 = |i: usize| median_of(by_stage[i], &|r| r.rollout.attempt_p99_ms);
     let mut bad = Vec::new();
-    let mut check = |ok: bool, what: String| {
+    let mut row = |stage: usize, latency: bool, ok: bool, what: String| {
         if !ok {
-            bad.push(what);
+            bad.push(Failure {
+                stage,
+                latency,
+                what,
+            });
         }
     };
     // baseline: 0.8-2 s, a plateau; max TX queue share >= 0.99.
-    check(
+    row(
+        0,
+        true,
         (800.0..=2000.0).contains(&p99(0)),
         format!("baseline p99 {}", p99(0)),
     );
-    check(
+    row(
+        0,
+        false,
         by_stage[0].iter().all(|r| r.max_tx_queue_share >= 0.99),
         "baseline TX share".into(),
     );
     // scale-out: within +-15% of baseline.
-    check(
+    row(
+        1,
+        true,
         (p99(1) / p99(0) - 1.0).abs() <= 0.15,
         format!("scale-out {} vs baseline {}", p99(1), p99(0)),
     );
     // sidecar CPU: 300 ms - 1.2 s, oscillating (per-second p99 varies >= 2x).
-    check(
+    row(
+        2,
+        true,
         (300.0..=1200.0).contains(&p99(2)),
         format!("sidecar p99 {}", p99(2)),
     );
     let swing = median_of(by_stage[2], &|r| r.rollout_p99_swing);
-    check(swing >= 2.0, format!("sidecar swing {swing}"));
+    row(2, false, swing >= 2.0, format!("sidecar swing {swing}"));
     // ... spikes outside rollouts present (in most seeds: a seed's 26 s outside the rollout may see no burst).
     let spiky = by_stage[2]
         .iter()
         .filter(|r| r.outside_spike_share > 0.0)
         .count();
-    check(
+    row(
+        2,
+        false,
         spiky * 2 > by_stage[2].len(),
         format!("sidecar spikes outside in {spiky} seeds"),
     );
     // kernel fix: 200-600 ms; max TX queue share <= 1.5/8; no spikes outside rollouts.
-    check(
+    row(
+        3,
+        true,
         (200.0..=600.0).contains(&p99(3)),
         format!("kernel-fix p99 {}", p99(3)),
     );
-    check(
+    row(
+        3,
+        false,
         by_stage[3]
             .iter()
             .all(|r| r.max_tx_queue_share <= 1.5 / 8.0),
         "kernel-fix TX share".into(),
     );
-    check(
+    row(
+        3,
+        false,
         by_stage[3].iter().all(|r| r.outside_spike_share == 0.0),
         "kernel-fix spikes outside".into(),
     );
     // network-optimised: 80-200 ms with some seconds near 1 s; allowance counters 0.
-    check(
+    row(
+        4,
+        true,
         (80.0..=200.0).contains(&p99(4)),
         format!("network-optimised p99 {}", p99(4)),
     );
     let near_1s = |r: &StageResult| r.series.iter().any(|x| x.p99_ms >= 800.0);
-    check(
+    row(
+        4,
+        false,
         by_stage[4].iter().filter(|r| near_1s(r)).count() * 2 >= by_stage[4].len(),
         "network-optimised: no seconds near 1 s".into(),
     );
-    check(
+    row(
+        4,
+        false,
         by_stage[4].iter().all(|r| {
             let a = r.allowance_exceeded;
             a.iter().all(|(_, v)| v == 0)
@@ -479,8 +514,10 @@ fn done_when_failures(by_stage: &[&[StageResult]]) -> Vec<String> {
         "network-optimised allowance counters".into(),
     );
     // drain: < 100 ms; 0 requests to terminating instances.
-    check(p99(5) < 100.0, format!("drain p99 {}", p99(5)));
-    check(
+    row(5, true, p99(5) < 100.0, format!("drain p99 {}", p99(5)));
+    row(
+        5,
+        false,
         by_stage[5].iter().all(|r| r.requests_to_terminating == 0),
         "drain sends to terminating".into(),
     );
@@ -525,7 +562,11 @@ fn done_when_table_over_seeds_1_to_10() {
     assert!(bad.is_empty(), "{bad:?}");
 }
 
-/// The bands hold with each assumption-marked parameter moved by -10% and +10%, one at a time (seeds 1-3).
+/// The bands hold with each assumption-marked parameter moved by -10% and +10%, one at a time (seeds 1-3), except
+/// where a cliff is real and the margin table shows it (issue 10's Done-when): a move may take a stage out of its
+/// latency band only when the stage's binding bottleneck (its largest margin in the default run, median over the
+/// same seeds) is within a 10% change of demand of 1.00, which the table marks `~`. Every other row (queue shares,
+/// spikes, allowance counters, terminations) and every stage not on such a cliff must hold under every move.
 /// About 1100 stage runs: tens of minutes on two idle cores.
 #[test]
 #[ignore = "about 900 stage runs; run with --ignored"]
@@ -537,13 +578,21 @@ fn bands_hold_with_each_assumption_moved_10_percent() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let mut failures = Vec::new();
+    let default = run_seeds(&[], 1..=seeds);
+    let refs: Vec<&[StageResult]> = default.iter().map(Vec::as_slice).collect();
+    let unmoved = done_when_failures(&refs);
+    assert!(unmoved.is_empty(), "before any move: {unmoved:?}");
+    let cliffs: Vec<Option<(String, f64)>> = default.iter().map(|r| cliff_in_reach(r)).collect();
+    for (i, c) in cliffs.iter().enumerate() {
+        eprintln!("{:<18} binding bottleneck on a cliff: {c:?}", STAGES[i]);
+    }
+    let (mut failures, mut at_cliffs) = (Vec::new(), Vec::new());
     for key in txqlab::scenario::assumption_keys(txqlab::scenario::INCIDENT) {
         let v = match key.split_once('.') {
             Some((sec, f)) => t[sec][f].clone(),
             None => t[key.as_str()].clone(),
         };
-        for factor in [0.9, 1.1] {
+        for factor in [1.0 - SWEEP_MOVE, 1.0 + SWEEP_MOVE] {
             let moved = match &v {
                 toml::Value::Integer(i) => {
                     toml::Value::Integer(((*i as f64) * factor).round() as i64)
@@ -559,12 +608,41 @@ fn bands_hold_with_each_assumption_moved_10_percent() {
                 if bad.is_empty() { "holds" } else { "FAILS" }
             );
             for f in bad {
-                eprintln!("    {f}");
-                failures.push(format!("{key} = {moved}: {f}"));
+                let shown = cliffs[f.stage].as_ref().filter(|_| f.latency);
+                eprintln!(
+                    "    {}{}",
+                    f.what,
+                    shown.map_or(String::new(), |(m, v)| format!(
+                        " (on the cliff the table shows: {m} {v:.2} ~)"
+                    ))
+                );
+                let line = format!("{key} = {moved}: {}", f.what);
+                match shown {
+                    Some(_) => at_cliffs.push(line),
+                    None => failures.push(line),
+                }
             }
         }
     }
+    eprintln!(
+        "{} moves left a band at a cliff the margin table shows: {at_cliffs:#?}",
+        at_cliffs.len()
+    );
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The binding bottleneck of a stage (its largest margin, median over the seeds) when it is within a 10% change
+/// of demand of its cliff ([`within_reach_of_cliff`]: the table's `~`).
+fn cliff_in_reach(runs: &[StageResult]) -> Option<(String, f64)> {
+    let names: Vec<String> = runs.first()?.margins.keys().cloned().collect();
+    let binding = names
+        .into_iter()
+        .map(|n| {
+            let m = median_of(runs, &|r| r.margins.get(&n).copied().unwrap_or(0.0));
+            (n, m)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    within_reach_of_cliff(binding.1).then_some(binding)
 }
 
 #[test]
@@ -672,4 +750,44 @@ fn a_fan_out_over_many_flows_makes_spikes_only_on_the_pinned_queue() {
     assert!(quiet.0 == 0.0 && quiet.1 < 150.0, "{quiet:?}");
     let fixed = outside(kernel_fix, 4096, 20.0);
     assert!(fixed.0 == 0.0 && fixed.1 < 150.0, "{fixed:?}");
+}
+
+#[test]
+fn the_inbound_margin_crosses_one_where_the_kernel_fix_stage_changes_regime() {
+    // The kernel-fix stage's bottleneck is the inbound allowance. Its margin is the responses' offered bytes per
+    // second over the allowance; what reaches the shaper (retransmissions included) sits near 1.26 of it on both
+    // sides of the cliff, so it could not show where the cliff is. Offered, the margin is below 1 where the p99
+    // is the service time's, just past 1 in the band, and further past where attempts time out.
+    let s = Scenario::incident().unwrap();
+    let mut p = s
+        .stage(s.stage_index("kernel-fix").unwrap())
+        .unwrap()
+        .params;
+    let mut at = |rps: f64| {
+        p.clients.warmup_rps = rps;
+        let r = run_stage("kernel-fix", &p, |_| {}).unwrap();
+        (r.margins["bw_in"], r.rollout.attempt_p99_ms)
+    };
+    let below = at(3015.0);
+    let on = at(3350.0);
+    let past = at(3685.0);
+    assert!(below.0 < 1.0 && below.1 < 150.0, "{below:?}");
+    assert!(on.0 > 1.0 && within_reach_of_cliff(on.0), "{on:?}");
+    assert!((200.0..=600.0).contains(&on.1), "{on:?}");
+    assert!(past.0 > on.0 * 1.05 && past.1 >= 999.0, "{past:?}");
+}
+
+#[test]
+fn a_margin_is_within_reach_when_a_tenth_more_or_less_demand_crosses_one() {
+    for (m, near) in [
+        (0.90, false),
+        (0.92, true),
+        (1.0, true),
+        (1.04, true),
+        (1.11, true),
+        (1.12, false),
+        (1.22, false),
+    ] {
+        assert_eq!(within_reach_of_cliff(m), near, "{m}");
+    }
 }

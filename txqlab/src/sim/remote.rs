@@ -90,6 +90,7 @@ impl Sim<'_> {
             return;
         }
         for seg in 0..self.resp_segs {
+            self.meter.in_offered_bytes += self.seg_bytes(seg) as u64;
             self.flows[flow as usize]
                 .down
                 .write(Payload { req, attempt, seg });
@@ -104,7 +105,6 @@ impl Sim<'_> {
         let bytes = self.seg_bytes(d.seg);
         self.packets += 1;
         self.meter.in_pkts += 1;
-        self.meter.in_bytes += bytes as u64;
         match self
             .shaper
             .shape(self.now.0, Direction::Ingress, bytes, false)

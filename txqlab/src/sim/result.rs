@@ -20,7 +20,11 @@ pub(super) struct Meter {
     pub out_pkts: u64,
     pub out_bytes: u64,
     pub in_pkts: u64,
-    pub in_bytes: u64,
+    /// Bytes of response data the remote writes (each response once, with its segments' headers): the inbound
+    /// demand. Retransmissions are left out: they are what an overload costs, not what the workload asks, and
+    /// counting them hides how far past the allowance a stage is (what reaches the shaper stays near 1.26 of it
+    /// whether the responses ask 1.02 or 1.10).
+    pub in_offered_bytes: u64,
     pub instance_arrivals: Vec<u64>,
     prev: Prev,
     pub seconds: Vec<SecondCounters>,
@@ -73,7 +77,7 @@ impl Meter {
             out_pkts: 0,
             out_bytes: 0,
             in_pkts: 0,
-            in_bytes: 0,
+            in_offered_bytes: 0,
             instance_arrivals: vec![0; p.remote.instances as usize],
             prev: Prev {
                 queue_offered: vec![(0, 0); q],
@@ -104,7 +108,10 @@ impl Meter {
             self.bump("tx_queue_gbps", (b - pb) as f64 * 8.0 / 1e9);
         }
         self.bump("bw_out", (self.out_bytes - pr.out.1) as f64 * 8.0 / 1e9);
-        self.bump("bw_in", (self.in_bytes - pr.inb.1) as f64 * 8.0 / 1e9);
+        self.bump(
+            "bw_in",
+            (self.in_offered_bytes - pr.inb.1) as f64 * 8.0 / 1e9,
+        );
         self.bump(
             "pps",
             (self.out_pkts - pr.out.0 + self.in_pkts - pr.inb.0) as f64,
@@ -129,7 +136,7 @@ impl Meter {
             cpu_ns: self.cpu_ns,
             queue_offered: self.queue_offered.clone(),
             out: (self.out_pkts, self.out_bytes),
-            inb: (self.in_pkts, self.in_bytes),
+            inb: (self.in_pkts, self.in_offered_bytes),
             instance_arrivals: self.instance_arrivals.clone(),
             retransmits,
             drops,
