@@ -12,8 +12,9 @@ use crate::sim::StageResult;
 /// Version of the JSON layout: 2 added `schema_version`, per-attempt p99s, `margins`, the richer series, and with
 /// several seeds `seeds`, per-stage `runs`, `min` and `max`. 3: `allowance_exceeded` is nic-model's `EniStats`,
 /// its fields named as `ethtool -S` prints them (`bw_in_allowance_exceeded`, ...: were `bw_in`, ...);
-/// `attempt_p95_ms`, `attempt_p999_ms` and `warmup_held_back` added.
-pub const SCHEMA_VERSION: u32 = 3;
+/// `attempt_p95_ms`, `attempt_p999_ms` and `warmup_held_back` added. 4: the `bw_in` margin is the responses'
+/// offered bytes (first transmissions), no longer what reaches the shaper.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One stage's runs, one per seed.
 #[derive(Debug, Clone)]

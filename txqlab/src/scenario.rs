@@ -186,8 +186,8 @@ pub struct Allowance {
     pub credit_s: f64,
     /// Packets per second.
     pub pps: u64,
-    /// Shaping queue delay bound.
-    pub max_delay_ms: u64,
+    /// Shaping queue delay bound, in milliseconds (a fraction allowed: the sweep moves it by 10%).
+    pub max_delay_ms: f64,
 }
 
 /// The remote cache.
@@ -936,11 +936,11 @@ fn validate_allowance(p: &Params) -> Result<(), Invalid> {
         1_000_000_000,
         "packets/s",
     )?;
-    range_u(
+    range_f(
         "allowance.max_delay_ms",
         p.allowance.max_delay_ms,
-        0,
-        1000,
+        0.0,
+        1000.0,
         "ms",
     )?;
     Ok(())
@@ -1171,7 +1171,7 @@ mod tests {
     #[test]
     fn hostile_values_fail_fast_with_file_line_and_limit() {
         // Long by its table (one row per hostile value of issue 10), not by its logic: the loop below is the test.
-        let cases: [(&str, &str, &str, &str); 18] = [
+        let cases: [(&str, &str, &str, &str); 20] = [
             ("cores = 2.0", "cores = 1e-12", "proxy.cores", "1 ms"),
             (
                 "cfs_period_ms = 100",
@@ -1238,6 +1238,18 @@ mod tests {
                 "credit_s = nan",
                 "allowance.credit_s",
                 "NaN",
+            ),
+            (
+                "max_delay_ms = 5.0",
+                "max_delay_ms = inf",
+                "allowance.max_delay_ms",
+                "inf",
+            ),
+            (
+                "max_delay_ms = 5.0",
+                "max_delay_ms = 1e300",
+                "allowance.max_delay_ms",
+                "1000",
             ),
             (
                 "service_base_ms = 6",

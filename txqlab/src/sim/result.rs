@@ -284,9 +284,14 @@ pub struct StageResult {
     pub requests_to_terminating: u64,
     /// Packets simulated (TX device sends and inbound segments).
     pub packets_simulated: u64,
-    /// Each bottleneck's largest one-second demand divided by its limit (above 1: past the cliff). `terminations`
-    /// is the share of rollout requests sent to terminating instances divided by 1% (above 1, the rollout's p99
-    /// is a timeout).
+    /// Each bottleneck's largest one-second demand divided by its limit (above 1: past the cliff). Demand is what
+    /// reaches the bottleneck: `proxy_cpu` the sidecar's CPU work, `tx_queue_pps`/`tx_queue_gbps` the packets
+    /// enqueued on the busiest TX queue, `bw_out` and `pps` the packets leaving and arriving at the instance,
+    /// `remote_workers` the busiest instance's requests times the mean service time; `bw_in` the response bytes
+    /// the remote cache writes, each response once (schema 4; before, the segments reaching the shaper, whose
+    /// retransmissions kept it near 1.26 on both sides of the kernel-fix stage's cliff). `terminations` is the
+    /// share of rollout requests sent to terminating instances divided by 1% (above 1, the rollout's p99 is a
+    /// timeout).
     pub margins: BTreeMap<String, f64>,
     /// Share of the seconds outside the rollout and its aftermath whose p99 is above [`SPIKE_MS`].
     pub outside_spike_share: f64,

@@ -122,7 +122,7 @@ pub fn shaper(a: &Allowance) -> Result<Shaper<1024>> {
         conntrack_max: 1024,
         conntrack_idle_timeout_ns: 432_000 * 1_000_000_000,
         over_limit: OverLimit::Queue {
-            max_delay_ns: a.max_delay_ms * 1_000_000,
+            max_delay_ns: Ns::from_ms_f64(a.max_delay_ms).0,
         },
     })
     .map_err(|source| Error::Nic {
