@@ -22,8 +22,8 @@ pub(super) struct Meter {
     pub in_pkts: u64,
     /// Bytes of response data the remote writes (each response once, with its segments' headers): the inbound
     /// demand. Retransmissions are left out: they are what an overload costs, not what the workload asks, and
-    /// counting them hides how far past the allowance a stage is (what reaches the shaper stays near 1.26 of it
-    /// whether the responses ask 1.02 or 1.10).
+    /// counting them hides how far past the allowance a stage is (in the kernel-fix stage what reaches the shaper
+    /// is 1.26 of it both when the responses ask 1.04 of it and when they ask 1.38).
     pub in_offered_bytes: u64,
     pub instance_arrivals: Vec<u64>,
     prev: Prev,
@@ -289,9 +289,9 @@ pub struct StageResult {
     /// enqueued on the busiest TX queue, `bw_out` and `pps` the packets leaving and arriving at the instance,
     /// `remote_workers` the busiest instance's requests times the mean service time; `bw_in` the response bytes
     /// the remote cache writes, each response once (schema 4; before, the segments reaching the shaper, whose
-    /// retransmissions kept it near 1.26 on both sides of the kernel-fix stage's cliff). `terminations` is the
-    /// share of rollout requests sent to terminating instances divided by 1% (above 1, the rollout's p99 is a
-    /// timeout).
+    /// retransmissions held it at 1.26 in the kernel-fix stage whether its p99 was 370 ms or the timeout).
+    /// `terminations` is the share of rollout requests sent to terminating instances divided by 1% (above 1, the
+    /// rollout's p99 is a timeout).
     pub margins: BTreeMap<String, f64>,
     /// Share of the seconds outside the rollout and its aftermath whose p99 is above [`SPIKE_MS`].
     pub outside_spike_share: f64,
