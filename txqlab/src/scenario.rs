@@ -433,6 +433,37 @@ impl Scenario {
         Ok(Stage { name, params })
     }
 
+    /// The scenario with `key` of its base sections (what holds before any stage's `set`) set to `value`. A stage
+    /// that sets the key itself keeps its own value, as it would had the file said so: moving
+    /// `remote.instances` from 12 to 11 leaves the scale-out stage (and those after it) at its 24. The sweep of
+    /// assumptions moves them this way.
+    pub fn with_base(&self, key: &str, value: toml::Value) -> Result<Self> {
+        let value_s = value.to_string();
+        let base: Params = self
+            .base
+            .clone()
+            .try_into()
+            .map_err(|e| Error::StageParams {
+                file: self.origin.clone(),
+                stage: "(the file's sections before any stage)".into(),
+                source: Box::new(e),
+            })?;
+        let moved = override_param(&base, key, value)?;
+        let mut s = self.clone();
+        s.base = toml::Table::try_from(&moved).map_err(|e| Error::Encode {
+            format: "TOML",
+            detail: e.to_string(),
+        })?;
+        for i in 0..s.stages.len() {
+            validate(&s.stage(i)?.params).map_err(|invalid| Error::Override {
+                key: key.to_string(),
+                value: value_s.clone(),
+                invalid,
+            })?;
+        }
+        Ok(s)
+    }
+
     /// Index of the stage called `name`.
     pub fn stage_index(&self, name: &str) -> Result<usize> {
         self.stages
@@ -1166,6 +1197,39 @@ mod tests {
         assert!(override_param(&p, "nic.queues", parse_value("x")).is_err());
     }
 
+    #[test]
+    fn a_base_move_leaves_what_a_stage_sets_itself() {
+        let s = Scenario::incident().unwrap();
+        let scale_out = s.stage_index("scale-out").unwrap();
+        let moved = s
+            .with_base("remote.instances", toml::Value::Integer(11))
+            .unwrap();
+        assert_eq!(moved.stage(0).unwrap().params.remote.instances, 11);
+        for i in scale_out..s.stage_names().len() {
+            assert_eq!(
+                moved.stage(i).unwrap().params.remote.instances,
+                24,
+                "stage {i}"
+            );
+        }
+        // A move the stages do not set reaches every stage; a float for an integer key and an out-of-range value
+        // are refused with the key.
+        let moved = s
+            .with_base("rollout.warmup_s", toml::Value::Float(16.5))
+            .unwrap();
+        for i in 0..s.stage_names().len() {
+            assert_eq!(moved.stage(i).unwrap().params.rollout.warmup_s, 16.5);
+        }
+        let e = s
+            .with_base("remote.instances", toml::Value::Float(11.5))
+            .unwrap_err();
+        assert!(e.to_string().contains("remote.instances"), "{e}");
+        let e = s
+            .with_base("nic.ring_depth", toml::Value::Integer(8192))
+            .unwrap_err();
+        assert!(e.to_string().contains("4096"), "{e}");
+    }
+
     /// Every hostile value found in issue 10 fails at parse time, naming the file, the line that set it, the
     /// parameter and its limit.
     #[test]
@@ -1249,7 +1313,7 @@ mod tests {
                 "max_delay_ms = 5.0",
                 "max_delay_ms = 1e300",
                 "allowance.max_delay_ms",
-                "1000",
+                "[0, 1000]",
             ),
             (
                 "service_base_ms = 6",

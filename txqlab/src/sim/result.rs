@@ -21,8 +21,9 @@ pub(super) struct Meter {
     pub out_bytes: u64,
     pub in_pkts: u64,
     /// Bytes of response data the remote writes (each response once, with its segments' headers): the inbound
-    /// demand. Retransmissions are left out: they are what an overload costs, not what the workload asks, and
-    /// counting them hides how far past the allowance a stage is (in the kernel-fix stage what reaches the shaper
+    /// demand. A client's retry asks for its response again and counts again; TCP's retransmissions are left out:
+    /// they are what an overload costs, not what the workload asks, and counting them hides how far past the
+    /// allowance a stage is (in the kernel-fix stage what reaches the shaper
     /// is 1.26 of it both when the responses ask 1.04 of it and when they ask 1.38).
     pub in_offered_bytes: u64,
     pub instance_arrivals: Vec<u64>,
