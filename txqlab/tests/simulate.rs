@@ -779,7 +779,8 @@ fn a_fan_out_over_many_flows_makes_spikes_only_on_the_pinned_queue() {
 fn the_inbound_margin_crosses_one_where_the_kernel_fix_stage_changes_regime() {
     // The kernel-fix stage's bottleneck is the inbound allowance. Its margin is the responses' offered bytes per
     // second over the allowance. What reaches the shaper (retransmissions included) is 1.08 of it at the lowest
-    // rate here, where nothing waits, and 1.26 at both others, so it could not show where the cliff is. Offered,
+    // rate here (micro-bursts only, p99 90 ms) and 1.26 at both others, so it could not show where the cliff is.
+    // Offered,
     // the margin is below 1 where the p99 is the service time's, just past 1 in the band, and further past where
     // attempts time out.
     let s = Scenario::incident().unwrap();
