@@ -273,7 +273,7 @@ pub fn table(stages: &[StageRuns]) -> String {
     for n in &names {
         let _ = write!(out, " {n:>14}");
     }
-    let _ = writeln!(out);
+    let _ = writeln!(out, " {:>16}", "bw_in backlog s");
     for st in stages {
         let _ = write!(out, "{:<namew$}", st.name);
         for n in &names {
@@ -287,8 +287,14 @@ pub fn table(stages: &[StageRuns]) -> String {
             let near = if within_reach_of_cliff(m) { "~" } else { " " };
             let _ = write!(out, " {:>12.2}{past}{near}", m);
         }
-        let _ = writeln!(out);
+        let mut b: Vec<f64> = st.runs.iter().map(|r| r.inbound_backlog_s).collect();
+        let _ = writeln!(out, " {:>16.2}", median(&mut b));
     }
+    let _ = writeln!(
+        out,
+        "(bw_in backlog s: the largest backlog the inbound allowance would hold of the responses asked above it, in \
+         seconds at its rate; how long past the cliff, where bw_in is how far)"
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "TX share per queue (%), first seed:");
     for st in stages {
@@ -428,7 +434,7 @@ pub fn plot(
 pub fn sweep_table(key: &str, rows: &[(String, Vec<StageResult>)]) -> String {
     let mut out = String::new();
     type Col = (&'static str, fn(&StageResult) -> f64, usize);
-    let cols: [Col; 7] = [
+    let cols: [Col; 8] = [
         ("rollout p99/attempt ms", |r| r.rollout.attempt_p99_ms, 0),
         ("p99 ms", |r| r.p99_ms, 0),
         ("retransmits", |r| r.retransmits as f64, 0),
@@ -440,13 +446,45 @@ pub fn sweep_table(key: &str, rows: &[(String, Vec<StageResult>)]) -> String {
         ),
         ("throttled", |r| r.throttled_periods as f64, 0),
         ("failed", |r| r.failed as f64, 0),
+        ("bw_in backlog s", |r| r.inbound_backlog_s, 2),
     ];
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|(_, runs)| cols.iter().map(|(_, f, p)| spread(runs, f, *p)).collect())
+        .map(|(_, runs)| {
+            let mut row: Vec<String> = cols.iter().map(|(_, f, p)| spread(runs, f, *p)).collect();
+            row.push(binding_margin(runs));
+            row
+        })
         .collect();
-    let titles: Vec<&str> = cols.iter().map(|(t, _, _)| *t).collect();
+    let mut titles: Vec<&str> = cols.iter().map(|(t, _, _)| *t).collect();
+    titles.push("binding margin");
     let labels: Vec<&str> = rows.iter().map(|(v, _)| v.as_str()).collect();
     write_aligned(&mut out, key, &labels, &titles, &cells);
     out
+}
+
+/// The largest margin (median over the runs) with its bottleneck and the margin table's marks, e.g.
+/// `bw_in 1.04!~`: what a swept value does to the stage's distance from its cliff.
+fn binding_margin(runs: &[StageResult]) -> String {
+    let names: Vec<&String> = runs
+        .first()
+        .map_or(Vec::new(), |r| r.margins.keys().collect());
+    let largest = names
+        .into_iter()
+        .map(|n| {
+            let mut xs: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.margins.get(n).copied())
+                .collect();
+            (n, median(&mut xs))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match largest {
+        Some((n, m)) => format!(
+            "{n} {m:.2}{}{}",
+            if m > 1.0 { "!" } else { "" },
+            if within_reach_of_cliff(m) { "~" } else { "" }
+        ),
+        None => String::new(),
+    }
 }

@@ -140,6 +140,12 @@ fn sweep_from_the_command_line_as_a_table_and_json() {
         rows[0].starts_with("nic.queues") && rows[1].starts_with("1 ") && rows[2].starts_with("8 "),
         "{out}"
     );
+    // The last column names each value's binding bottleneck: one queue's packet rate when it carries everything,
+    // something else once eight share it.
+    let binding = |r: &str| r.rsplit('|').next().unwrap().trim().to_string();
+    assert_eq!(binding(rows[0]), "binding margin", "{out}");
+    assert!(binding(rows[1]).starts_with("tx_queue_pps "), "{out}");
+    assert!(!binding(rows[2]).starts_with("tx_queue_pps "), "{out}");
     // Stage progress lines go to stderr when it is not a terminal.
     assert!(String::from_utf8_lossy(&o.stderr).contains("stage kernel-fix nic.queues=1"));
     let o = Command::new(bin)
@@ -788,18 +794,35 @@ fn the_inbound_margin_crosses_one_where_the_kernel_fix_stage_changes_regime() {
         .stage(s.stage_index("kernel-fix").unwrap())
         .unwrap()
         .params;
-    let mut at = |rps: f64| {
+    let warmup_s = p.rollout.warmup_s;
+    let mut at = |rps: f64, warmup_s: f64| {
         p.clients.warmup_rps = rps;
+        p.rollout.warmup_s = warmup_s;
         let r = run_stage("kernel-fix", &p, |_| {}).unwrap();
-        (r.margins["bw_in"], r.rollout.attempt_p99_ms)
+        (
+            r.margins["bw_in"],
+            r.rollout.attempt_p99_ms,
+            r.inbound_backlog_s,
+        )
     };
-    let below = at(3015.0);
-    let on = at(3350.0);
-    let past = at(3685.0);
+    let below = at(3015.0, warmup_s);
+    let on = at(3350.0, warmup_s);
+    let past = at(3685.0, warmup_s);
     assert!(below.0 < 1.0 && below.1 < 150.0, "{below:?}");
     assert!(on.0 > 1.0 && within_reach_of_cliff(on.0), "{on:?}");
     assert!((200.0..=600.0).contains(&on.1), "{on:?}");
     assert!(past.0 > on.0 * 1.05 && past.1 >= 999.0, "{past:?}");
+    // The backlog says how long: none below the cliff, more the further past it.
+    assert!(
+        below.2 < 0.05 && on.2 > below.2 + 0.05 && past.2 > on.2 * 2.0,
+        "{below:?} {on:?} {past:?}"
+    );
+    // A warm-up 10% longer at the same rate overlaps longer: the backlog grows, and so does the p99.
+    let longer = at(3350.0, warmup_s * 1.1);
+    assert!(
+        longer.2 > on.2 * 2.0 && longer.1 > on.1,
+        "{on:?} {longer:?}"
+    );
 }
 
 #[test]
