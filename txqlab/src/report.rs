@@ -13,7 +13,7 @@ use crate::sim::StageResult;
 /// several seeds `seeds`, per-stage `runs`, `min` and `max`. 3: `allowance_exceeded` is nic-model's `EniStats`,
 /// its fields named as `ethtool -S` prints them (`bw_in_allowance_exceeded`, ...: were `bw_in`, ...);
 /// `attempt_p95_ms`, `attempt_p999_ms` and `warmup_held_back` added. 4: the `bw_in` margin is the responses'
-/// offered bytes (first transmissions), no longer what reaches the shaper.
+/// offered bytes (first transmissions), no longer what reaches the shaper; `inbound_backlog_s` added.
 pub const SCHEMA_VERSION: u32 = 4;
 
 /// One stage's runs, one per seed.
