@@ -1,5 +1,6 @@
 //! Rendering simulation results: a table for people, JSON for scripts, CSV time series, an SVG plot.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
@@ -217,6 +218,39 @@ pub fn within_reach_of_cliff(margin: f64) -> bool {
     margin * (1.0 - SWEEP_MOVE) < 1.0 && margin * (1.0 + SWEEP_MOVE) > 1.0
 }
 
+/// The margin table's marks of a margin, two characters: `!` past the cliff, `~` within reach of it (spaces
+/// where not).
+fn marks(margin: f64) -> String {
+    let past = if margin > 1.0 { '!' } else { ' ' };
+    let near = if within_reach_of_cliff(margin) {
+        '~'
+    } else {
+        ' '
+    };
+    format!("{past}{near}")
+}
+
+/// Each margin's median over `runs`, by bottleneck.
+fn median_margins(runs: &[StageResult]) -> BTreeMap<String, f64> {
+    let names = runs.first().map(|r| r.margins.keys()).into_iter().flatten();
+    names
+        .map(|n| {
+            let mut xs: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.margins.get(n).copied())
+                .collect();
+            (n.clone(), median(&mut xs))
+        })
+        .collect()
+}
+
+/// The stage's binding bottleneck: its largest margin (median over `runs`), with the bottleneck's name.
+pub fn binding_margin(runs: &[StageResult]) -> Option<(String, f64)> {
+    median_margins(runs)
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 /// The readable table: every cell is `median [min-max]` over the seeds; then the margin table.
 pub fn table(stages: &[StageRuns]) -> String {
     let mut out = String::new();
@@ -276,16 +310,10 @@ pub fn table(stages: &[StageRuns]) -> String {
     let _ = writeln!(out, " {:>16}", "bw_in backlog s");
     for st in stages {
         let _ = write!(out, "{:<namew$}", st.name);
+        let medians = median_margins(&st.runs);
         for n in &names {
-            let mut xs: Vec<f64> = st
-                .runs
-                .iter()
-                .filter_map(|r| r.margins.get(n).copied())
-                .collect();
-            let m = median(&mut xs);
-            let past = if m > 1.0 { "!" } else { " " };
-            let near = if within_reach_of_cliff(m) { "~" } else { " " };
-            let _ = write!(out, " {:>12.2}{past}{near}", m);
+            let m = medians.get(n).copied().unwrap_or(0.0);
+            let _ = write!(out, " {:>12.2}{}", m, marks(m));
         }
         let mut b: Vec<f64> = st.runs.iter().map(|r| r.inbound_backlog_s).collect();
         let _ = writeln!(out, " {:>16.2}", median(&mut b));
@@ -452,7 +480,9 @@ pub fn sweep_table(key: &str, rows: &[(String, Vec<StageResult>)]) -> String {
         .iter()
         .map(|(_, runs)| {
             let mut row: Vec<String> = cols.iter().map(|(_, f, p)| spread(runs, f, *p)).collect();
-            row.push(binding_margin(runs));
+            row.push(binding_margin(runs).map_or(String::new(), |(n, m)| {
+                format!("{n} {m:.2}{}", marks(m).replace(' ', ""))
+            }));
             row
         })
         .collect();
@@ -461,30 +491,4 @@ pub fn sweep_table(key: &str, rows: &[(String, Vec<StageResult>)]) -> String {
     let labels: Vec<&str> = rows.iter().map(|(v, _)| v.as_str()).collect();
     write_aligned(&mut out, key, &labels, &titles, &cells);
     out
-}
-
-/// The largest margin (median over the runs) with its bottleneck and the margin table's marks, e.g.
-/// `bw_in 1.04!~`: what a swept value does to the stage's distance from its cliff.
-fn binding_margin(runs: &[StageResult]) -> String {
-    let names: Vec<&String> = runs
-        .first()
-        .map_or(Vec::new(), |r| r.margins.keys().collect());
-    let largest = names
-        .into_iter()
-        .map(|n| {
-            let mut xs: Vec<f64> = runs
-                .iter()
-                .filter_map(|r| r.margins.get(n).copied())
-                .collect();
-            (n, median(&mut xs))
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-    match largest {
-        Some((n, m)) => format!(
-            "{n} {m:.2}{}{}",
-            if m > 1.0 { "!" } else { "" },
-            if within_reach_of_cliff(m) { "~" } else { "" }
-        ),
-        None => String::new(),
-    }
 }

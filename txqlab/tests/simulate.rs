@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use txqlab::report::{Run, SWEEP_MOVE, within_reach_of_cliff};
+use txqlab::report::{Run, SWEEP_MOVE, binding_margin, within_reach_of_cliff};
 use txqlab::scenario::Scenario;
 use txqlab::sim::{StageResult, run_stage};
 
@@ -581,9 +581,8 @@ fn done_when_table_over_seeds_1_to_10() {
 /// same seeds) is within a 10% change of demand of 1.00, which the table marks `~`, and the moved run's table shows
 /// the move: that margin, or the inbound backlog, went up with a p99 above the band or down with one below it.
 /// Every other row (queue shares, spikes, allowance counters, terminations) and every stage not on such a cliff
-/// must hold under every move. A
-/// move is made in the file's base sections: a stage that sets the key itself keeps its own value (scale-out's 24
-/// remote instances).
+/// must hold under every move. A move is made in the file's base sections: a stage that sets the key itself keeps
+/// its own value (scale-out's 24 remote instances).
 /// About 1200 stage runs ((66 moves + the unmoved run) x 6 stages x 3 seeds): 20 minutes on two idle cores.
 #[test]
 #[ignore = "about 1200 stage runs; run with --ignored"]
@@ -694,15 +693,7 @@ fn bands_hold_with_each_assumption_moved_10_percent() {
 /// The binding bottleneck of a stage (its largest margin, median over the seeds) when it is within a 10% change
 /// of demand of its cliff ([`within_reach_of_cliff`]: the table's `~`).
 fn cliff_in_reach(runs: &[StageResult]) -> Option<(String, f64)> {
-    let names: Vec<String> = runs.first()?.margins.keys().cloned().collect();
-    let binding = names
-        .into_iter()
-        .map(|n| {
-            let m = median_of(runs, &|r| r.margins.get(&n).copied().unwrap_or(0.0));
-            (n, m)
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    within_reach_of_cliff(binding.1).then_some(binding)
+    binding_margin(runs).filter(|(_, m)| within_reach_of_cliff(*m))
 }
 
 #[test]
@@ -817,9 +808,8 @@ fn the_inbound_margin_crosses_one_where_the_kernel_fix_stage_changes_regime() {
     // The kernel-fix stage's bottleneck is the inbound allowance. Its margin is the responses' offered bytes per
     // second over the allowance. What reaches the shaper (retransmissions included) is 1.08 of it at the lowest
     // rate here (micro-bursts only, p99 90 ms) and 1.26 at both others, so it could not show where the cliff is.
-    // Offered,
-    // the margin is below 1 where the p99 is the service time's, just past 1 in the band, and further past where
-    // attempts time out.
+    // Offered, the margin is below 1 where the p99 is the service time's, just past 1 in the band, and further past
+    // where attempts time out.
     let s = Scenario::incident().unwrap();
     let mut p = s
         .stage(s.stage_index("kernel-fix").unwrap())

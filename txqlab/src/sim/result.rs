@@ -23,16 +23,18 @@ pub(super) struct Meter {
     /// Bytes of response data the remote writes (each response once, with its segments' headers): the inbound
     /// demand. A client's retry asks for its response again and counts again; TCP's retransmissions are left out:
     /// they are what an overload costs, not what the workload asks, and counting them hides how far past the
-    /// allowance a stage is (in the kernel-fix stage what reaches the shaper
-    /// is 1.26 of it both when the responses ask 1.04 of it and when they ask 1.38).
+    /// allowance a stage is (in the kernel-fix stage what reaches the shaper is 1.26 of it both when the responses
+    /// ask 1.04 of it and when they ask 1.38).
     pub in_offered_bytes: u64,
     pub instance_arrivals: Vec<u64>,
     prev: Prev,
     pub seconds: Vec<SecondCounters>,
-    /// Bits of offered response data the inbound allowance's baseline rate has not carried yet, as if it queued
-    /// them all (one-second steps), and the largest such backlog so far.
+    /// The inbound allowance's baseline rate, bits per second.
+    in_allowance_bits: f64,
+    /// Bits of offered response data that rate has not carried yet, as if it queued them all (one-second steps),
+    /// and the largest such backlog so far.
     in_backlog_bits: f64,
-    pub max_in_backlog_bits: f64,
+    max_in_backlog_bits: f64,
     /// Largest one-second demand of each bottleneck.
     pub max: BTreeMap<&'static str, f64>,
     limits: BTreeMap<&'static str, f64>,
@@ -91,6 +93,7 @@ impl Meter {
                 ..Prev::default()
             },
             seconds: Vec::new(),
+            in_allowance_bits: baseline * 1e9,
             in_backlog_bits: 0.0,
             max_in_backlog_bits: 0.0,
             max: limits.keys().map(|k| (*k, 0.0)).collect(),
@@ -117,8 +120,7 @@ impl Meter {
         self.bump("bw_out", (self.out_bytes - pr.out.1) as f64 * 8.0 / 1e9);
         let in_bits = (self.in_offered_bytes - pr.inb.1) as f64 * 8.0;
         self.bump("bw_in", in_bits / 1e9);
-        let allowance_bits = self.limits.get("bw_in").copied().unwrap_or(1.0) * 1e9;
-        self.in_backlog_bits = (self.in_backlog_bits + in_bits - allowance_bits).max(0.0);
+        self.in_backlog_bits = (self.in_backlog_bits + in_bits - self.in_allowance_bits).max(0.0);
         self.max_in_backlog_bits = self.max_in_backlog_bits.max(self.in_backlog_bits);
         self.bump(
             "pps",
@@ -156,8 +158,7 @@ impl Meter {
     /// The largest backlog the inbound allowance's baseline rate would leave of the offered response data, in
     /// seconds at that rate (`StageResult::inbound_backlog_s`).
     pub fn inbound_backlog_s(&self) -> f64 {
-        let allowance_bits = self.limits.get("bw_in").copied().unwrap_or(1.0) * 1e9;
-        self.max_in_backlog_bits / allowance_bits.max(1.0)
+        self.max_in_backlog_bits / self.in_allowance_bits.max(1.0)
     }
 
     /// Each bottleneck's largest one-second demand divided by its limit.
