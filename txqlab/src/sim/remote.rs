@@ -37,7 +37,8 @@ impl Sim<'_> {
         let f = &mut self.flows[flow as usize];
         let dep = self.now.max(f.remote_link_free);
         f.remote_link_free = dep + seg_ns;
-        self.ev.push(
+        self.ev.push_lane(
+            Lane::WireDown,
             dep + Ns::from_us(self.p.network.one_way_us),
             Kind::DownShape { flow, xmit },
         );
